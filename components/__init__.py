@@ -1,0 +1,1 @@
+"""W.W.H.D. infrastructure components: one ComponentResource per file."""

@@ -1,0 +1,311 @@
+"""WwhdNetwork: the VPC (new or adopted), the security groups and the network's logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_awsx as awsx
+
+from stack_config import NetworkConfig
+
+TOKEN = "wwhd:index:WwhdNetwork"
+
+ANYWHERE_V4 = "0.0.0.0/0"
+ANYWHERE_V6 = "::/0"
+NFS_PORT = 2049
+QDRANT_PORT = 6333
+POSTGRES_PORT = 5432
+HTTPS_PORT = 443
+
+
+@dataclass(frozen=True)
+class WwhdNetworkArgs:
+    """What the network is built from."""
+
+    config: NetworkConfig
+    """The ``wwhd:network`` section: a new VPC (default 10.0.0.0/16, 2 AZs, one NAT) or an
+    existing one."""
+    region: str
+    """AWS region, for the S3 gateway endpoint's service name."""
+    key_arn: pulumi.Input[str]
+    """The stack key; encrypts the flow-log group."""
+    container_port: int = 8000
+    """The API's port: the only one the load balancer may reach on the tasks."""
+    qdrant_service: bool = False
+    """Qdrant runs as its own service: create its group (6333 from the API only)."""
+    postgres: bool = False
+    """The API uses RDS PostgreSQL: create the database group (5432 from the API only)."""
+    flow_log_retention_days: int = 30
+    """Retention of the flow-log group, in a value CloudWatch accepts."""
+
+
+class WwhdNetwork(pulumi.ComponentResource):
+    """Where everything runs: public subnets for the load balancer only, private subnets
+    (out through NAT) for tasks, file system mount targets and the database.
+
+    Security groups carry no inline rules: each rule is a standalone
+    ``aws.vpc.SecurityGroupIngressRule``/``EgressRule`` with a description, so one rule can
+    change without replacing the group, and a group with no egress rule sends nothing.
+    """
+
+    vpc_id: pulumi.Output[str]
+    """Id of the VPC."""
+    public_subnet_ids: pulumi.Output[Sequence[str]]
+    """Subnets of the load balancer."""
+    private_subnet_ids: pulumi.Output[Sequence[str]]
+    """Subnets of tasks, mount targets and the database."""
+    lb_security_group_id: pulumi.Output[str]
+    """Load balancer: 80 and 443 from anywhere, out to the API port only."""
+    api_security_group_id: pulumi.Output[str]
+    """API tasks: the app port from the load balancer only."""
+    efs_security_group_id: pulumi.Output[str]
+    """EFS mount targets: NFS from the task groups only."""
+    qdrant_security_group_id: pulumi.Output[str] | None
+    """Qdrant service: 6333 from the API only (``qdrant_service`` only)."""
+    db_security_group_id: pulumi.Output[str] | None
+    """Database: 5432 from the API only (``postgres`` only)."""
+
+    def __init__(self, name: str, args: WwhdNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TOKEN, name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+
+        if cfg.existing_vpc is not None:
+            self.vpc_id = pulumi.Output.from_input(cfg.existing_vpc.vpc_id)
+            self.public_subnet_ids = pulumi.Output.from_input(cfg.existing_vpc.public_subnet_ids)
+            self.private_subnet_ids = pulumi.Output.from_input(cfg.existing_vpc.private_subnet_ids)
+            route_table_ids: pulumi.Input[list[str]] = list(cfg.existing_vpc.private_route_table_ids)
+        else:
+            vpc = awsx.ec2.Vpc(
+                f"{name}-vpc",
+                cidr_block=cfg.cidr,
+                number_of_availability_zones=cfg.availability_zones,
+                availability_zone_cidr_mask=cfg.az_cidr_mask,
+                subnet_strategy=awsx.ec2.SubnetAllocationStrategy.AUTO,
+                subnet_specs=[
+                    awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, cidr_mask=cfg.subnet_mask),
+                    awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, cidr_mask=cfg.subnet_mask),
+                ],
+                nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
+                    strategy=awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
+                    if cfg.nat_gateways == "one-per-az"
+                    else awsx.ec2.NatGatewayStrategy.SINGLE
+                ),
+                enable_dns_hostnames=True,
+                enable_dns_support=True,
+                opts=child,
+            )
+            self.vpc_id = vpc.vpc_id
+            self.public_subnet_ids = vpc.public_subnet_ids
+            self.private_subnet_ids = vpc.private_subnet_ids
+            # awsx creates the route tables as its children; gateway endpoints need their ids.
+            route_table_ids = vpc.route_tables.apply(
+                lambda tables: pulumi.Output.all(*[t.id for t in tables or []])
+            )
+
+        # Image layers come from S3: a gateway endpoint (free) keeps them off the NAT's bill.
+        if cfg.existing_vpc is None or cfg.existing_vpc.private_route_table_ids:
+            aws.ec2.VpcEndpoint(
+                f"{name}-s3",
+                vpc_id=self.vpc_id,
+                service_name=f"com.amazonaws.{args.region}.s3",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=route_table_ids,
+                opts=child,
+            )
+
+        if cfg.flow_logs:
+            self._flow_logs(name, args)
+
+        lb = self._group(name, "lb", "W.W.H.D. load balancer: HTTP and HTTPS from the internet")
+        api = self._group(name, "api", "W.W.H.D. API tasks: the app port from the load balancer")
+        efs = self._group(name, "efs", "W.W.H.D. EFS mount targets: NFS from the tasks")
+        qdrant = (
+            self._group(name, "qdrant", "W.W.H.D. Qdrant: 6333 from the API") if args.qdrant_service else None
+        )
+        db = self._group(name, "db", "W.W.H.D. PostgreSQL: 5432 from the API") if args.postgres else None
+
+        for port in (80, HTTPS_PORT):
+            for family, cidr in (("v4", ANYWHERE_V4), ("v6", ANYWHERE_V6)):
+                self._ingress(
+                    f"{name}-lb-{port}-{family}", lb, port, f"HTTP{'S' if port == HTTPS_PORT else ''} from the internet",
+                    cidr=cidr,
+                )  # fmt: skip
+        self._egress(f"{name}-lb-to-api", lb, args.container_port, "to the API tasks", group=api)
+
+        self._ingress(f"{name}-api-from-lb", api, args.container_port, "from the load balancer", group=lb)
+        # Under awsvpc the task's own ENI pulls images, fetches secrets and ships logs, and the
+        # API calls OpenAI: HTTPS out (through the NAT, or the S3 endpoint for image layers).
+        self._egress(f"{name}-api-https", api, HTTPS_PORT, "HTTPS to AWS APIs and OpenAI", cidr=ANYWHERE_V4)
+        self._egress(f"{name}-api-to-efs", api, NFS_PORT, "NFS to EFS", group=efs)
+        self._ingress(f"{name}-efs-from-api", efs, NFS_PORT, "NFS from the API tasks", group=api)
+
+        if qdrant is not None:
+            self._ingress(
+                f"{name}-qdrant-from-api", qdrant, QDRANT_PORT, "Qdrant from the API tasks", group=api
+            )
+            self._egress(f"{name}-api-to-qdrant", api, QDRANT_PORT, "to the Qdrant service", group=qdrant)
+            self._egress(
+                f"{name}-qdrant-https",
+                qdrant,
+                HTTPS_PORT,
+                "HTTPS to pull the image and ship logs",
+                cidr=ANYWHERE_V4,
+            )
+            self._egress(f"{name}-qdrant-to-efs", qdrant, NFS_PORT, "NFS to EFS", group=efs)
+            self._ingress(
+                f"{name}-efs-from-qdrant", efs, NFS_PORT, "NFS from the Qdrant service", group=qdrant
+            )
+        if db is not None:
+            self._ingress(
+                f"{name}-db-from-api", db, POSTGRES_PORT, "PostgreSQL from the API tasks", group=api
+            )
+            self._egress(f"{name}-api-to-db", api, POSTGRES_PORT, "to PostgreSQL", group=db)
+
+        self.lb_security_group_id = lb.id
+        self.api_security_group_id = api.id
+        self.efs_security_group_id = efs.id
+        self.qdrant_security_group_id = qdrant.id if qdrant is not None else None
+        self.db_security_group_id = db.id if db is not None else None
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "public_subnet_ids": self.public_subnet_ids,
+                "private_subnet_ids": self.private_subnet_ids,
+                "lb_security_group_id": self.lb_security_group_id,
+                "api_security_group_id": self.api_security_group_id,
+                "efs_security_group_id": self.efs_security_group_id,
+                "qdrant_security_group_id": self.qdrant_security_group_id,
+                "db_security_group_id": self.db_security_group_id,
+            }
+        )
+
+    def _group(self, name: str, role: str, description: str) -> aws.ec2.SecurityGroup:
+        return aws.ec2.SecurityGroup(
+            f"{name}-{role}",
+            vpc_id=self.vpc_id,
+            description=description,
+            tags={"Name": f"{name}-{role}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _ingress(
+        self,
+        rule: str,
+        target: aws.ec2.SecurityGroup,
+        port: int,
+        description: str,
+        *,
+        cidr: str | None = None,
+        group: aws.ec2.SecurityGroup | None = None,
+    ) -> None:
+        aws.vpc.SecurityGroupIngressRule(
+            rule,
+            security_group_id=target.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=description,
+            cidr_ipv4=cidr if cidr and ":" not in cidr else None,
+            cidr_ipv6=cidr if cidr and ":" in cidr else None,
+            referenced_security_group_id=group.id if group is not None else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _egress(
+        self,
+        rule: str,
+        source: aws.ec2.SecurityGroup,
+        port: int,
+        description: str,
+        *,
+        cidr: str | None = None,
+        group: aws.ec2.SecurityGroup | None = None,
+    ) -> None:
+        aws.vpc.SecurityGroupEgressRule(
+            rule,
+            security_group_id=source.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=description,
+            cidr_ipv4=cidr,
+            referenced_security_group_id=group.id if group is not None else None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _flow_logs(self, name: str, args: WwhdNetworkArgs) -> None:
+        """Every accepted and rejected flow into a KMS-encrypted group that expires."""
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=f"/wwhd/{pulumi.get_stack()}/vpc-flow-logs",
+            retention_in_days=args.flow_log_retention_days,
+            kms_key_id=args.key_arn,
+            opts=child,
+        )
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            description="Lets VPC Flow Logs deliver to this stack's flow-log group",
+            assume_role_policy=identity.account_id.apply(
+                lambda account: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                                # Confused-deputy guard: only flow logs of this account.
+                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:DescribeLogStreams",
+                                    "logs:PutLogEvents",
+                                ],
+                                "Resource": [arn, f"{arn}:*"],
+                            },
+                            {
+                                # DescribeLogGroups has no resource-level scope.
+                                "Effect": "Allow",
+                                "Action": "logs:DescribeLogGroups",
+                                "Resource": "*",
+                            },
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc_id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            opts=child,
+        )

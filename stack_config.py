@@ -1,0 +1,789 @@
+"""The stack configuration: one validated, frozen model read once by ``__main__.py``.
+
+Every key lives under the ``wwhd`` namespace of a ``Pulumi.<stack>.yaml`` file, as one
+structured value per concern (``wwhd:network``, ``wwhd:service``, ...). Missing keys take the
+per-environment defaults below, drawn from the owner's reference documents (seed 000,
+"Cost Optimization / Resource Allocation by Environment"). Validation reports every problem
+at once, each prefixed with its key path as written in the stack file
+(``wwhd:service.desiredCount``), and raises before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    alias_generators,
+    field_validator,
+)
+
+NAMESPACE = "wwhd"
+
+Environment = Literal["dev", "staging", "prod"]
+
+# Fargate's supported task sizes: CPU units -> allowed memory in MiB.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# The retention values CloudWatch Logs accepts (PutRetentionPolicy); 0 ("never expire") is
+# deliberately absent: every log group of the stack must expire.
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# EFS lifecycle TransitionToIA values (AFTER_<n>_DAY[S]).
+EFS_IA_DAYS: tuple[int, ...] = (1, 7, 14, 30, 60, 90, 180, 270, 365)
+
+# Tags that move: an image referenced by one of these is not pinned.
+MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev"})
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a stack file: the key path as written there, and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(pulumi.RunError):
+    """The stack configuration is invalid. A ``RunError``, so Pulumi prints the message
+    without a traceback; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"invalid stack configuration ({len(problems)} {noun}):\n{lines}")
+
+
+class _Model(BaseModel):
+    """Stack file sections: camelCase keys, unknown keys refused, immutable once read."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=alias_generators.to_camel,
+        populate_by_name=True,
+    )
+
+
+# --- network -------------------------------------------------------------------------------
+
+
+class ExistingVpc(_Model):
+    """An existing VPC to adopt instead of creating one (as in infra-change-001)."""
+
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    """The VPC id."""
+    public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+    """Subnets for the load balancer (at least two AZs, an ALB requirement)."""
+    private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+    """Subnets for tasks, mount targets and the database; they must route out through a NAT."""
+    private_route_table_ids: list[Annotated[str, Field(pattern=r"^rtb-[0-9a-f]{8,17}$")]] = []
+    """Route tables of the private subnets, for the S3 gateway endpoint (none is made when empty)."""
+
+
+class NetworkConfig(_Model):
+    """``wwhd:network``: a new VPC (default) or an existing one."""
+
+    cidr: str = "10.0.0.0/16"
+    """The new VPC's IPv4 range."""
+    availability_zones: Literal[2, 3] = 2
+    """How many AZs the new VPC spans."""
+    subnet_mask: int = Field(default=20, ge=16, le=28)
+    """Prefix length of each public and private subnet (/20: 4,091 usable addresses)."""
+    nat_gateways: Literal["single", "one-per-az"] = "single"
+    """NAT strategy: one shared gateway (cheaper) or one per AZ (survives an AZ outage).
+    Each gateway costs about 33 USD a month plus traffic."""
+    flow_logs: bool = False
+    """VPC flow logs into an encrypted CloudWatch log group (on by default in prod)."""
+    existing_vpc: ExistingVpc | None = None
+    """Adopt this VPC and its subnets instead of creating one; the keys above are then unused."""
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 network in CIDR form ({exc})") from None
+        if not 16 <= net.prefixlen <= 28:
+            raise ValueError(f"a VPC range must be /16 to /28, got /{net.prefixlen}")
+        return value
+
+    @property
+    def az_cidr_mask(self) -> int:
+        """The prefix of each AZ's block: awsx splits the VPC into a power-of-two of blocks."""
+        prefix = ipaddress.IPv4Network(self.cidr).prefixlen
+        return prefix + math.ceil(math.log2(self.availability_zones))
+
+
+# --- service -------------------------------------------------------------------------------
+
+
+class DeploymentConfig(_Model):
+    """How ECS replaces tasks on a deploy. Unset values follow the data topology: 0/100
+    (stop, then start) when a single writer owns the storage, 100/200 otherwise."""
+
+    minimum_healthy_percent: int | None = Field(default=None, ge=0, le=100)
+    """Share of desired tasks kept running during a deploy."""
+    maximum_percent: int | None = Field(default=None, ge=100, le=200)
+    """Ceiling of tasks during a deploy, as a share of desired."""
+
+
+class ServiceConfig(_Model):
+    """``wwhd:service``: the API's Fargate task and its scaling."""
+
+    cpu: int
+    """Task CPU units (1024 = 1 vCPU)."""
+    memory: int
+    """Task memory in MiB; must be a size Fargate offers for ``cpu``."""
+    container_port: Literal[8000] = 8000
+    """The port uvicorn listens on inside the API container."""
+    desired_count: int = Field(ge=0)
+    """Tasks running at deploy time."""
+    min_count: int = Field(ge=0)
+    """Autoscaling floor."""
+    max_count: int = Field(ge=0)
+    """Autoscaling ceiling; no autoscaling is created when it equals ``minCount``."""
+    spot_percent: int = Field(ge=0, le=100)
+    """Share of tasks above ``onDemandBase`` that run on Fargate Spot (100 in dev, 0 in prod)."""
+    on_demand_base: int = Field(default=0, ge=0)
+    """Tasks always on on-demand Fargate before the Spot share applies."""
+    cpu_architecture: Literal["x86_64", "arm64"] = "x86_64"
+    """CPU architecture of the images; arm64 (Graviton) is about 20% cheaper."""
+    deployment: DeploymentConfig = DeploymentConfig()
+    """Deployment percentages; see ``DeploymentConfig``."""
+    health_check_grace_seconds: int = Field(default=60, ge=0, le=2147483647)
+    """Seconds ECS ignores load balancer health checks after a task starts."""
+    ecs_exec: bool = False
+    """Allow ``aws ecs execute-command`` into tasks (adds the SSM channel to the task role)."""
+    cpu_target_percent: int = Field(default=70, ge=1, le=100)
+    """Target tracking on average CPU (seed 000)."""
+    memory_target_percent: int = Field(default=80, ge=1, le=100)
+    """Target tracking on average memory (seed 000)."""
+    requests_per_target: int = Field(default=1000, ge=1)
+    """Target tracking on ALB requests per task per minute (seed 000)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """LOG_LEVEL passed to the API."""
+    model_chat: str = "gpt-4o-mini"
+    """MODEL_CHAT passed to the API (seed 001)."""
+    model_embed: str = "text-embedding-3-small"
+    """MODEL_EMBED passed to the API (seed 001)."""
+    allow_origins: list[str] = ["https://wwhd.amplifyapp.com"]
+    """ALLOW_ORIGINS: the frontend origins allowed by CORS."""
+    jwt_issuer: str = "wwhd"
+    """JWT_ISSUER (seed 001)."""
+    jwt_audience: str = "wwhd-users"
+    """JWT_AUDIENCE (seed 001)."""
+
+
+class ImagesConfig(_Model):
+    """``wwhd:images``: pinned image references."""
+
+    api_tag: str
+    """Tag (``v1.4.2``, a git sha) or digest (``sha256:...``) of the API image in this stack's
+    ECR repository. Moving tags such as ``latest`` are refused."""
+    qdrant: str
+    """The full Qdrant image reference, a pinned ``qdrant/qdrant`` release."""
+
+    @field_validator("api_tag")
+    @classmethod
+    def _api_tag(cls, value: str) -> str:
+        if _DIGEST.match(value):
+            return value
+        if not _TAG.match(value):
+            raise ValueError(f"{value!r} is neither an image tag nor a sha256 digest")
+        if value.lower() in MOVING_TAGS:
+            raise ValueError(f"tag {value!r} moves; pin a version tag or a sha256 digest")
+        return value
+
+    @field_validator("qdrant")
+    @classmethod
+    def _qdrant(cls, value: str) -> str:
+        problem = image_pin_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+def image_pin_problem(reference: str) -> str | None:
+    """Why an image reference is not pinned, or None when it is (tag or digest)."""
+    name, _, digest = reference.partition("@")
+    if digest:
+        return None if _DIGEST.match(digest) else f"{reference!r} has a malformed digest"
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return f"{reference!r} has no tag (which means latest); pin a version or a digest"
+    tag = last.rsplit(":", 1)[1]
+    if tag.lower() in MOVING_TAGS:
+        return f"{reference!r} uses the moving tag {tag!r}; pin a version or a digest"
+    return None
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+class StorageConfig(_Model):
+    """``wwhd:storage``: the EFS file system and its backups."""
+
+    transition_to_ia_days: int
+    """Days without access before a file moves to EFS Infrequent Access."""
+    throughput_mode: Literal["bursting", "elastic"] = "bursting"
+    """EFS throughput mode (bursting earns credits; elastic bills per GB transferred)."""
+    backup_retention_days: int = Field(ge=1, le=36500)
+    """Days AWS Backup keeps each daily recovery point."""
+    backup_copy_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    """Copy each recovery point to a vault in this region (disaster recovery); off when unset."""
+    protect: bool
+    """Protect the file system, backup vault and stack key from deletion (on in prod)."""
+
+    @field_validator("transition_to_ia_days")
+    @classmethod
+    def _ia(cls, value: int) -> int:
+        if value not in EFS_IA_DAYS:
+            raise ValueError(f"EFS accepts {', '.join(map(str, EFS_IA_DAYS))} days, not {value}")
+        return value
+
+
+class DatabaseConfig(_Model):
+    """``wwhd:database``: where the API keeps its relational data."""
+
+    engine: Literal["sqlite", "postgres"]
+    """``sqlite`` (a file on EFS, single task only) or ``postgres`` (Amazon RDS)."""
+    instance_class: str = Field(default="db.t4g.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    """RDS instance class (postgres only)."""
+    engine_version: str = "17"
+    """PostgreSQL major version (postgres only)."""
+    allocated_storage_gb: int = Field(default=20, ge=20, le=65536)
+    """Initial gp3 storage in GB."""
+    max_allocated_storage_gb: int = Field(default=100, ge=20, le=65536)
+    """Storage autoscaling ceiling in GB."""
+    multi_az: bool = False
+    """A standby in a second AZ (doubles the instance cost; on in prod)."""
+    backup_retention_days: int = Field(default=7, ge=1, le=35)
+    """RDS automated backup retention (at least 7 in prod)."""
+    deletion_protection: bool = False
+    """Refuse deletion and take a final snapshot (on in prod)."""
+    name: str = Field(default="wwhd", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+    """The database created in the instance."""
+
+
+class QdrantConfig(_Model):
+    """``wwhd:qdrant``: where the vector store runs."""
+
+    placement: Literal["sidecar", "service", "external"]
+    """``sidecar`` in the API task, its own singleton ``service``, or an ``external`` URL."""
+    cpu: int = 512
+    """Task CPU units of the Qdrant service (``service`` placement; seed 002)."""
+    memory: int = 1024
+    """Task memory in MiB of the Qdrant service (``service`` placement; seed 002)."""
+    url: str | None = Field(default=None, pattern=r"^https://\S+$")
+    """The managed Qdrant URL (``external`` only; TLS required)."""
+    api_key_secret_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"
+    )
+    """An existing secret holding the external Qdrant API key; when unset with ``external``,
+    the stack creates an empty secret the operator fills in."""
+
+
+# --- edge and operations -------------------------------------------------------------------
+
+
+class LoadBalancerConfig(_Model):
+    """``wwhd:loadBalancer``: the internet-facing ALB."""
+
+    idle_timeout: int = Field(ge=1, le=4000)
+    """Seconds an idle connection stays open (long for SSE/WebSocket streams)."""
+    certificate_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$"
+    )
+    """An existing ACM certificate for the HTTPS listener."""
+    domain: str | None = Field(default=None, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    """A DNS name to issue an ACM certificate for and point at the ALB."""
+    hosted_zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]{1,32}$")
+    """The Route 53 hosted zone of ``domain``."""
+    allow_plain_http: bool = False
+    """Serve plain HTTP on port 80 instead of redirecting (dev only, explicit opt-in)."""
+    deregistration_delay: int = Field(default=30, ge=0, le=3600)
+    """Seconds the ALB drains a task before deregistering it (short for fast deploys)."""
+    stickiness: bool = True
+    """Cookie stickiness so SSE/WebSocket reconnects land on the same task."""
+    access_logs: bool = False
+    """ALB access logs to a private, encrypted S3 bucket (on in prod)."""
+    deletion_protection: bool = False
+    """Refuse deletion of the ALB (on in prod)."""
+
+
+class AlarmThresholds(_Model):
+    """Alarm thresholds (seeds 000, 001 and 002)."""
+
+    cpu_percent: float = 80
+    memory_percent: float = 85
+    unhealthy_targets: int = Field(default=1, ge=1)
+    target_5xx_per_minute: float = 10
+    alb_5xx_per_minute: float = 10
+    error_4xx_rate_percent: float = Field(default=10, gt=0, le=100)
+    latency_p95_seconds: float = Field(default=2, gt=0)
+    latency_critical_seconds: float = Field(default=5, gt=0)
+    error_log_lines_per_5_minutes: float = 5
+
+
+class MonitoringConfig(_Model):
+    """``wwhd:monitoring``: who is told, and how long logs are kept."""
+
+    alarm_emails: list[EmailStr] = []
+    """Addresses subscribed to the alarm topic (required in prod)."""
+    log_retention_days: int
+    """Retention of the API log group."""
+    performance_log_retention_days: int = 7
+    """Retention of the performance log stream's group (seed 000: 7 days)."""
+    tracing: bool = False
+    """Run the X-Ray daemon beside the API and sample requests (seed 000)."""
+    thresholds: AlarmThresholds = AlarmThresholds()
+    """Alarm thresholds; see ``AlarmThresholds``."""
+
+    @field_validator("log_retention_days", "performance_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"CloudWatch Logs accepts {', '.join(map(str, LOG_RETENTION_DAYS))} days, not {value}"
+            )
+        return value
+
+
+class StackConfig(_Model):
+    """The whole validated configuration of one stack."""
+
+    environment: Environment
+    region: str
+    network: NetworkConfig
+    service: ServiceConfig
+    images: ImagesConfig
+    storage: StorageConfig
+    database: DatabaseConfig
+    qdrant: QdrantConfig
+    load_balancer: LoadBalancerConfig
+    monitoring: MonitoringConfig
+    tags: dict[
+        Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
+    ] = {}
+
+    @property
+    def single_writer(self) -> bool:
+        """True when a writer in the API task owns files on EFS (SQLite, or Qdrant as a
+        sidecar), so the API service may never run two tasks at once."""
+        return self.database.engine == "sqlite" or self.qdrant.placement == "sidecar"
+
+    @property
+    def deployment_percents(self) -> tuple[int, int]:
+        """(minimum healthy, maximum) percent for the API service's deployments."""
+        dep = self.service.deployment
+        default = (0, 100) if self.single_writer else (100, 200)
+        return (
+            default[0] if dep.minimum_healthy_percent is None else dep.minimum_healthy_percent,
+            default[1] if dep.maximum_percent is None else dep.maximum_percent,
+        )
+
+    @property
+    def stack_tags(self) -> dict[str, str]:
+        """Tags every resource carries: the defaults, then the stack file's."""
+        return {"Project": "wwhd", "Environment": self.environment, "ManagedBy": "pulumi"} | self.tags
+
+
+# --- per-environment defaults (seed 000 unless noted) --------------------------------------
+
+_COMMON: dict[str, dict[str, Any]] = {
+    "images": {"qdrant": "qdrant/qdrant:v1.15.5"},
+}
+
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "dev": {
+        "network": {"natGateways": "single", "flowLogs": False},
+        "service": {
+            "cpu": 512, "memory": 1024, "desiredCount": 1, "minCount": 1, "maxCount": 1,
+            "spotPercent": 100, "logLevel": "DEBUG",
+        },
+        "storage": {"transitionToIaDays": 7, "backupRetentionDays": 7, "protect": False},
+        "database": {"engine": "sqlite"},
+        "qdrant": {"placement": "sidecar"},
+        "loadBalancer": {"idleTimeout": 60},
+        "monitoring": {"logRetentionDays": 7},
+    },
+    "staging": {
+        "network": {"natGateways": "single", "flowLogs": False},
+        "service": {
+            "cpu": 1024, "memory": 2048, "desiredCount": 1, "minCount": 1, "maxCount": 1,
+            "spotPercent": 100,
+        },
+        "storage": {"transitionToIaDays": 14, "backupRetentionDays": 14, "protect": False},
+        "database": {"engine": "sqlite"},
+        "qdrant": {"placement": "sidecar"},
+        "loadBalancer": {"idleTimeout": 300},
+        "monitoring": {"logRetentionDays": 14},
+    },
+    "prod": {
+        "network": {"natGateways": "one-per-az", "flowLogs": True},
+        "service": {
+            "cpu": 2048, "memory": 4096, "desiredCount": 2, "minCount": 2, "maxCount": 10,
+            "spotPercent": 0,
+        },
+        "storage": {"transitionToIaDays": 30, "backupRetentionDays": 30, "protect": True},
+        "database": {
+            "engine": "postgres", "instanceClass": "db.t4g.medium", "multiAz": True,
+            "backupRetentionDays": 7, "deletionProtection": True,
+        },
+        "qdrant": {"placement": "service"},
+        "loadBalancer": {"idleTimeout": 600, "accessLogs": True, "deletionProtection": True},
+        "monitoring": {"logRetentionDays": 30, "tracing": True},
+    },
+}  # fmt: skip
+
+# The stack file key of each section, in the order errors are reported.
+SECTIONS: dict[str, type[_Model]] = {
+    "network": NetworkConfig,
+    "service": ServiceConfig,
+    "images": ImagesConfig,
+    "storage": StorageConfig,
+    "database": DatabaseConfig,
+    "qdrant": QdrantConfig,
+    "loadBalancer": LoadBalancerConfig,
+    "monitoring": MonitoringConfig,
+}
+_PLAIN_KEYS = ("environment", "tags")
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` onto a copy of ``base`` (the stack file wins)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _loc(section: str, loc: tuple[int | str, ...]) -> str:
+    path = f"{NAMESPACE}:{section}"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _pydantic_problems(section: str, exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        # Literal unions report "input should be ..." with the allowed values: keep pydantic's
+        # wording, but drop its "Value error, " prefix from our own validators.
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling)"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        problems.append(Problem(_loc(section, tuple(err["loc"])), message))
+    return problems
+
+
+def _p(section: str, key: str) -> str:
+    return f"{NAMESPACE}:{section}.{key}"
+
+
+# --- rules across keys: each returns the problems it finds ---------------------------------
+
+
+def _fargate_size(where: str, cpu: int, memory: int) -> list[Problem]:
+    if cpu not in FARGATE_SIZES:
+        sizes = ", ".join(map(str, FARGATE_SIZES))
+        return [Problem(f"{where}.cpu", f"Fargate offers {sizes} CPU units, not {cpu}")]
+    allowed = FARGATE_SIZES[cpu]
+    if memory not in allowed:
+        return [
+            Problem(
+                f"{where}.memory",
+                f"Fargate with {cpu} CPU units offers {allowed[0]}-{allowed[-1]} MiB"
+                f" in steps of {allowed[1] - allowed[0]} MiB, not {memory}",
+            )
+        ]
+    return []
+
+
+def _service_rules(c: StackConfig) -> list[Problem]:
+    s, where = c.service, f"{NAMESPACE}:service"
+    problems = _fargate_size(where, s.cpu, s.memory)
+    if s.min_count > s.desired_count:
+        problems.append(
+            Problem(_p("service", "minCount"), f"{s.min_count} is above desiredCount {s.desired_count}")
+        )
+    if s.desired_count > s.max_count:
+        problems.append(
+            Problem(_p("service", "desiredCount"), f"{s.desired_count} is above maxCount {s.max_count}")
+        )
+    if s.max_count < 1:
+        problems.append(Problem(_p("service", "maxCount"), "must allow at least one task"))
+    return problems
+
+
+def _network_rules(c: StackConfig) -> list[Problem]:
+    n = c.network
+    if n.existing_vpc is not None:
+        return []
+    if n.subnet_mask <= n.az_cidr_mask:
+        return [
+            Problem(
+                _p("network", "cidr"),
+                f"{n.cidr} is too small for {n.availability_zones} AZs with a public and a"
+                f" private /{n.subnet_mask} subnet each (each AZ gets a /{n.az_cidr_mask});"
+                f" widen the range or raise subnetMask",
+            )
+        ]
+    return []
+
+
+def _single_writer_rules(c: StackConfig) -> list[Problem]:
+    """SQLite's locking is unreliable over NFS and Qdrant does not support network file
+    systems: when either keeps its files on EFS inside the API task, one task only."""
+    if not c.single_writer:
+        return []
+    writer = "database.engine is sqlite" if c.database.engine == "sqlite" else "qdrant.placement is sidecar"
+    why = f"{writer}: only one task may write its files on EFS"
+    s = c.service
+    problems = []
+    if s.desired_count > 1:
+        problems.append(Problem(_p("service", "desiredCount"), f"{s.desired_count} > 1 but {why}"))
+    if s.max_count > 1:
+        problems.append(Problem(_p("service", "maxCount"), f"{s.max_count} > 1 but {why}"))
+    _, maximum = c.deployment_percents
+    if maximum > 100:
+        problems.append(
+            Problem(
+                _p("service", "deployment.maximumPercent"),
+                f"{maximum} lets a new task start beside the old one but {why}; use 100"
+                " (with minimumHealthyPercent 0)",
+            )
+        )
+    minimum, _ = c.deployment_percents
+    if minimum > 0 and maximum <= 100:
+        problems.append(
+            Problem(
+                _p("service", "deployment.minimumHealthyPercent"),
+                f"{minimum} with maximumPercent {maximum} leaves ECS no way to replace the"
+                " single task; use 0",
+            )
+        )
+    return problems
+
+
+def _qdrant_rules(c: StackConfig) -> list[Problem]:
+    q = c.qdrant
+    problems = []
+    if q.placement == "external" and q.url is None:
+        problems.append(Problem(_p("qdrant", "url"), "required when placement is external"))
+    if q.placement != "external":
+        for key, value in (("url", q.url), ("apiKeySecretArn", q.api_key_secret_arn)):
+            if value is not None:
+                problems.append(Problem(_p("qdrant", key), "only used when placement is external"))
+    if q.placement == "service":
+        problems += _fargate_size(f"{NAMESPACE}:qdrant", q.cpu, q.memory)
+    return problems
+
+
+def _database_rules(c: StackConfig) -> list[Problem]:
+    d = c.database
+    problems = []
+    if d.max_allocated_storage_gb < d.allocated_storage_gb:
+        problems.append(
+            Problem(
+                _p("database", "maxAllocatedStorageGb"),
+                f"{d.max_allocated_storage_gb} is below allocatedStorageGb {d.allocated_storage_gb}",
+            )
+        )
+    if c.environment == "prod" and d.engine == "postgres" and d.backup_retention_days < 7:
+        problems.append(
+            Problem(_p("database", "backupRetentionDays"), "prod keeps RDS backups at least 7 days")
+        )
+    return problems
+
+
+def _load_balancer_rules(c: StackConfig) -> list[Problem]:
+    lb = c.load_balancer
+    problems = []
+    if lb.allow_plain_http and c.environment != "dev":
+        problems.append(
+            Problem(_p("loadBalancer", "allowPlainHttp"), f"plain HTTP is for dev only, not {c.environment}")
+        )
+    if lb.certificate_arn and lb.domain:
+        problems.append(Problem(_p("loadBalancer", "domain"), "set certificateArn or domain, not both"))
+    if (lb.domain is None) != (lb.hosted_zone_id is None):
+        problems.append(Problem(_p("loadBalancer", "hostedZoneId"), "domain and hostedZoneId go together"))
+    if not (lb.certificate_arn or lb.domain or lb.allow_plain_http):
+        problems.append(
+            Problem(
+                f"{NAMESPACE}:loadBalancer",
+                "HTTPS needs certificateArn, or domain with hostedZoneId"
+                + (" (or allowPlainHttp in dev)" if c.environment == "dev" else ""),
+            )
+        )
+    return problems
+
+
+def _monitoring_rules(c: StackConfig) -> list[Problem]:
+    m = c.monitoring
+    problems = []
+    if c.environment == "prod" and not m.alarm_emails:
+        problems.append(Problem(_p("monitoring", "alarmEmails"), "prod needs at least one alarm recipient"))
+    if m.thresholds.latency_critical_seconds <= m.thresholds.latency_p95_seconds:
+        problems.append(
+            Problem(
+                _p("monitoring", "thresholds.latencyCriticalSeconds"),
+                "must be above thresholds.latencyP95Seconds",
+            )
+        )
+    return problems
+
+
+def _storage_rules(c: StackConfig) -> list[Problem]:
+    s = c.storage
+    if s.backup_copy_region is not None and s.backup_copy_region == c.region:
+        return [Problem(_p("storage", "backupCopyRegion"), f"is the stack's own region {c.region}")]
+    return []
+
+
+# Each rule with the sections it reads: it runs only when those all parsed.
+RULES: tuple[tuple[tuple[str, ...], Callable[[StackConfig], list[Problem]]], ...] = (
+    (("network",), _network_rules),
+    (("service",), _service_rules),
+    (("service", "database", "qdrant"), _single_writer_rules),
+    (("qdrant",), _qdrant_rules),
+    (("database",), _database_rules),
+    (("loadBalancer",), _load_balancer_rules),
+    (("monitoring",), _monitoring_rules),
+    (("storage",), _storage_rules),
+)
+
+
+def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfig:
+    """Validate the ``wwhd`` namespace of a stack (keys without the ``wwhd:`` prefix, values
+    already decoded from JSON) plus ``aws:region``. Raises ``ConfigError`` listing every
+    problem; returns the frozen model otherwise."""
+    problems: list[Problem] = []
+    for key in raw:
+        if key not in SECTIONS and key not in _PLAIN_KEYS:
+            problems.append(Problem(f"{NAMESPACE}:{key}", "unknown key (check the spelling)"))
+    if not region:
+        problems.append(Problem("aws:region", "required key is missing"))
+
+    environment = raw.get("environment")
+    if environment not in DEFAULTS:
+        problems.append(
+            Problem(f"{NAMESPACE}:environment", f"must be one of dev, staging, prod, not {environment!r}")
+        )
+        raise ConfigError(problems)
+    defaults = _merge(_COMMON, DEFAULTS[environment])
+
+    sections: dict[str, _Model] = {}
+    for key, model in SECTIONS.items():
+        given = raw.get(key, {})
+        if not isinstance(given, Mapping):
+            problems.append(Problem(f"{NAMESPACE}:{key}", "must be a mapping of keys to values"))
+            continue
+        values = dict(given)
+        if key == "network" and "existingVpc" in values:
+            # An adopted VPC ignores the new-VPC defaults; keys set beside it are an error.
+            clash = sorted(set(values) & {"cidr", "availabilityZones", "subnetMask", "natGateways"})
+            for name in clash:
+                problems.append(Problem(_p(key, name), "not used with existingVpc; remove it"))
+            merged = {k: v for k, v in _merge(defaults.get(key, {}), values).items() if k not in clash}
+        else:
+            merged = _merge(defaults.get(key, {}), values)
+        try:
+            sections[key] = model.model_validate(merged)
+        except ValidationError as exc:
+            problems += _pydantic_problems(key, exc)
+
+    tags = raw.get("tags", {})
+    if not isinstance(tags, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        problems.append(Problem(f"{NAMESPACE}:tags", "must map tag names to string values"))
+        tags = {}
+
+    # Rules across keys run on every section that parsed, so one pass reports everything.
+    view = _Partial(environment, region or "", sections)
+    for needs, rule in RULES:
+        if all(n in sections for n in needs):
+            problems += rule(view)  # type: ignore[arg-type]
+    if problems:
+        raise ConfigError(problems)
+    return StackConfig.model_validate(
+        {"environment": environment, "region": region, "tags": tags, **sections}
+    )
+
+
+class _Partial:
+    """What the rules read, for a configuration whose sections may not all have parsed."""
+
+    def __init__(self, environment: str, region: str, sections: Mapping[str, _Model]):
+        self.environment = environment
+        self.region = region
+        for key, section in sections.items():
+            setattr(self, alias_generators.to_snake(key), section)
+
+    single_writer = StackConfig.single_writer
+    deployment_percents = StackConfig.deployment_percents
+
+
+def read_stack_config() -> StackConfig:
+    """Read and validate the running stack's configuration (``__main__.py`` calls this once)."""
+    prefix = f"{NAMESPACE}:"
+    keys = {k[len(prefix) :] for k in _all_config_keys() if k.startswith(prefix)}
+    ns = pulumi.Config(NAMESPACE)
+    raw: dict[str, Any] = {}
+    for key in sorted(keys):
+        text = ns.get(key)
+        if key == "environment" or text is None:
+            raw[key] = text
+            continue
+        try:
+            raw[key] = json.loads(text)
+        except json.JSONDecodeError:
+            # A plain string where a mapping belongs (``wwhd:service: big``).
+            raw[key] = text
+    return parse_stack_config(raw, pulumi.Config("aws").get("region"))
+
+
+def _all_config_keys() -> set[str]:
+    """Every configuration key of the running stack, wherever the SDK was given it."""
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())

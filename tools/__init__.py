@@ -1,0 +1,1 @@
+"""Offline tooling: running the program under mocks, the offline preview, benchmarks."""
