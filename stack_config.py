@@ -424,7 +424,7 @@ class StackConfig(_Model):
 # --- per-environment defaults (seed 000 unless noted) --------------------------------------
 
 _COMMON: dict[str, dict[str, Any]] = {
-    "images": {"qdrant": "qdrant/qdrant:v1.15.5"},
+    "images": {"qdrant": "qdrant/qdrant:v1.16.2"},
 }
 
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {

@@ -1,0 +1,340 @@
+"""Stack configuration: the real stack files load, and bad ones fail with one clear message
+naming the key, before anything is registered."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from stack_config import FARGATE_SIZES, ConfigError, StackConfig, parse_stack_config, read_stack_config
+from tools.mocks import RecordingMocks, install_mocks, load_stack_config, run_program, settle
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEV = """
+config:
+  aws:region: us-west-2
+  wwhd:environment: dev
+  wwhd:images:
+    apiTag: v1.2.3
+    qdrant: qdrant/qdrant:v1.16.2
+  wwhd:loadBalancer:
+    idleTimeout: 60
+    allowPlainHttp: true
+"""
+
+PROD = """
+config:
+  aws:region: us-west-2
+  wwhd:environment: prod
+  wwhd:images:
+    apiTag: v1.2.3
+    qdrant: qdrant/qdrant:v1.16.2
+  wwhd:loadBalancer:
+    idleTimeout: 600
+    certificateArn: arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab
+  wwhd:monitoring:
+    alarmEmails: [oncall@wwhd.ai]
+    logRetentionDays: 30
+"""
+
+
+def read(tmp_path: Path, stack_yaml: str) -> StackConfig:
+    """Read a stack file exactly as the program does (Pulumi.yaml + Pulumi.<stack>.yaml)."""
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.t.yaml").write_text(textwrap.dedent(stack_yaml))
+    files = load_stack_config(tmp_path, "t")
+    install_mocks(RecordingMocks(), files.project, "t")
+    pulumi.runtime.set_all_config(files.config, files.secret_keys)
+    return read_stack_config()
+
+
+def error(tmp_path: Path, stack_yaml: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        read(tmp_path, stack_yaml)
+    return str(info.value)
+
+
+def with_section(base: str, section: str, body: str) -> str:
+    """The base stack file with one more (or a replaced) ``wwhd:<section>`` block."""
+    lines = [f"  wwhd:{section}:", *("    " + line for line in textwrap.dedent(body).strip().splitlines())]
+    kept, skipping = [], False
+    for line in textwrap.dedent(base).splitlines():
+        if line.startswith("  ") and not line.startswith("    "):
+            skipping = line.strip().startswith(f"wwhd:{section}:")
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept + lines) + "\n"
+
+
+INVALID = [
+    # (id, base, section, body, expected fragments of the message)
+    (
+        "cpu-memory-pair",
+        DEV,
+        "service",
+        "cpu: 512\nmemory: 8192",
+        ["wwhd:service.memory", "512 CPU units offers 1024-4096"],
+    ),
+    ("cpu-not-fargate", DEV, "service", "cpu: 300\nmemory: 1024", ["wwhd:service.cpu", "not 300"]),
+    (
+        "memory-step-8192",
+        PROD,
+        "service",
+        "cpu: 8192\nmemory: 18432",
+        ["wwhd:service.memory", "steps of 4096"],
+    ),
+    (
+        "min-above-desired",
+        PROD,
+        "service",
+        "minCount: 3\ndesiredCount: 2",
+        ["wwhd:service.minCount", "above desiredCount 2"],
+    ),
+    (
+        "desired-above-max",
+        PROD,
+        "service",
+        "desiredCount: 12\nmaxCount: 10",
+        ["wwhd:service.desiredCount", "above maxCount 10"],
+    ),
+    (
+        "negative-count",
+        PROD,
+        "service",
+        "minCount: -1",
+        ["wwhd:service.minCount", "greater than or equal to 0"],
+    ),
+    ("invalid-cidr", DEV, "network", "cidr: 10.0.0.300/16", ["wwhd:network.cidr", "not an IPv4 network"]),
+    ("cidr-host-bits", DEV, "network", "cidr: 10.0.0.1/16", ["wwhd:network.cidr", "host bits set"]),
+    ("cidr-too-small", DEV, "network", "cidr: 10.0.0.0/24", ["wwhd:network.cidr", "too small for 2 AZs"]),
+    ("cidr-too-large", DEV, "network", "cidr: 10.0.0.0/8", ["wwhd:network.cidr", "/16 to /28"]),
+    ("az-count", DEV, "network", "availabilityZones: 4", ["wwhd:network.availabilityZones", "2 or 3"]),
+    (
+        "nat-strategy",
+        DEV,
+        "network",
+        "natGateways: none",
+        ["wwhd:network.natGateways", "'single' or 'one-per-az'"],
+    ),
+    (
+        "log-retention",
+        DEV,
+        "monitoring",
+        "logRetentionDays: 10",
+        ["wwhd:monitoring.logRetentionDays", "not 10"],
+    ),
+    (
+        "idle-timeout-high",
+        DEV,
+        "loadBalancer",
+        "idleTimeout: 4001\nallowPlainHttp: true",
+        ["wwhd:loadBalancer.idleTimeout", "4000"],
+    ),
+    (
+        "idle-timeout-zero",
+        DEV,
+        "loadBalancer",
+        "idleTimeout: 0\nallowPlainHttp: true",
+        ["wwhd:loadBalancer.idleTimeout", "greater than or equal to 1"],
+    ),
+    ("typo-in-section", DEV, "service", "desiredCunt: 1", ["wwhd:service.desiredCunt", "unknown key"]),
+    (
+        "malformed-email",
+        PROD,
+        "monitoring",
+        "alarmEmails: [oncall-at-wwhd.ai]\nlogRetentionDays: 30",
+        ["wwhd:monitoring.alarmEmails[0]", "email"],
+    ),
+    (
+        "image-latest",
+        DEV,
+        "images",
+        "apiTag: latest\nqdrant: qdrant/qdrant:v1.16.2",
+        ["wwhd:images.apiTag", "moves"],
+    ),
+    ("image-untagged", DEV, "images", "apiTag: v1\nqdrant: qdrant/qdrant", ["wwhd:images.qdrant", "no tag"]),
+    (
+        "image-qdrant-latest",
+        DEV,
+        "images",
+        "apiTag: v1\nqdrant: qdrant/qdrant:latest",
+        ["wwhd:images.qdrant", "moving tag 'latest'"],
+    ),
+    (
+        "plain-http-prod",
+        PROD,
+        "loadBalancer",
+        "idleTimeout: 600\nallowPlainHttp: true",
+        ["wwhd:loadBalancer.allowPlainHttp", "dev only"],
+    ),
+    (
+        "no-recipient-prod",
+        PROD,
+        "monitoring",
+        "logRetentionDays: 30",
+        ["wwhd:monitoring.alarmEmails", "at least one alarm recipient"],
+    ),
+    (
+        "no-tls-in-dev",
+        DEV,
+        "loadBalancer",
+        "idleTimeout: 60",
+        ["wwhd:loadBalancer", "HTTPS needs certificateArn"],
+    ),
+    (
+        "domain-without-zone",
+        PROD,
+        "loadBalancer",
+        "idleTimeout: 600\ndomain: api.wwhd.ai",
+        ["wwhd:loadBalancer.hostedZoneId", "go together"],
+    ),
+    ("ia-days", DEV, "storage", "transitionToIaDays: 10", ["wwhd:storage.transitionToIaDays", "not 10"]),
+    ("engine", DEV, "database", "engine: mysql", ["wwhd:database.engine", "'sqlite' or 'postgres'"]),
+    (
+        "placement",
+        DEV,
+        "qdrant",
+        "placement: cluster",
+        ["wwhd:qdrant.placement", "'sidecar', 'service' or 'external'"],
+    ),
+    (
+        "external-without-url",
+        PROD,
+        "qdrant",
+        "placement: external",
+        ["wwhd:qdrant.url", "required when placement is external"],
+    ),
+    ("section-not-mapping", DEV, "service", "", ["wwhd:service", "must be a mapping"]),
+    (
+        "backup-copy-same-region",
+        PROD,
+        "storage",
+        "backupCopyRegion: us-west-2",
+        ["wwhd:storage.backupCopyRegion", "own region"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "section", "body", "expected"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_stack_file(tmp_path: Path, base: str, section: str, body: str, expected: list[str]) -> None:
+    text = with_section(base, section, body) if body else base + f"  wwhd:{section}: big\n"
+    message = error(tmp_path, text)
+    for fragment in expected:
+        assert fragment in message, message
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    assert "wwhd:servce: unknown key" in error(tmp_path, DEV + "  wwhd:servce:\n    cpu: 512\n")
+
+
+def test_unknown_environment(tmp_path: Path) -> None:
+    text = DEV.replace("wwhd:environment: dev", "wwhd:environment: production")
+    assert "wwhd:environment: must be one of dev, staging, prod" in error(tmp_path, text)
+
+
+def test_missing_region(tmp_path: Path) -> None:
+    assert "aws:region: required key is missing" in error(
+        tmp_path, DEV.replace("  aws:region: us-west-2\n", "")
+    )
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = with_section(DEV, "service", "cpu: 512\nmemory: 8192\ndesiredCount: 2\nmaxCount: 2\nminCount: 3")
+    text = with_section(text, "monitoring", "logRetentionDays: 8")
+    message = error(tmp_path, text)
+    assert "(5 problems)" in message, message
+    for key in (
+        "service.memory",
+        "service.minCount",
+        "service.desiredCount",
+        "service.maxCount",
+        "monitoring.logRetentionDays",
+    ):
+        assert f"wwhd:{key}" in message
+
+
+def test_minimal_files_take_environment_defaults(tmp_path: Path) -> None:
+    dev, prod = read(tmp_path, DEV), read(tmp_path, PROD)
+    assert (dev.service.cpu, dev.service.memory, dev.service.desired_count, dev.service.spot_percent) == (
+        512,
+        1024,
+        1,
+        100,
+    )
+    assert (dev.load_balancer.idle_timeout, dev.storage.transition_to_ia_days) == (60, 7)
+    assert dev.monitoring.log_retention_days == 7 and dev.network.nat_gateways == "single"
+    assert (prod.service.cpu, prod.service.memory) == (2048, 4096)
+    assert (prod.service.min_count, prod.service.max_count, prod.service.spot_percent) == (2, 10, 0)
+    assert (prod.load_balancer.idle_timeout, prod.storage.transition_to_ia_days) == (600, 30)
+    assert prod.monitoring.log_retention_days == 30 and prod.network.nat_gateways == "one-per-az"
+    assert prod.storage.backup_retention_days == 30 and prod.storage.protect and not dev.storage.protect
+    assert prod.database.engine == "postgres" and dev.database.engine == "sqlite"
+
+
+def test_existing_vpc_refuses_new_vpc_keys(tmp_path: Path) -> None:
+    body = """
+        cidr: 10.1.0.0/16
+        existingVpc:
+          vpcId: vpc-7b44bd03
+          publicSubnetIds: [subnet-677d281e, subnet-5498bc0e]
+          privateSubnetIds: [subnet-18ddaa53, subnet-18ddaa54]
+    """
+    assert "wwhd:network.cidr: not used with existingVpc" in error(
+        tmp_path, with_section(DEV, "network", body)
+    )
+
+
+def test_existing_vpc_loads(tmp_path: Path) -> None:
+    body = """
+        existingVpc:
+          vpcId: vpc-7b44bd03
+          publicSubnetIds: [subnet-677d281e, subnet-5498bc0e]
+          privateSubnetIds: [subnet-18ddaa53, subnet-18ddaa54]
+    """
+    cfg = read(tmp_path, with_section(DEV, "network", body))
+    assert cfg.network.existing_vpc is not None and cfg.network.existing_vpc.vpc_id == "vpc-7b44bd03"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_repository_stack_files_are_valid(stack: str) -> None:
+    files = load_stack_config(ROOT, stack)
+    install_mocks(RecordingMocks(), files.project, stack)
+    pulumi.runtime.set_all_config(files.config, files.secret_keys)
+    cfg = read_stack_config()
+    assert cfg.environment == stack
+
+
+def test_fargate_table_matches_the_documented_ranges() -> None:
+    assert FARGATE_SIZES[256] == (512, 1024, 2048)
+    assert (FARGATE_SIZES[4096][0], FARGATE_SIZES[4096][-1]) == (8192, 30720)
+    assert FARGATE_SIZES[16384][1] - FARGATE_SIZES[16384][0] == 8192
+
+
+def test_bad_stack_file_registers_nothing(tmp_path: Path) -> None:
+    """The real program refuses a bad file before its first resource."""
+    for name in ("__main__.py", "stack_config.py"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "components", tmp_path / "components")
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.bad.yaml").write_text(with_section(DEV, "service", "cpu: 512\nmemory: 9999"))
+    with pytest.raises(ConfigError, match=r"wwhd:service\.memory"):
+        run_program(tmp_path, "bad")
+    settle()  # let anything already queued reach the monitor
+    registered = pulumi.runtime.settings.get_monitor().registrations  # type: ignore[attr-defined]
+    assert [r.type for r in registered if r.type != "pulumi:pulumi:Stack"] == []
+
+
+def test_parse_is_pure_and_frozen() -> None:
+    cfg = parse_stack_config(
+        {"environment": "dev", "images": {"apiTag": "v1"}, "loadBalancer": {"allowPlainHttp": True}},
+        "us-west-2",
+    )
+    with pytest.raises(Exception, match="frozen"):
+        cfg.service.cpu = 1024  # type: ignore[misc]
