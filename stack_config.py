@@ -481,6 +481,8 @@ SECTIONS: dict[str, type[_Model]] = {
     "monitoring": MonitoringConfig,
 }
 _PLAIN_KEYS = ("environment", "tags")
+# Secrets are read by __main__.py with get_secret, never copied into the (printable) model.
+SECRET_KEYS = ("openaiApiKey",)
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -766,7 +768,7 @@ class _Partial:
 def read_stack_config() -> StackConfig:
     """Read and validate the running stack's configuration (``__main__.py`` calls this once)."""
     prefix = f"{NAMESPACE}:"
-    keys = {k[len(prefix) :] for k in _all_config_keys() if k.startswith(prefix)}
+    keys = {k[len(prefix) :] for k in _all_config_keys() if k.startswith(prefix)} - set(SECRET_KEYS)
     ns = pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
     for key in sorted(keys):
