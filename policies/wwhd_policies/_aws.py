@@ -1,0 +1,175 @@
+"""AWS type tokens and the shape knowledge several policies share (ECS containers, subnets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._util import Findings, Res, Stack, as_list, is_unknown, parse_json, truthy
+
+EFS_FS = "aws:efs/fileSystem:FileSystem"
+EFS_MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
+EFS_BACKUP_POLICY = "aws:efs/backupPolicy:BackupPolicy"
+TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
+SERVICE = "aws:ecs/service:Service"
+SCALING_TARGET = "aws:appautoscaling/target:Target"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+SNS_TOPIC = "aws:sns/topic:Topic"
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+BUCKET_SSE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
+BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+KMS_KEY = "aws:kms/key:Key"
+SECRET = "aws:secretsmanager/secret:Secret"
+ECR_REPO = "aws:ecr/repository:Repository"
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+VPC = "aws:ec2/vpc:Vpc"
+AWSX_VPC = "awsx:ec2:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE_ASSOC = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+IAM_POLICY = "aws:iam/policy:Policy"
+IAM_USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+IAM_GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
+IAM_ATTACHMENTS = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+
+
+def containers(task_def: Res, findings: Findings) -> list[dict[str, Any]] | None:
+    """The task definition's container list (a JSON string in pulumi-aws), or None when it is
+    unknown (reported as undecided) or malformed (reported as a violation)."""
+    raw = task_def.get("containerDefinitions")
+    if raw is None:
+        return []
+    if is_unknown(raw):
+        findings.cannot_decide(f"{task_def.label()}: containerDefinitions is unknown during preview")
+        return None
+    try:
+        parsed = parse_json(raw)
+    except ValueError as exc:
+        findings.violation(f"{task_def.label()}: containerDefinitions is not valid JSON ({exc})")
+        return None
+    if not isinstance(parsed, list):
+        findings.violation(f"{task_def.label()}: containerDefinitions must be a JSON list")
+        return None
+    return [c for c in parsed if isinstance(c, dict)]
+
+
+def efs_volumes(task_def: Res) -> list[dict[str, Any]]:
+    return [
+        v
+        for v in as_list(task_def.get("volumes"))
+        if isinstance(v, dict) and isinstance(v.get("efsVolumeConfiguration"), dict)
+    ]
+
+
+def service_name(service: Res) -> str | None:
+    name = service.get("name")
+    return name if isinstance(name, str) and not is_unknown(name) else None
+
+
+def task_definition_of(stack: Stack, service: Res) -> list[Res] | None:
+    return stack.resolve(service, "taskDefinition", service.get("taskDefinition"), (TASK_DEF,))
+
+
+def scaling_targets_of(stack: Stack, service: Res) -> tuple[list[Res], list[Res]]:
+    """Autoscaling targets for an ECS service: (matched, undecidable).
+
+    resourceId is "service/<cluster>/<service>"; an unknown resourceId falls back to the
+    engine's dependency graph (the target depends on the service)."""
+    matched: list[Res] = []
+    undecided: list[Res] = []
+    name = service_name(service)
+    for target in stack.of_type(SCALING_TARGET):
+        rid = target.get("resourceId")
+        if isinstance(rid, str) and not is_unknown(rid):
+            parts = rid.split("/")
+            if (len(parts) == 3 and parts[0] == "service" and name is not None and parts[2] == name) or (
+                name is None and parts[0] == "service" and service.urn in _deps(target, "resourceId")
+            ):
+                matched.append(target)
+            continue
+        deps = _deps(target, "resourceId")
+        if service.urn in deps:
+            matched.append(target)
+        elif not deps:
+            ns = target.get("serviceNamespace")
+            if ns in (None, "ecs") or is_unknown(ns):
+                undecided.append(target)
+    return matched, undecided
+
+
+def _deps(res: Res, key: str) -> list[str]:
+    return res.property_dependencies.get(key, []) or res.dependencies
+
+
+# --- subnets -------------------------------------------------------------------------------
+
+PRIVATE, PUBLIC, UNDECIDED = "private", "public", "undecided"
+
+
+def subnet_kind(stack: Stack, subnet_id: Any) -> tuple[str, str]:
+    """Is a subnet private? Returns (PRIVATE | PUBLIC | UNDECIDED, why).
+
+    Private means: listed in an awsx Vpc's privateSubnetIds, or its route table (explicit
+    association) has no route to an internet gateway. A subnet this stack does not define
+    cannot be verified and is UNDECIDED, never assumed private."""
+    if is_unknown(subnet_id) or not isinstance(subnet_id, str):
+        return UNDECIDED, "subnet id is unknown during preview"
+    for vpc in stack.of_type(AWSX_VPC):
+        if subnet_id in [s for s in as_list(vpc.get("privateSubnetIds")) if isinstance(s, str)]:
+            return PRIVATE, f"private subnet of awsx Vpc '{vpc.name}'"
+        if subnet_id in [s for s in as_list(vpc.get("publicSubnetIds")) if isinstance(s, str)]:
+            return PUBLIC, f"public subnet of awsx Vpc '{vpc.name}'"
+    subnets = [s for s in stack.of_type(SUBNET) if subnet_id in (s.get("id"), s.get("arn"), s.urn)]
+    if not subnets:
+        return UNDECIDED, f"subnet {subnet_id} is not defined in this stack, so it cannot be verified"
+    subnet = subnets[0]
+    sid = subnet.get("id") or subnet_id
+    tables: list[Res] = []
+    for assoc in stack.of_type(ROUTE_TABLE_ASSOC):
+        if assoc.get("subnetId") == sid or subnet.urn in assoc.property_dependencies.get("subnetId", []):
+            found = stack.resolve(assoc, "routeTableId", assoc.get("routeTableId"), (ROUTE_TABLE,))
+            if found:
+                tables.extend(found)
+            else:
+                return UNDECIDED, f"subnet {subnet_id}: its route table is not in this stack"
+    if not tables:
+        if truthy(subnet.get("mapPublicIpOnLaunch")):
+            return PUBLIC, f"subnet {subnet_id} maps public IPs on launch"
+        return UNDECIDED, f"subnet {subnet_id} has no explicit route table association (uses the main table)"
+    igws = stack.of_type(INTERNET_GATEWAY)
+    for table in tables:
+        routes = [r for r in as_list(table.get("routes")) if isinstance(r, dict)]
+        routes += [
+            r.props
+            for r in stack.of_type(ROUTE)
+            if r.get("routeTableId") == table.get("id")
+            or table.urn in r.property_dependencies.get("routeTableId", [])
+        ]
+        for route in routes:
+            gw = route.get("gatewayId")
+            if isinstance(gw, str) and (gw.startswith("igw-") or any(gw == g.get("id") for g in igws)):
+                return PUBLIC, f"subnet {subnet_id} routes to internet gateway {gw}"
+            if is_unknown(gw):
+                return UNDECIDED, f"subnet {subnet_id}: a route's gatewayId is unknown during preview"
+    return PRIVATE, f"subnet {subnet_id} has no route to an internet gateway"

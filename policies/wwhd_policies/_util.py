@@ -1,0 +1,358 @@
+"""Plumbing shared by every policy: plain values, unknowns, findings, the stack index.
+
+pulumi_policy hands policies proxies that raise on unknown values the moment they are read.
+The policies here first copy the properties into plain dicts and lists (keeping the unknown
+sentinels as strings) so that one rule can tell "unknown" from "missing": an unknown KMS key
+is a key that will exist, an unknown CPU size cannot be judged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import (
+    UNKNOWN_ARCHIVE_VALUE,
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_ASSET_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    UnknownValueError,
+)
+
+UNKNOWNS = frozenset(
+    {
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_STRING_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+    }
+)
+_SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+
+
+def is_unknown(value: Any) -> bool:
+    return isinstance(value, str) and value in UNKNOWNS
+
+
+def plain(value: Any) -> Any:
+    """Copy a (possibly proxied, possibly secret-wrapped) property tree into plain dicts/lists.
+
+    Unknown sentinels stay as they are; reading them never raises here."""
+    if _is_proxy(value):
+        # The proxies answer "__target" with the raw container, without the unknown check.
+        value = value["__target"]
+    if isinstance(value, Mapping):
+        if value.get(_SECRET_SIG_KEY) == _SECRET_SIG and "value" in value:
+            return plain(value["value"])
+        return {str(k): plain(value[k]) for k in value}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [plain(v) for v in value]
+    if type(value).__name__ == "Secret" and hasattr(value, "value"):
+        return plain(getattr(value, "value"))  # noqa: B009 - pulumi_policy's Secret wrapper
+    return value
+
+
+def _is_proxy(value: Any) -> bool:
+    return type(value).__name__ in ("_DictProxy", "_ListProxy")
+
+
+class CannotDecideError(UnknownValueError):
+    """Raised after all definite violations are reported, when some part of the rule could not be
+    judged (a value unknown during preview, a subnet outside the stack). The analyzer turns an
+    UnknownValueError into an advisory diagnostic, so "cannot decide" is never a pass and never a
+    mandatory failure."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        super().__init__(UNKNOWN_STRING_VALUE, [])
+        self.reasons = list(reasons)
+        self.message = "cannot decide: " + "; ".join(self.reasons)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Findings:
+    """What one policy run found: definite violations and things it could not decide."""
+
+    violations: list[tuple[str, str | None]] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+
+    def violation(self, message: str, urn: str | None = None) -> None:
+        self.violations.append((message, urn))
+
+    def cannot_decide(self, reason: str) -> None:
+        self.undecided.append(reason)
+
+    def emit(self, report: ReportViolation) -> None:
+        for message, urn in self.violations:
+            report(message, urn)
+        if self.undecided:
+            raise CannotDecideError(self.undecided)
+
+
+@dataclass
+class Res:
+    """A resource as the policies see it: plain camelCase props and the graph around it."""
+
+    type: str
+    name: str
+    urn: str
+    props: dict[str, Any]
+    parent: str | None = None
+    protect: bool = False
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.props.get(key, default)
+
+    def label(self) -> str:
+        return f"{self.type.rsplit(':', 1)[-1]} '{self.name}'"
+
+    @staticmethod
+    def from_args(args: ResourceValidationArgs) -> Res:
+        return Res(
+            type=args.resource_type,
+            name=args.name,
+            urn=args.urn,
+            props=plain(args.props),
+            parent=getattr(args.opts, "parent", None),
+            protect=bool(getattr(args.opts, "protect", False)),
+        )
+
+    @staticmethod
+    def from_policy_resource(r: PolicyResource) -> Res:
+        return Res(
+            type=r.resource_type,
+            name=r.name,
+            urn=r.urn,
+            props=plain(r.props),
+            parent=r.parent.urn if r.parent is not None else getattr(r.opts, "parent", None),
+            protect=bool(getattr(r.opts, "protect", False)),
+            dependencies=[d.urn for d in r.dependencies],
+            property_dependencies={k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
+        )
+
+
+IDENTITY_KEYS = ("id", "arn", "name", "bucket", "keyId", "identifier", "family", "vpcId")
+
+
+class Stack:
+    """Every resource of a stack, with look-ups by type and by reference."""
+
+    def __init__(self, resources: Iterable[Res]) -> None:
+        self.resources = list(resources)
+        self.by_urn = {r.urn: r for r in self.resources}
+
+    @staticmethod
+    def from_args(args: StackValidationArgs) -> Stack:
+        return Stack(Res.from_policy_resource(r) for r in args.resources)
+
+    def of_type(self, *types: str) -> list[Res]:
+        return [r for r in self.resources if r.type in types]
+
+    def children(self, parent: Res) -> list[Res]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def resolve(self, src: Res, key: str, value: Any, types: Sequence[str]) -> list[Res] | None:
+        """Which resources of `types` does `src.props[key]` (here: `value`) point at?
+
+        A known value is matched against the identity outputs (id, arn, name, ...) of the
+        candidates, ARNs also with a ":<revision>" suffix dropped. An unknown value (or one
+        that matches nothing) falls back to the engine's property dependencies for `key`.
+        Returns None when the reference cannot be resolved at all."""
+        candidates = self.of_type(*types)
+        if not is_unknown(value) and value is not None:
+            text = str(value)
+            hits = [c for c in candidates if _identity_match(c, text)]
+            if hits:
+                return hits
+        dep_urns = src.property_dependencies.get(key, [])
+        hits = [self.by_urn[u] for u in dep_urns if u in self.by_urn and self.by_urn[u].type in types]
+        return hits or None
+
+
+def _identity_match(res: Res, text: str) -> bool:
+    for key in IDENTITY_KEYS:
+        v = res.props.get(key)
+        if isinstance(v, str) and not is_unknown(v) and v:
+            if v == text:
+                return True
+            if key == "arn" and text.startswith(v.rsplit(":", 1)[0] + ":") and "task-definition/" in v:
+                # Task definition ARNs carry a revision: family:1 vs family:2.
+                return text.rsplit(":", 1)[0] == v.rsplit(":", 1)[0]
+    return res.urn == text
+
+
+def config(args: ResourceValidationArgs | StackValidationArgs, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy's configuration with defaults applied (the pack applies none itself)."""
+    merged = dict(defaults)
+    merged.update(plain(args.get_config()) or {})
+    return merged
+
+
+def stack_name() -> str:
+    """The stack name, from the engine's environment, falling back to the runtime settings."""
+    env = os.environ.get("PULUMI_STACK")
+    if env:
+        return env
+    try:
+        import pulumi
+
+        return pulumi.get_stack()
+    except Exception:
+        return ""
+
+
+def as_int(value: Any) -> int | None:
+    """Integers arrive as floats or strings ("512"); None when absent or not a number."""
+    if value is None or is_unknown(value) or isinstance(value, bool):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def as_float(value: Any) -> float | None:
+    if value is None or is_unknown(value) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def parse_json(value: Any) -> Any:
+    """JSON documents (container definitions, IAM policies) arrive as strings or as data."""
+    if isinstance(value, str):
+        if is_unknown(value):
+            return value
+        return json.loads(value)
+    return value
+
+
+def contains_unknown(value: Any) -> bool:
+    if is_unknown(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+ResourceCheck = Callable[[Res, dict[str, Any], Findings], None]
+StackCheck = Callable[[Stack, dict[str, Any], Findings], None]
+
+
+def resource_policy(
+    *,
+    name: str,
+    description: str,
+    types: Sequence[str],
+    check: ResourceCheck,
+    level: EnforcementLevel,
+    severity: Severity,
+    remediation: str,
+    schema: Mapping[str, dict[str, Any]] | None = None,
+    url: str | None = None,
+    tags: list[str] | None = None,
+) -> ResourceValidationPolicy:
+    """A resource policy from a check over plain props, with schema defaults applied in code."""
+    defaults = {k: v["default"] for k, v in (schema or {}).items() if "default" in v}
+    type_set = frozenset(types)
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type not in type_set:
+            return
+        findings = Findings()
+        check(Res.from_args(args), config(args, defaults), findings)
+        findings.emit(report)
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=dict(schema)) if schema else None,
+        severity=severity,
+        remediation_steps=remediation,
+        url=url,
+        tags=tags,
+    )
+
+
+def stack_policy(
+    *,
+    name: str,
+    description: str,
+    check: StackCheck,
+    level: EnforcementLevel,
+    severity: Severity,
+    remediation: str,
+    schema: Mapping[str, dict[str, Any]] | None = None,
+    url: str | None = None,
+    tags: list[str] | None = None,
+) -> StackValidationPolicy:
+    defaults = {k: v["default"] for k, v in (schema or {}).items() if "default" in v}
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        findings = Findings()
+        check(Stack.from_args(args), config(args, defaults), findings)
+        findings.emit(report)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=dict(schema)) if schema else None,
+        severity=severity,
+        remediation_steps=remediation,
+        url=url,
+        tags=tags,
+    )
+
+
+def stack_enforced(stacks: Any) -> bool:
+    """True when the current stack is in a configured list (an empty/absent list means all)."""
+    names = [s for s in as_list(stacks) if isinstance(s, str)]
+    return not names or stack_name() in names

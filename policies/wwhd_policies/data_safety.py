@@ -1,0 +1,297 @@
+"""Data safety: single writers on EFS-backed SQLite/Qdrant, backups, protection of stateful resources."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pulumi_policy import Severity
+
+from . import _aws as aws
+from ._util import (
+    ADVISORY,
+    MANDATORY,
+    Findings,
+    Res,
+    Stack,
+    as_int,
+    as_list,
+    is_unknown,
+    resource_policy,
+    stack_name,
+    stack_policy,
+    truthy,
+)
+
+QDRANT_STORAGE_URL = "https://qdrant.tech/documentation/guides/installation/#storage"
+QDRANT_STORAGE_QUOTE = (
+    "Qdrant won't work with Network file systems such as NFS, or Object storage systems such as S3."
+)
+DEFAULT_DATA_PATTERN = r"(?i)qdrant|sqlite"
+
+
+def stateful_efs_volumes(task_def: Res, pattern: str, out: Findings) -> list[str] | None:
+    """Names of the task's EFS volumes that hold SQLite or Qdrant data.
+
+    A volume counts when its name, EFS root directory, a mount path, or the image of a
+    container mounting it matches `pattern`, or a container mounting it points a sqlite
+    URL/path into the mount."""
+    rx = re.compile(pattern)
+    efs = {v.get("name"): v for v in aws.efs_volumes(task_def)}
+    if not efs:
+        return []
+    conts = aws.containers(task_def, out)
+    if conts is None:
+        return None
+    hits: set[str] = set()
+    for name, vol in efs.items():
+        cfg = vol["efsVolumeConfiguration"]
+        if rx.search(str(name)) or rx.search(str(cfg.get("rootDirectory") or "")):
+            hits.add(str(name))
+    for c in conts:
+        env_values = [str(e.get("value", "")) for e in as_list(c.get("environment")) if isinstance(e, dict)]
+        for mp in as_list(c.get("mountPoints")):
+            if not isinstance(mp, dict) or mp.get("sourceVolume") not in efs:
+                continue
+            path = str(mp.get("containerPath") or "")
+            sqlite_in_mount = any("sqlite" in v.lower() and path and path in v for v in env_values)
+            if rx.search(path) or rx.search(str(c.get("image") or "")) or sqlite_in_mount:
+                hits.add(str(mp["sourceVolume"]))
+    return sorted(hits)
+
+
+def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+    pattern = str(cfg.get("dataPattern") or DEFAULT_DATA_PATTERN)
+    stateful: dict[str, list[str]] = {}
+    for td in stack.of_type(aws.TASK_DEF):
+        vols = stateful_efs_volumes(td, pattern, out)
+        if vols:
+            stateful[td.urn] = vols
+    if not stateful:
+        return
+    for svc in stack.of_type(aws.SERVICE):
+        tds = aws.task_definition_of(stack, svc)
+        if tds is None:
+            if any(td in stateful for td in svc.dependencies):
+                tds = [stack.by_urn[u] for u in svc.dependencies if u in stateful]
+            else:
+                out.cannot_decide(f"{svc.label()}: its task definition cannot be resolved in this stack")
+                continue
+        vols = sorted({v for td in tds for v in stateful.get(td.urn, [])})
+        if not vols:
+            continue
+        what = f"{svc.label()} writes SQLite/Qdrant data on EFS (volumes {', '.join(vols)})"
+        desired = svc.get("desiredCount")
+        if is_unknown(desired):
+            out.cannot_decide(f"{svc.label()}: desiredCount unknown during preview")
+        elif (as_int(desired) or 0) > 1:
+            out.violation(f"{what} but runs desiredCount={as_int(desired)} tasks.", svc.urn)
+        max_pct = svc.get("deploymentMaximumPercent")
+        if is_unknown(max_pct):
+            out.cannot_decide(f"{svc.label()}: deploymentMaximumPercent unknown during preview")
+        elif max_pct is None or (as_int(max_pct) or 0) > 100:
+            shown = "unset (ECS default 200)" if max_pct is None else str(as_int(max_pct))
+            out.violation(
+                f"{what} but deploymentMaximumPercent is {shown}: a deployment starts the new task "
+                "beside the old one.",
+                svc.urn,
+            )
+        targets, undecided = aws.scaling_targets_of(stack, svc)
+        for t in targets:
+            mx = t.get("maxCapacity")
+            if is_unknown(mx):
+                out.cannot_decide(f"{t.label()}: maxCapacity unknown during preview")
+            elif (as_int(mx) or 0) > 1:
+                out.violation(
+                    f"{what} but autoscaling target {t.name} allows maxCapacity={as_int(mx)}.", t.urn
+                )
+        for t in undecided:
+            out.cannot_decide(f"{t.label()}: its resourceId is unknown, cannot tell if it scales {svc.name}")
+
+
+single_writer_storage = stack_policy(
+    name="single-writer-storage",
+    description="A service whose tasks keep SQLite or Qdrant data on EFS never runs two tasks at once.",
+    check=_check_single_writer,
+    level=MANDATORY,
+    severity=Severity.CRITICAL,
+    remediation="For that service: desired_count=1, autoscaling max_capacity=1 (or no autoscaling), "
+    "deployment_maximum_percent=100 and deployment_minimum_healthy_percent=0 (stop, then start). "
+    "Scale the stateless API separately, or move relational data to RDS.",
+    schema={
+        "dataPattern": {
+            "type": "string",
+            "default": DEFAULT_DATA_PATTERN,
+            "description": "Regex over volume names, EFS root directories, mount paths and images that "
+            "marks an EFS volume as holding SQLite/Qdrant data.",
+        }
+    },
+)
+
+
+def _fs_selected(stack: Stack, fs: Res) -> bool | None:
+    arn = fs.get("arn")
+    fs_id = fs.get("id")
+    undecided = False
+    for sel in stack.of_type(aws.BACKUP_SELECTION):
+        resources = sel.get("resources")
+        if is_unknown(resources):
+            if fs.urn in sel.property_dependencies.get("resources", []):
+                return True
+            undecided = True
+            continue
+        for ref in as_list(resources):
+            if is_unknown(ref):
+                if fs.urn in sel.property_dependencies.get("resources", []):
+                    return True
+                undecided = True
+            elif isinstance(ref, str) and (
+                ref in (arn, fs_id, "*")
+                or re.fullmatch(r"arn:aws[\w-]*:elasticfilesystem:[^:]*:[^:]*:file-system/\*", ref)
+            ):
+                return True
+        tags = fs.get("tags") or {}
+        for cond in as_list(sel.get("selectionTags")):
+            if (
+                isinstance(cond, dict)
+                and isinstance(tags, dict)
+                and tags.get(cond.get("key")) == cond.get("value")
+            ):
+                return True
+    for bp in stack.of_type(aws.EFS_BACKUP_POLICY):
+        target = bp.get("fileSystemId")
+        points_here = target in (fs_id, arn) or (
+            is_unknown(target) and fs.urn in bp.property_dependencies.get("fileSystemId", [])
+        )
+        if points_here:
+            status = (bp.get("backupPolicy") or {}).get("status")
+            if is_unknown(status):
+                undecided = True
+            elif status == "ENABLED":
+                return True
+        elif is_unknown(target):
+            undecided = True
+    return None if undecided else False
+
+
+def _check_efs_backup(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    for fs in stack.of_type(aws.EFS_FS):
+        selected = _fs_selected(stack, fs)
+        if selected is None:
+            out.cannot_decide(f"{fs.label()}: a backup selection's targets are unknown during preview")
+        elif not selected:
+            out.violation(f"{fs.label()} is not selected by any AWS Backup plan.", fs.urn)
+
+
+efs_backup_enabled = stack_policy(
+    name="efs-backup-enabled",
+    description="Every EFS file system is backed up (AWS Backup selection or EFS backup policy ENABLED).",
+    check=_check_efs_backup,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Add the file system's ARN to an aws.backup.Selection of a backup plan, or create "
+    "aws.efs.BackupPolicy(file_system_id=fs.id, backup_policy={'status': 'ENABLED'}).",
+)
+
+
+def _check_rds_backup(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    minimum = as_int(cfg.get("minDays")) or 7
+    value = r.get("backupRetentionPeriod")
+    if is_unknown(value):
+        out.cannot_decide(f"{r.label()}: backupRetentionPeriod unknown during preview")
+        return
+    days = as_int(value)
+    if days is None or days < minimum:
+        out.violation(f"{r.label()} keeps automated backups {days or 0} days; at least {minimum} required.")
+
+
+rds_backup_retention = resource_policy(
+    name="rds-backup-retention",
+    description="RDS instances keep automated backups for at least the configured number of days.",
+    types=[aws.RDS_INSTANCE],
+    check=_check_rds_backup,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Set backup_retention_period to at least minDays (1-35).",
+    schema={"minDays": {"type": "integer", "default": 7, "description": "Minimum retention in days."}},
+)
+
+_STATEFUL = (aws.EFS_FS, aws.RDS_INSTANCE, aws.BACKUP_VAULT, "aws:rds/cluster:Cluster")
+
+
+def _check_protected(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    stacks = [s for s in as_list(cfg.get("stacks")) if isinstance(s, str)]
+    if stacks and stack_name() not in stacks:
+        return
+    if r.protect:
+        return
+    if r.type in (aws.RDS_INSTANCE, "aws:rds/cluster:Cluster"):
+        dp = r.get("deletionProtection")
+        if is_unknown(dp):
+            out.cannot_decide(f"{r.label()}: deletionProtection unknown during preview")
+            return
+        if truthy(dp):
+            return
+    out.violation(
+        f"{r.label()} can be deleted by a `pulumi destroy` or a replacement: set protect=True"
+        + (" or deletion_protection=True." if r.type == aws.RDS_INSTANCE else ".")
+    )
+
+
+stateful_resources_protected = resource_policy(
+    name="stateful-resources-protected",
+    description="File systems, databases and backup vaults are protected from deletion in the configured stacks.",
+    types=list(_STATEFUL),
+    check=_check_protected,
+    level=ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation="Pass opts=ResourceOptions(protect=True) (or retain_on_delete=True; note the analyzer protocol "
+    "does not carry retainOnDelete, so only protect and RDS deletion_protection are seen here).",
+    schema={
+        "stacks": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["prod"],
+            "description": "Stacks where protection is required (empty list: every stack).",
+        }
+    },
+)
+
+
+def _check_qdrant_storage(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    efs = {v.get("name") for v in aws.efs_volumes(r)}
+    if not efs:
+        return
+    conts = aws.containers(r, out)
+    for c in conts or []:
+        if "qdrant" not in str(c.get("image") or "").lower():
+            continue
+        for mp in as_list(c.get("mountPoints")):
+            if isinstance(mp, dict) and mp.get("sourceVolume") in efs:
+                out.violation(
+                    f"{r.label()}: container '{c.get('name')}' keeps Qdrant storage on EFS (NFS) volume "
+                    f"'{mp.get('sourceVolume')}' at {mp.get('containerPath')}. Qdrant's documentation: "
+                    f'"{QDRANT_STORAGE_QUOTE}" ({QDRANT_STORAGE_URL})'
+                )
+
+
+qdrant_on_network_storage = resource_policy(
+    name="qdrant-on-network-storage",
+    description="Qdrant storage on EFS (NFS) is unsupported by Qdrant; flag it so the risk is a decision.",
+    types=[aws.TASK_DEF],
+    check=_check_qdrant_storage,
+    level=ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation="Keep Qdrant's storage on block storage (Fargate ephemeral storage restored from snapshots in "
+    "EFS/S3, or an EC2/EBS-backed task), or use Qdrant Cloud. If EFS stays: one writer only, snapshots "
+    "to S3, and a tested restore.",
+    url=QDRANT_STORAGE_URL,
+)
+
+POLICIES = [
+    single_writer_storage,
+    efs_backup_enabled,
+    rds_backup_retention,
+    stateful_resources_protected,
+    qdrant_on_network_storage,
+]

@@ -1,0 +1,252 @@
+"""Reliability: valid Fargate sizes, safe deployments, health checks, pinned images, alarms that notify."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pulumi_policy import Severity
+
+from . import _aws as aws
+from ._util import ADVISORY, MANDATORY, Findings, Res, as_int, as_list, is_unknown, resource_policy, truthy
+
+# Fargate task sizes (CPU units -> allowed memory MiB), from the ECS developer guide
+# "Task CPU and memory" table.
+FARGATE_SIZES: dict[int, list[int]] = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4096 + 1, 1024)),
+    1024: list(range(2048, 8192 + 1, 1024)),
+    2048: list(range(4096, 16384 + 1, 1024)),
+    4096: list(range(8192, 30720 + 1, 1024)),
+    8192: list(range(16384, 61440 + 1, 4096)),
+    16384: list(range(32768, 122880 + 1, 8192)),
+}
+
+
+def parse_cpu(value: Any) -> int | None:
+    """ "512", 512.0 or "0.5 vCPU" -> CPU units."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([\d.]+)\s*vcpu\s*", value, re.IGNORECASE)
+        if m:
+            return int(float(m.group(1)) * 1024)
+    return as_int(value)
+
+
+def parse_memory(value: Any) -> int | None:
+    """ "1024", 1024.0 or "1 GB" -> MiB."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([\d.]+)\s*gb\s*", value, re.IGNORECASE)
+        if m:
+            return int(float(m.group(1)) * 1024)
+    return as_int(value)
+
+
+def fargate_size_valid(cpu: int, memory: int) -> bool:
+    return memory in FARGATE_SIZES.get(cpu, [])
+
+
+def _check_fargate_size(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    compat = r.get("requiresCompatibilities")
+    if is_unknown(compat):
+        out.cannot_decide(f"{r.label()}: requiresCompatibilities unknown during preview")
+        return
+    if "FARGATE" not in as_list(compat):
+        return
+    cpu_raw, mem_raw = r.get("cpu"), r.get("memory")
+    if is_unknown(cpu_raw) or is_unknown(mem_raw):
+        out.cannot_decide(f"{r.label()}: cpu/memory unknown during preview")
+        return
+    cpu, mem = parse_cpu(cpu_raw), parse_memory(mem_raw)
+    if cpu is None or mem is None:
+        out.violation(f"{r.label()}: Fargate task definitions need task-level cpu and memory.")
+        return
+    if not fargate_size_valid(cpu, mem):
+        allowed = FARGATE_SIZES.get(cpu)
+        hint = (
+            f"with cpu {cpu} memory may be {allowed[0]}-{allowed[-1]} MiB in steps of "
+            f"{allowed[1] - allowed[0] if len(allowed) > 1 else allowed[0]}"
+            if allowed
+            else f"cpu must be one of {sorted(FARGATE_SIZES)}"
+        )
+        out.violation(f"{r.label()}: cpu {cpu} / memory {mem} MiB is not a Fargate size ({hint}).")
+
+
+fargate_task_size_valid = resource_policy(
+    name="fargate-task-size-valid",
+    description="Fargate task definitions use a cpu/memory pair that Fargate offers.",
+    types=[aws.TASK_DEF],
+    check=_check_fargate_size,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Pick a supported pair: 256 (512/1024/2048 MiB), 512 (1-4 GiB), 1024 (2-8 GiB), 2048 (4-16 GiB), "
+    "4096 (8-30 GiB, 1 GiB steps), 8192 (16-60 GiB, 4 GiB steps), 16384 (32-120 GiB, 8 GiB steps).",
+    url="https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
+)
+
+
+def _check_circuit_breaker(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    controller = r.get("deploymentController")
+    if isinstance(controller, dict) and controller.get("type") in ("CODE_DEPLOY", "EXTERNAL"):
+        return
+    cb = r.get("deploymentCircuitBreaker")
+    if is_unknown(cb) or (isinstance(cb, dict) and any(is_unknown(v) for v in cb.values())):
+        out.cannot_decide(f"{r.label()}: deploymentCircuitBreaker unknown during preview")
+        return
+    if not isinstance(cb, dict) or not truthy(cb.get("enable")):
+        out.violation(f"{r.label()} has no deployment circuit breaker: a bad image keeps restarting forever.")
+    elif not truthy(cb.get("rollback")):
+        out.violation(f"{r.label()}'s circuit breaker does not roll back to the last working deployment.")
+
+
+ecs_deployment_circuit_breaker = resource_policy(
+    name="ecs-deployment-circuit-breaker",
+    description="ECS services use the deployment circuit breaker with rollback.",
+    types=[aws.SERVICE],
+    check=_check_circuit_breaker,
+    level=MANDATORY,
+    severity=Severity.MEDIUM,
+    remediation="Set deployment_circuit_breaker={'enable': True, 'rollback': True}.",
+)
+
+
+def _check_health_check(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    for c in aws.containers(r, out) or []:
+        if c.get("essential", True) is False:
+            continue
+        hc = c.get("healthCheck")
+        if not isinstance(hc, dict) or not as_list(hc.get("command")):
+            out.violation(f"{r.label()}: essential container '{c.get('name')}' has no healthCheck.")
+
+
+container_health_check = resource_policy(
+    name="container-health-check",
+    description="Essential containers define a container health check.",
+    types=[aws.TASK_DEF],
+    check=_check_health_check,
+    level=ADVISORY,
+    severity=Severity.LOW,
+    remediation="Add healthCheck {command: ['CMD-SHELL', 'curl -f http://localhost:8000/health || exit 1'], "
+    "interval, timeout, retries, startPeriod} to each essential container (the image must contain the tool).",
+)
+
+
+def image_reference_problem(image: str) -> str | None:
+    """Why an image reference is not pinned, or None when it has a digest or an explicit version tag."""
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "has no tag (Docker pulls 'latest')"
+    tag = last.rsplit(":", 1)[1]
+    if tag.lower() in ("latest", "stable", "main", "master", "dev", ""):
+        return f"uses the moving tag '{tag}'"
+    return None
+
+
+def _check_image_pinned(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    for c in aws.containers(r, out) or []:
+        image = c.get("image")
+        if is_unknown(image):
+            out.cannot_decide(f"{r.label()}: image of '{c.get('name')}' unknown during preview")
+            continue
+        if not isinstance(image, str) or not image:
+            out.violation(f"{r.label()}: container '{c.get('name')}' has no image.")
+            continue
+        problem = image_reference_problem(image)
+        if problem:
+            out.violation(f"{r.label()}: container '{c.get('name')}' image {image} {problem}.")
+
+
+image_pinned = resource_policy(
+    name="image-pinned",
+    description="Container images are pinned by digest or an explicit version tag (never latest/untagged).",
+    types=[aws.TASK_DEF],
+    check=_check_image_pinned,
+    level=MANDATORY,
+    severity=Severity.MEDIUM,
+    remediation="Reference images as repo:1.2.3 or repo@sha256:<digest> (e.g. qdrant/qdrant:v1.12.4); with "
+    "immutable ECR tags a version tag cannot move.",
+)
+
+
+def _check_alarm_actions(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    if r.get("actionsEnabled") is False:
+        out.violation(f"{r.label()} has its actions disabled.")
+        return
+    actions = r.get("alarmActions")
+    if is_unknown(actions):
+        return  # a list of ARNs computed during preview is still a list of actions
+    if not as_list(actions):
+        out.violation(f"{r.label()} notifies nobody: set alarmActions (an SNS topic).")
+
+
+alarm_has_actions = resource_policy(
+    name="alarm-has-actions",
+    description="CloudWatch alarms notify someone (alarmActions set, actions enabled).",
+    types=[aws.METRIC_ALARM],
+    check=_check_alarm_actions,
+    level=ADVISORY,
+    severity=Severity.LOW,
+    remediation="Set alarm_actions=[topic.arn] (and ok_actions) to an encrypted SNS topic with a subscription.",
+)
+
+
+def _check_tg_health(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    if r.get("targetType") == "lambda":
+        return
+    hc = r.get("healthCheck")
+    if is_unknown(hc):
+        out.cannot_decide(f"{r.label()}: healthCheck unknown during preview")
+        return
+    if not isinstance(hc, dict):
+        out.violation(f"{r.label()} relies on the default health check: set path, thresholds and timeouts.")
+        return
+    if hc.get("enabled") is False:
+        out.violation(f"{r.label()} has health checks disabled.")
+        return
+    protocol = hc.get("protocol") or r.get("protocol") or "HTTP"
+    if protocol in ("HTTP", "HTTPS") and not hc.get("path"):
+        out.violation(f"{r.label()}: health check path not set (defaults to '/').")
+    limits = {
+        "healthyThreshold": (2, 10),
+        "unhealthyThreshold": (2, 10),
+        "timeout": (2, 120),
+        "interval": (5, 300),
+    }
+    values: dict[str, int | None] = {}
+    for key, (lo, hi) in limits.items():
+        raw = hc.get(key)
+        if is_unknown(raw):
+            out.cannot_decide(f"{r.label()}: healthCheck.{key} unknown during preview")
+            continue
+        values[key] = as_int(raw)
+        v = values[key]
+        if v is not None and not lo <= v <= hi:
+            out.violation(f"{r.label()}: healthCheck.{key}={v} is outside AWS limits {lo}-{hi}.")
+    timeout, interval = values.get("timeout"), values.get("interval")
+    if timeout is not None and interval is not None and timeout >= interval:
+        out.violation(
+            f"{r.label()}: healthCheck.timeout ({timeout}s) must be less than interval ({interval}s)."
+        )
+
+
+target_group_health_check = resource_policy(
+    name="target-group-health-check",
+    description="Target groups set a health check path and thresholds/timeouts within AWS limits.",
+    types=list(aws.TARGET_GROUPS),
+    check=_check_tg_health,
+    level=ADVISORY,
+    severity=Severity.LOW,
+    remediation="health_check={'path': '/health', 'healthy_threshold': 2, 'unhealthy_threshold': 3, "
+    "'timeout': 5, 'interval': 30, 'matcher': '200'}: thresholds 2-10, timeout 2-120 and below interval, "
+    "interval 5-300.",
+)
+
+POLICIES = [
+    fargate_task_size_valid,
+    ecs_deployment_circuit_breaker,
+    container_health_check,
+    image_pinned,
+    alarm_has_actions,
+    target_group_health_check,
+]

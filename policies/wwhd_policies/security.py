@@ -1,0 +1,318 @@
+"""Security: least-privilege IAM, secrets kept out of plain environment, hardened containers."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from functools import cache
+from typing import Any
+
+from pulumi_policy import Severity
+
+from . import _aws as aws
+from ._util import (
+    ADVISORY,
+    MANDATORY,
+    Findings,
+    Res,
+    as_list,
+    contains_unknown,
+    is_unknown,
+    parse_json,
+    resource_policy,
+    truthy,
+)
+
+_POLICY_DOC_TYPES = (aws.IAM_ROLE_POLICY, aws.IAM_POLICY, aws.IAM_USER_POLICY, aws.IAM_GROUP_POLICY)
+
+
+def policy_documents(r: Res, out: Findings) -> list[tuple[str, dict[str, Any]]]:
+    """(label, parsed document) for every permissions document a resource carries."""
+    raw_docs: list[tuple[str, Any]] = []
+    if r.type in _POLICY_DOC_TYPES:
+        raw_docs.append((r.label(), r.get("policy")))
+    elif r.type == aws.IAM_ROLE:
+        for p in as_list(r.get("inlinePolicies")):
+            if isinstance(p, dict) and p.get("policy"):
+                raw_docs.append((f"{r.label()} inline policy '{p.get('name')}'", p.get("policy")))
+    docs: list[tuple[str, dict[str, Any]]] = []
+    for label, raw in raw_docs:
+        if raw is None:
+            continue
+        if contains_unknown(raw):
+            out.cannot_decide(f"{label}: policy document unknown during preview")
+            continue
+        try:
+            doc = parse_json(raw)
+        except ValueError as exc:
+            out.violation(f"{label}: policy is not valid JSON ({exc})")
+            continue
+        if isinstance(doc, dict):
+            docs.append((label, doc))
+    return docs
+
+
+def allow_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in as_list(doc.get("Statement")) if isinstance(s, dict) and s.get("Effect") == "Allow"]
+
+
+def _check_wildcard_actions(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    for label, doc in policy_documents(r, out):
+        for st in allow_statements(doc):
+            if "NotAction" in st:
+                out.violation(f"{label}: Allow with NotAction grants everything except a list.")
+            wild = [
+                a for a in as_list(st.get("Action")) if isinstance(a, str) and (a == "*" or a.endswith(":*"))
+            ]
+            if wild:
+                out.violation(f"{label}: allows wildcard actions {wild}.")
+
+
+iam_no_wildcard_actions = resource_policy(
+    name="iam-no-wildcard-actions",
+    description="IAM policies never allow '*' or 'service:*' actions (or Allow+NotAction).",
+    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
+    check=_check_wildcard_actions,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="List the exact actions the task needs (e.g. elasticfilesystem:ClientMount, "
+    "secretsmanager:GetSecretValue) on the exact resource ARNs.",
+)
+
+ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
+
+
+def _check_admin(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    forbidden = [str(x) for x in as_list(cfg.get("forbiddenPolicies"))]
+    arns = as_list(r.get("managedPolicyArns")) if r.type == aws.IAM_ROLE else [r.get("policyArn")]
+    for arn in arns:
+        if is_unknown(arn):
+            out.cannot_decide(f"{r.label()}: policyArn unknown during preview")
+        elif isinstance(arn, str) and arn.rsplit("/", 1)[-1] in forbidden:
+            out.violation(f"{r.label()} attaches {arn}.")
+
+
+iam_no_admin_policies = resource_policy(
+    name="iam-no-admin-policies",
+    description="No AdministratorAccess, IAMFullAccess or PowerUserAccess attachments.",
+    types=[*aws.IAM_ATTACHMENTS, aws.IAM_ROLE],
+    check=_check_admin,
+    level=MANDATORY,
+    severity=Severity.CRITICAL,
+    remediation="Replace the managed policy by a scoped inline policy built from the component's own ARNs.",
+    schema={
+        "forbiddenPolicies": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(ADMIN_POLICIES),
+            "description": "Managed policy names that may not be attached.",
+        }
+    },
+)
+
+
+@cache
+def _wildcard_only(service: str) -> frozenset[str]:
+    from policy_sentry.querying.actions import get_actions_that_support_wildcard_arns_only
+
+    return frozenset(a.lower() for a in get_actions_that_support_wildcard_arns_only(service))
+
+
+@cache
+def _service_actions(service: str) -> tuple[str, ...]:
+    from policy_sentry.querying.actions import get_actions_for_service
+
+    return tuple(a.lower() for a in get_actions_for_service(service))
+
+
+def scoped_actions(action: str) -> list[str] | None:
+    """Actions (expanded from wildcards) that support resource-level ARNs, i.e. should not use
+    Resource "*". None when the action is not in policy_sentry's IAM database."""
+    if action == "*":
+        return ["*"]
+    if ":" not in action:
+        return None
+    service = action.split(":", 1)[0].lower()
+    known = _service_actions(service)
+    if not known:
+        return None
+    matches = [a for a in known if fnmatch.fnmatchcase(a, action.lower())]
+    if not matches:
+        return None
+    wildcard_only = _wildcard_only(service)
+    return [a for a in matches if a not in wildcard_only]
+
+
+def _check_wildcard_resource(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    for label, doc in policy_documents(r, out):
+        for st in allow_statements(doc):
+            if "*" not in as_list(st.get("Resource")):
+                continue
+            unjustified: list[str] = []
+            for action in as_list(st.get("Action")):
+                if not isinstance(action, str):
+                    continue
+                scoped = scoped_actions(action)
+                if scoped is None:
+                    out.cannot_decide(f"{label}: action {action} is not in the IAM action database")
+                elif scoped:
+                    unjustified.append(action)
+            if unjustified:
+                out.violation(
+                    f'{label}: Resource "*" for actions that support resource-level scoping: {unjustified}. '
+                    "Scope them to ARNs; keep '*' only for actions like ecr:GetAuthorizationToken."
+                )
+
+
+iam_wildcard_resource_justified = resource_policy(
+    name="iam-wildcard-resource-justified",
+    description='Resource "*" only for actions that have no resource-level scope (policy_sentry IAM database).',
+    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
+    check=_check_wildcard_resource,
+    level=ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation="Split the statement: actions that accept ARNs get the exact ARNs; only wildcard-only "
+    "actions (ecr:GetAuthorizationToken, xray:PutTraceSegments, ...) keep Resource '*'.",
+)
+
+_SENSITIVE_NAME = re.compile(
+    r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credential|auth[_-]?key)"
+)
+_BENIGN_NAME = re.compile(
+    r"(?i)(_(arn|id|name|path|file|region|expiry|expire_minutes|ttl|minutes|seconds|algorithm|length|"
+    r"enabled|header|url_path|type))$"
+)
+_SENSITIVE_VALUE = [
+    (re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@"), "a connection string with a password"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key id"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), "an API secret key"),
+    (re.compile(r"\b(ghp|gho|github_pat)_[A-Za-z0-9_]{20,}"), "a GitHub token"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\."), "a JWT"),
+]
+
+
+def credential_reason(name: str, value: Any) -> str | None:
+    """Why an environment variable looks like a credential, or None."""
+    text = value if isinstance(value, str) else ""
+    for rx, what in _SENSITIVE_VALUE:
+        if text and rx.search(text):
+            return f"its value looks like {what}"
+    if (
+        _SENSITIVE_NAME.search(name)
+        and not _BENIGN_NAME.search(name)
+        and text.lower() not in ("", "true", "false")
+    ):
+        return "its name says it is a credential"
+    return None
+
+
+def _check_env_secrets(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    allowed = {str(n) for n in as_list(cfg.get("allowNames"))}
+    for c in aws.containers(r, out) or []:
+        for env in as_list(c.get("environment")):
+            if not isinstance(env, dict):
+                continue
+            name = str(env.get("name", ""))
+            if name in allowed:
+                continue
+            reason = credential_reason(name, env.get("value"))
+            if reason:
+                out.violation(
+                    f"{r.label()}: container '{c.get('name')}' sets {name} in plain environment ({reason}); "
+                    "move it to `secrets` (valueFrom a Secrets Manager ARN)."
+                )
+
+
+ecs_secrets_not_in_environment = resource_policy(
+    name="ecs-secrets-not-in-environment",
+    description="Credentials reach containers through `secrets`, never plain `environment`.",
+    types=[aws.TASK_DEF],
+    check=_check_env_secrets,
+    level=MANDATORY,
+    severity=Severity.CRITICAL,
+    remediation="Store the value in Secrets Manager and reference it as secrets=[{name, valueFrom: secret_arn}]; "
+    "grant the execution role secretsmanager:GetSecretValue on that ARN (and kms:Decrypt on its key).",
+    schema={
+        "allowNames": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Variable names known not to be credentials despite their name.",
+        }
+    },
+)
+
+
+def _check_task_role(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    task, execution = r.get("taskRoleArn"), r.get("executionRoleArn")
+    if not task or not execution:
+        return
+    if is_unknown(task) or is_unknown(execution):
+        t_deps = set(r.property_dependencies.get("taskRoleArn", []))
+        e_deps = set(r.property_dependencies.get("executionRoleArn", []))
+        if t_deps and e_deps:
+            if t_deps == e_deps:
+                out.violation(f"{r.label()} uses the same role for the task and for ECS (execution).")
+            return
+        out.cannot_decide(f"{r.label()}: role ARNs unknown during preview")
+        return
+    if task == execution:
+        out.violation(f"{r.label()} uses the same role {task} for the task and for ECS (execution).")
+
+
+ecs_task_role_separate = resource_policy(
+    name="ecs-task-role-separate",
+    description="The task role (the app's permissions) is not the execution role (ECS's permissions).",
+    types=[aws.TASK_DEF],
+    check=_check_task_role,
+    level=ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation="Create two roles: the execution role pulls images, writes logs and reads the secrets "
+    "injected at start; the task role holds only what the application calls (EFS access point, X-Ray).",
+)
+
+
+def _check_privileged(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    for c in aws.containers(r, out) or []:
+        if truthy(c.get("privileged")):
+            out.violation(f"{r.label()}: container '{c.get('name')}' runs privileged.")
+
+
+ecs_no_privileged_containers = resource_policy(
+    name="ecs-no-privileged-containers",
+    description="No container runs privileged.",
+    types=[aws.TASK_DEF],
+    check=_check_privileged,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Remove privileged=true (Fargate rejects it anyway); add the specific linuxParameters "
+    "capability if one is truly needed.",
+)
+
+
+def _check_read_only_root(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    for c in aws.containers(r, out) or []:
+        if not truthy(c.get("readonlyRootFilesystem")):
+            out.violation(f"{r.label()}: container '{c.get('name')}' has a writable root filesystem.")
+
+
+ecs_read_only_root_filesystem = resource_policy(
+    name="ecs-read-only-root-filesystem",
+    description="Containers run with a read-only root filesystem.",
+    types=[aws.TASK_DEF],
+    check=_check_read_only_root,
+    level=ADVISORY,
+    severity=Severity.LOW,
+    remediation="Set readonlyRootFilesystem=true and mount writable paths (/tmp, data dirs) as volumes.",
+)
+
+POLICIES = [
+    iam_no_wildcard_actions,
+    iam_no_admin_policies,
+    iam_wildcard_resource_justified,
+    ecs_secrets_not_in_environment,
+    ecs_task_role_separate,
+    ecs_no_privileged_containers,
+    ecs_read_only_root_filesystem,
+]

@@ -1,0 +1,145 @@
+"""Security policies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pulumi_policy.proxy import UnknownValueError
+from wwhd_policies import security as sec
+
+from .conftest import UNKNOWN, check_resource
+
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+TD = "aws:ecs/taskDefinition:TaskDefinition"
+
+
+def doc(*statements: dict) -> dict:
+    return {"policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)})}
+
+
+def test_iam_no_wildcard_actions() -> None:
+    scoped = {
+        "Effect": "Allow",
+        "Action": ["elasticfilesystem:ClientMount"],
+        "Resource": "arn:aws:elasticfilesystem:x",
+    }
+    assert check_resource(sec.iam_no_wildcard_actions, ROLE_POLICY, doc(scoped)) == []
+    assert check_resource(
+        sec.iam_no_wildcard_actions, ROLE_POLICY, doc({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    )
+    assert check_resource(
+        sec.iam_no_wildcard_actions,
+        ROLE_POLICY,
+        doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
+    )
+    # Deny statements may use wildcards.
+    assert (
+        check_resource(
+            sec.iam_no_wildcard_actions, ROLE_POLICY, doc({"Effect": "Deny", "Action": "*", "Resource": "*"})
+        )
+        == []
+    )
+
+
+def test_iam_inline_role_policies_are_checked() -> None:
+    role = {
+        "inlinePolicies": [
+            {
+                "name": "x",
+                "policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            }
+        ]
+    }
+    assert check_resource(sec.iam_no_wildcard_actions, "aws:iam/role:Role", role)
+
+
+def test_iam_policy_unknown_document_cannot_decide() -> None:
+    with pytest.raises(UnknownValueError):
+        check_resource(sec.iam_no_wildcard_actions, ROLE_POLICY, {"policy": UNKNOWN})
+
+
+def test_iam_no_admin_policies() -> None:
+    rpa = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    ecs_exec = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    assert check_resource(sec.iam_no_admin_policies, rpa, {"policyArn": ecs_exec}) == []
+    for name in ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess"):
+        assert check_resource(
+            sec.iam_no_admin_policies, rpa, {"policyArn": f"arn:aws:iam::aws:policy/{name}"}
+        )
+
+
+def test_iam_wildcard_resource_justified_uses_policy_sentry() -> None:
+    justified = {
+        "Effect": "Allow",
+        "Action": ["ecr:GetAuthorizationToken", "xray:PutTraceSegments"],
+        "Resource": "*",
+    }
+    assert check_resource(sec.iam_wildcard_resource_justified, ROLE_POLICY, doc(justified)) == []
+    lazy = {
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue", "ecr:GetAuthorizationToken"],
+        "Resource": "*",
+    }
+    msgs = check_resource(sec.iam_wildcard_resource_justified, ROLE_POLICY, doc(lazy))
+    assert len(msgs) == 1 and "['secretsmanager:GetSecretValue']" in msgs[0]
+
+
+def test_iam_wildcard_resource_unknown_action_cannot_decide() -> None:
+    odd = {"Effect": "Allow", "Action": ["madeup:DoThing"], "Resource": "*"}
+    with pytest.raises(UnknownValueError, match="IAM action database"):
+        check_resource(sec.iam_wildcard_resource_justified, ROLE_POLICY, doc(odd))
+
+
+def env_td(env: list[dict], **extra) -> dict:
+    return {"containerDefinitions": json.dumps([{"name": "api", "image": "x:1", "environment": env} | extra])}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OPENAI_API_KEY", "sk-abcdefghijklmnopqrstuvwxyz123456"),
+        ("DATABASE_URL", "postgresql://wwhd:hunter2@db.internal:5432/wwhd"),
+        ("JWT_SECRET", "change-me"),
+        ("ADMIN_PASSWORD", "p"),
+        ("SOMETHING", "AKIAIOSFODNN7EXAMPLE"),
+    ],
+)
+def test_secrets_not_in_environment_flags_credentials(name: str, value: str) -> None:
+    assert check_resource(sec.ecs_secrets_not_in_environment, TD, env_td([{"name": name, "value": value}]))
+
+
+def test_secrets_not_in_environment_allows_plain_settings_and_secrets_block() -> None:
+    env = [
+        {"name": "QDRANT_URL", "value": "http://localhost:6333"},
+        {"name": "DATABASE_URL", "value": "sqlite:////data/wwhd.db"},
+        {"name": "OPENAI_SECRET_ARN", "value": "arn:aws:secretsmanager:us-west-2:1:secret:x"},
+        {"name": "TOKEN_EXPIRE_MINUTES", "value": "30"},
+    ]
+    td = env_td(
+        env, secrets=[{"name": "OPENAI_API_KEY", "valueFrom": "arn:aws:secretsmanager:us-west-2:1:secret:x"}]
+    )
+    assert check_resource(sec.ecs_secrets_not_in_environment, TD, td) == []
+    flagged = env_td([{"name": "API_TOKEN", "value": "abc"}])
+    assert (
+        check_resource(sec.ecs_secrets_not_in_environment, TD, flagged, config={"allowNames": ["API_TOKEN"]})
+        == []
+    )
+
+
+def test_task_role_separate() -> None:
+    same = {"taskRoleArn": "arn:aws:iam::1:role/r", "executionRoleArn": "arn:aws:iam::1:role/r"}
+    assert check_resource(sec.ecs_task_role_separate, TD, same)
+    diff = {"taskRoleArn": "arn:aws:iam::1:role/task", "executionRoleArn": "arn:aws:iam::1:role/exec"}
+    assert check_resource(sec.ecs_task_role_separate, TD, diff) == []
+    with pytest.raises(UnknownValueError):
+        check_resource(sec.ecs_task_role_separate, TD, {"taskRoleArn": UNKNOWN, "executionRoleArn": UNKNOWN})
+
+
+def test_no_privileged_and_read_only_root() -> None:
+    assert check_resource(sec.ecs_no_privileged_containers, TD, env_td([], privileged=True))
+    assert check_resource(sec.ecs_no_privileged_containers, TD, env_td([])) == []
+    assert check_resource(sec.ecs_read_only_root_filesystem, TD, env_td([]))
+    assert (
+        check_resource(sec.ecs_read_only_root_filesystem, TD, env_td([], readonlyRootFilesystem=True)) == []
+    )
