@@ -1,0 +1,772 @@
+"""WwhdMonitoring: alarms that reach a person, a dashboard, X-Ray sampling and an error-log metric."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.dashboard import DashboardRefs, dashboard_body
+from stack_config import Environment, MonitoringConfig
+
+TOKEN = "wwhd:index:WwhdMonitoring"
+
+TIB = 1024**4
+GIB = 1024**3
+MIB = 1024**2
+
+ERROR_METRIC = "ApiErrorLines"
+# Plain terms, not a JSON pattern: the API logs text through Python's logging and uvicorn,
+# which print the level name in capitals ("ERROR:    Exception in ASGI application"), and a
+# JSON pattern never matches a line that is not JSON. Terms match case-sensitively, so
+# "Error" is left out on purpose: it would count INFO lines that merely mention an error and
+# the "ValueError: ..." line that ends a traceback whose ERROR line was already counted.
+ERROR_PATTERN = "?ERROR ?CRITICAL"
+
+MIN_REQUESTS_FOR_4XX_RATE = 20
+"""Below this many requests in 5 minutes the 4xx share is noise (3 of 5 probes is 60%)."""
+
+# RDS PostgreSQL's default max_connections is LEAST({DBInstanceClassMemory/9531392}, 5000).
+# DBInstanceClassMemory is the class's memory less what RDS keeps for the OS and its own
+# processes (observed: about 250-400 MiB on the small classes); subtracting 512 MiB keeps
+# the estimate at or below the real ceiling, so the alarm fires early rather than late.
+RDS_BYTES_PER_CONNECTION = 9531392
+RDS_MAX_CONNECTIONS_CAP = 5000
+RDS_RESERVED_MEMORY = 512 * MIB
+_BURSTABLE_GIB = {"micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32}
+_GIB_PER_VCPU = {"m": 4, "r": 8}
+
+TreatMissing = Literal["breaching", "notBreaching", "ignore", "missing"]
+Severity = Literal["critical", "warning"]
+
+
+def class_memory_bytes(instance_class: str) -> int | None:
+    """Nominal memory of an RDS instance class (``db.t4g.micro``: 1 GiB), or None when the
+    family is not one this table knows (burstable t, general purpose m, memory optimized r)."""
+    parts = instance_class.split(".")
+    if len(parts) != 3 or parts[0] != "db":
+        return None
+    family, size = parts[1], parts[2]
+    if family.startswith("t"):
+        gib = _BURSTABLE_GIB.get(size)
+        return gib * GIB if gib else None
+    per_vcpu = _GIB_PER_VCPU.get(family[:1])
+    if per_vcpu is None or not re.fullmatch(r"[mr]\d+[a-z]*", family):
+        return None
+    if size == "large":
+        vcpus = 2
+    elif size == "xlarge":
+        vcpus = 4
+    elif m := re.fullmatch(r"(\d+)xlarge", size):
+        vcpus = 4 * int(m.group(1))
+    else:
+        return None
+    return vcpus * per_vcpu * GIB
+
+
+def estimated_max_connections(instance_class: str) -> int | None:
+    """RDS PostgreSQL's default ``max_connections`` for a class, estimated conservatively
+    (see ``RDS_RESERVED_MEMORY``); None for a class ``class_memory_bytes`` does not know."""
+    memory = class_memory_bytes(instance_class)
+    if memory is None:
+        return None
+    return max(1, min((memory - RDS_RESERVED_MEMORY) // RDS_BYTES_PER_CONNECTION, RDS_MAX_CONNECTIONS_CAP))
+
+
+def stack_slug(stack: str) -> str:
+    """The stack name in the characters every name here accepts (dashboards take only
+    letters, digits, ``-`` and ``_``; Pulumi stack names may also hold ``.``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", stack)
+
+
+@dataclass(frozen=True)
+class WwhdMonitoringArgs:
+    """What the monitoring watches and whom it tells. It owns no application resources:
+    every resource it watches comes in as an input."""
+
+    config: MonitoringConfig
+    """The ``wwhd:monitoring`` section: alarm e-mails, log retention, tracing (off by
+    default, on in prod) and the alarm thresholds (defaults: CPU 80%, memory 85%, 1
+    unhealthy target, 10 target/ALB 5xx a minute, 10% 4xx, p95 2 s, critical 5 s, 5 error
+    lines per 5 minutes)."""
+    environment: Environment
+    """``dev``, ``staging`` or ``prod``; shown on the dashboard and in alarm descriptions."""
+    region: str
+    """AWS region of the stack: dashboard widgets, the dashboard URL, the topic policy."""
+    key_arn: pulumi.Input[str]
+    """The stack key (WwhdStackKey.key_arn); encrypts the alarm topic. Its key policy lets
+    cloudwatch.amazonaws.com use it, without which encrypted alarm messages are dropped."""
+    cluster_name: pulumi.Input[str]
+    """The ECS cluster's name (WwhdService). Container Insights must be on for the task-count
+    alarms, which otherwise see no data and, by design, alarm."""
+    api_service_name: pulumi.Input[str]
+    """The API's ECS service name (WwhdService)."""
+    alb_arn_suffix: pulumi.Input[str]
+    """The load balancer's ARN suffix ``app/<name>/<hex16>`` (WwhdService): the LoadBalancer
+    dimension."""
+    target_group_arn_suffix: pulumi.Input[str]
+    """The API target group's ARN suffix ``targetgroup/<name>/<hex16>`` (WwhdService)."""
+    api_log_group_name: pulumi.Input[str]
+    """The API log group (``/ecs/wwhd-backend-<stack>``, created by WwhdService). Pass the log
+    group's ``name`` output so the metric filter waits for the group to exist."""
+    file_system_id: pulumi.Input[str]
+    """The EFS file system id ``fs-...`` (WwhdDataVolume)."""
+    throughput_mode: Literal["bursting", "elastic"] = "bursting"
+    """EFS throughput mode (``StorageConfig.throughput_mode``): bursting adds the burst credit
+    alarm. Default bursting."""
+    efs_general_purpose: bool = True
+    """The file system uses the General Purpose performance mode (the only one publishing
+    PercentIOLimit); default True."""
+    performance_log_group_name: pulumi.Input[str] | None = None
+    """The performance log group (WwhdService); shown on the dashboard. Default none."""
+    qdrant_service_name: pulumi.Input[str] | None = None
+    """The Qdrant ECS service name, only when Qdrant placement is ``service``: adds the
+    Qdrant-not-running alarm. Default none."""
+    db_instance_identifier: pulumi.Input[str] | None = None
+    """The RDS instance identifier (WwhdDatabase), only with PostgreSQL: adds the CPU, free
+    storage and connections alarms. Default none."""
+    db_allocated_storage_gb: int | None = None
+    """The RDS allocated storage in GiB (``DatabaseConfig.allocated_storage_gb``); the free
+    storage alarm fires below ``db_free_storage_percent`` of it. Required with a database."""
+    db_instance_class: str | None = None
+    """The RDS instance class (``DatabaseConfig.instance_class``), to estimate max_connections
+    when ``db_max_connections`` is unset. Default none."""
+    db_max_connections: int | None = None
+    """The instance's max_connections when it is not RDS's default (a custom parameter
+    group); default none: estimated from ``db_instance_class``."""
+    db_connections_percent: float = 80
+    """The connections alarm fires above this share of max_connections; default 80."""
+    db_free_storage_percent: float = 10
+    """The free storage alarm fires below this share of the allocated storage; default 10."""
+    efs_burst_credit_floor_bytes: int = TIB
+    """The burst credit alarm fires below this balance; default 1 TiB. A new file system
+    starts with 2.1 TiB; 1 TiB left is about 3 hours of bursting at 100 MiB/s, time to switch
+    to elastic throughput before the file system falls back to its baseline (50 KiB/s per
+    GiB stored, at least 1 MiB/s)."""
+    api_desired_count: int = 1
+    """The API's desired task count at deploy time; default 1. With zero desired and zero
+    minimum tasks the stack is parked on purpose and the running-tasks alarm is not made."""
+    api_min_count: int = 1
+    """The API's autoscaling floor; default 1."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Extra tags on the topic, alarms and sampling rule (the provider's default tags apply
+    anyway); default none."""
+
+    def __post_init__(self) -> None:
+        where = "WwhdMonitoringArgs"
+        if self.throughput_mode not in ("bursting", "elastic"):
+            raise ValueError(f"{where}.throughput_mode: bursting or elastic, not {self.throughput_mode!r}")
+        if self.efs_burst_credit_floor_bytes <= 0:
+            raise ValueError(f"{where}.efs_burst_credit_floor_bytes: must be positive")
+        if not 0 < self.db_connections_percent <= 100:
+            raise ValueError(f"{where}.db_connections_percent: must be in (0, 100]")
+        if not 0 < self.db_free_storage_percent < 100:
+            raise ValueError(f"{where}.db_free_storage_percent: must be in (0, 100)")
+        if self.db_instance_identifier is None:
+            return
+        if not self.db_allocated_storage_gb or self.db_allocated_storage_gb <= 0:
+            raise ValueError(f"{where}.db_allocated_storage_gb: required (GiB) when a database is watched")
+        if self.db_max_connections is not None and self.db_max_connections <= 0:
+            raise ValueError(f"{where}.db_max_connections: must be positive")
+        if self.db_max_connections is None and (
+            self.db_instance_class is None or estimated_max_connections(self.db_instance_class) is None
+        ):
+            raise ValueError(
+                f"{where}.db_max_connections: cannot estimate max_connections for instance class "
+                f"{self.db_instance_class!r}; set db_max_connections"
+            )
+
+    @property
+    def max_connections(self) -> int | None:
+        """max_connections of the watched database, given or estimated."""
+        if self.db_instance_identifier is None:
+            return None
+        if self.db_max_connections is not None:
+            return self.db_max_connections
+        return estimated_max_connections(self.db_instance_class or "")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One CloudWatch metric with its statistic and period."""
+
+    namespace: str
+    name: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    stat: str
+    """``Average``, ``Sum``, ``Minimum``, ``Maximum`` or a percentile such as ``p95``."""
+    period: int
+    """Seconds."""
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm: what it watches, when it fires, and how it reads silence."""
+
+    what: str
+    """The name's suffix: the alarm is ``wwhd-<stack>-<what>``."""
+    severity: Severity
+    description: str
+    comparison: Literal[">", ">=", "<"]
+    threshold: float
+    periods: int
+    """Consecutive periods that must all breach."""
+    missing: TreatMissing
+    metric: Metric | None = None
+    """A single metric; or ``inputs`` and ``expression`` for metric math."""
+    inputs: Mapping[str, Metric] = field(default_factory=dict)
+    """Metric math inputs by query id."""
+    expression: str | None = None
+    """Metric math over ``inputs``; its result is what the threshold applies to."""
+    label: str | None = None
+    """Label of the expression's result."""
+
+
+COMPARISONS = {
+    ">": "GreaterThanThreshold",
+    ">=": "GreaterThanOrEqualToThreshold",
+    "<": "LessThanThreshold",
+}
+
+
+def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpec]:
+    """Every alarm of the stack for these args, in dashboard order.
+
+    Missing data, deliberately: request-driven metrics (5xx, 4xx share, latency, unhealthy
+    hosts, error lines) publish nothing when nobody calls at night, so silence is not
+    breaching; task counts publish nothing when nothing runs, so silence is breaching;
+    utilization publishes nothing when there is no task or instance to use, which the
+    task-count alarms report, so not breaching; a missing balance or free-space figure
+    proves nothing either way, so the alarm keeps its state ("missing").
+    """
+    t = args.config.thresholds
+    lb = {"LoadBalancer": args.alb_arn_suffix}
+    tg = {"TargetGroup": args.target_group_arn_suffix, **lb}
+    api = {"ClusterName": args.cluster_name, "ServiceName": args.api_service_name}
+    fs = {"FileSystemId": args.file_system_id}
+    specs = [
+        AlarmSpec(
+            "api-cpu-high",
+            "warning",
+            f"API service CPU above {t.cpu_percent:g}% for 10 minutes.",
+            ">",
+            t.cpu_percent,
+            periods=2,
+            missing="notBreaching",
+            metric=Metric("AWS/ECS", "CPUUtilization", api, "Average", 300),
+        ),
+        AlarmSpec(
+            "api-memory-high",
+            "warning",
+            f"API service memory above {t.memory_percent:g}% for 10 minutes.",
+            ">",
+            t.memory_percent,
+            periods=2,
+            missing="notBreaching",
+            metric=Metric("AWS/ECS", "MemoryUtilization", api, "Average", 300),
+        ),
+    ]
+    if args.api_desired_count > 0 or args.api_min_count > 0:
+        # A single-writer deploy stops the old task before starting the new one, and a
+        # scale-out raises desired before tasks run: five minutes rides both out.
+        specs.append(
+            AlarmSpec(
+                "api-tasks-below-desired",
+                "critical",
+                "Fewer API tasks running than desired for 5 minutes (tasks crash, fail health "
+                "checks or cannot be placed; see the service's events).",
+                ">",
+                0,
+                periods=5,
+                missing="breaching",
+                inputs={
+                    "desired": Metric("ECS/ContainerInsights", "DesiredTaskCount", api, "Average", 60),
+                    "running": Metric("ECS/ContainerInsights", "RunningTaskCount", api, "Average", 60),
+                },
+                expression="desired - running",
+                label="Desired minus running API tasks",
+            )
+        )
+    specs += [
+        AlarmSpec(
+            "unhealthy-targets",
+            "critical",
+            f"At least {t.unhealthy_targets} API target(s) failing load balancer health checks.",
+            ">=",
+            t.unhealthy_targets,
+            periods=1,
+            missing="notBreaching",
+            metric=Metric("AWS/ApplicationELB", "UnHealthyHostCount", tg, "Maximum", 60),
+        ),
+        AlarmSpec(
+            "target-5xx",
+            "critical",
+            f"More than {t.target_5xx_per_minute:g} API 5xx responses in a minute.",
+            ">",
+            t.target_5xx_per_minute,
+            periods=1,
+            missing="notBreaching",
+            metric=Metric("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum", 60),
+        ),
+        AlarmSpec(
+            "alb-5xx",
+            "critical",
+            f"More than {t.alb_5xx_per_minute:g} load balancer 5xx responses in a minute (no healthy "
+            "target, or targets resetting or timing out).",
+            ">",
+            t.alb_5xx_per_minute,
+            periods=1,
+            missing="notBreaching",
+            # The load balancer's own 5xx are published per load balancer only.
+            metric=Metric("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum", 60),
+        ),
+        AlarmSpec(
+            "api-4xx-rate",
+            "warning",
+            f"More than {t.error_4xx_rate_percent:g}% of API requests answered 4xx for 10 minutes "
+            f"(counted from {MIN_REQUESTS_FOR_4XX_RATE} requests per 5 minutes).",
+            ">",
+            t.error_4xx_rate_percent,
+            periods=2,
+            missing="notBreaching",
+            inputs={
+                "requests": Metric("AWS/ApplicationELB", "RequestCount", tg, "Sum", 300),
+                "client_errors": Metric("AWS/ApplicationELB", "HTTPCode_Target_4XX_Count", tg, "Sum", 300),
+            },
+            # 4xx counts are published only when nonzero (FILL), and a handful of requests
+            # makes any share look large (IF); no requests at all is no data.
+            expression=f"IF(requests >= {MIN_REQUESTS_FOR_4XX_RATE}, 100 * FILL(client_errors, 0) / requests, 0)",
+            label="API 4xx share of requests (%)",
+        ),
+        AlarmSpec(
+            "latency-p95",
+            "warning",
+            f"API p95 response time above {t.latency_p95_seconds:g} s for 10 minutes.",
+            ">",
+            t.latency_p95_seconds,
+            periods=2,
+            missing="notBreaching",
+            metric=Metric("AWS/ApplicationELB", "TargetResponseTime", tg, "p95", 300),
+        ),
+        AlarmSpec(
+            "latency-critical",
+            "critical",
+            f"API p95 response time above {t.latency_critical_seconds:g} s for 5 minutes.",
+            ">",
+            t.latency_critical_seconds,
+            periods=1,
+            missing="notBreaching",
+            metric=Metric("AWS/ApplicationELB", "TargetResponseTime", tg, "p95", 300),
+        ),
+    ]
+    if args.throughput_mode == "bursting":
+        # Credits exist only in bursting mode; elastic throughput has none to run out of.
+        specs.append(
+            AlarmSpec(
+                "efs-burst-credits-low",
+                "warning",
+                f"EFS burst credits below {args.efs_burst_credit_floor_bytes / TIB:g} TiB: the file "
+                "system will fall back to its baseline throughput; consider elastic throughput.",
+                "<",
+                args.efs_burst_credit_floor_bytes,
+                periods=1,
+                missing="missing",
+                metric=Metric("AWS/EFS", "BurstCreditBalance", fs, "Minimum", 300),
+            )
+        )
+    if args.efs_general_purpose:
+        # The General Purpose I/O ceiling applies in every throughput mode: this is the EFS
+        # alarm an elastic file system keeps.
+        specs.append(
+            AlarmSpec(
+                "efs-io-limit",
+                "warning",
+                "EFS above 90% of the General Purpose I/O limit for 15 minutes.",
+                ">",
+                90,
+                periods=3,
+                missing="notBreaching",
+                metric=Metric("AWS/EFS", "PercentIOLimit", fs, "Average", 300),
+            )
+        )
+    if args.qdrant_service_name is not None:
+        qdrant = {"ClusterName": args.cluster_name, "ServiceName": args.qdrant_service_name}
+        # A singleton: no task, no vector search. Five minutes covers a stop-then-start deploy.
+        specs.append(
+            AlarmSpec(
+                "qdrant-not-running",
+                "critical",
+                "No Qdrant task running for 5 minutes: retrieval fails.",
+                "<",
+                1,
+                periods=5,
+                missing="breaching",
+                metric=Metric("ECS/ContainerInsights", "RunningTaskCount", qdrant, "Minimum", 60),
+            )
+        )
+    if args.db_instance_identifier is not None:
+        specs += _database_specs(args, args.db_instance_identifier)
+    specs.append(
+        AlarmSpec(
+            "api-error-lines",
+            "warning",
+            f"More than {t.error_log_lines_per_5_minutes:g} ERROR/CRITICAL lines in the API log in "
+            "5 minutes; see the dashboard's latest errors.",
+            ">",
+            t.error_log_lines_per_5_minutes,
+            periods=1,
+            missing="notBreaching",
+            metric=Metric(error_namespace, ERROR_METRIC, {}, "Sum", 300),
+        )
+    )
+    return specs
+
+
+def _database_specs(args: WwhdMonitoringArgs, identifier: pulumi.Input[str]) -> list[AlarmSpec]:
+    t = args.config.thresholds
+    db = {"DBInstanceIdentifier": identifier}
+    allocated = args.db_allocated_storage_gb or 0
+    free_floor = int(allocated * GIB * args.db_free_storage_percent / 100)
+    max_connections = args.max_connections or 0
+    connections = int(max_connections * args.db_connections_percent / 100)
+    return [
+        AlarmSpec(
+            "db-cpu-high",
+            "warning",
+            f"Database CPU above {t.cpu_percent:g}% for 10 minutes.",
+            ">",
+            t.cpu_percent,
+            periods=2,
+            missing="notBreaching",
+            metric=Metric("AWS/RDS", "CPUUtilization", db, "Average", 300),
+        ),
+        AlarmSpec(
+            "db-storage-low",
+            "critical",
+            # Storage autoscaling grows the volume when free space stays under 10%: this says
+            # it is happening, or that the volume has reached its ceiling.
+            f"Database free storage below {args.db_free_storage_percent:g}% of the allocated "
+            f"{allocated} GiB.",
+            "<",
+            free_floor,
+            periods=1,
+            missing="missing",
+            metric=Metric("AWS/RDS", "FreeStorageSpace", db, "Minimum", 300),
+        ),
+        AlarmSpec(
+            "db-connections-high",
+            "warning",
+            f"Database connections above {args.db_connections_percent:g}% of max_connections "
+            f"({connections} of {max_connections}) for 10 minutes.",
+            ">",
+            connections,
+            periods=2,
+            missing="notBreaching",
+            metric=Metric("AWS/RDS", "DatabaseConnections", db, "Maximum", 300),
+        ),
+    ]
+
+
+class WwhdMonitoring(pulumi.ComponentResource):
+    """Who hears about trouble, and where to look.
+
+    One SNS topic, encrypted with the stack key, carries every alarm, critical and warning
+    alike, to the addresses of ``wwhd:monitoring.alarmEmails``. One topic because the
+    configuration names one audience: two topics with the same subscribers would double
+    every confirmation e-mail and route nothing differently. Each alarm names its severity
+    in the first word of its description (which the notification e-mail quotes) and in a
+    ``Severity`` tag; when a pager joins, a second topic for the critical alarms is a change
+    to their actions only.
+
+    Every alarm notifies on ALARM and on OK (so the recipient learns it is over); how each
+    reads missing data is explained in ``alarm_specs``.
+    """
+
+    topic_arn: pulumi.Output[str]
+    """The alarm topic: subscribe further endpoints (a pager, a chat hook) here."""
+    dashboard_name: pulumi.Output[str]
+    """``wwhd-<stack>``."""
+    dashboard_url: pulumi.Output[str]
+    """The dashboard in the CloudWatch console."""
+    alarm_names: pulumi.Output[list[str]]
+    """Every alarm's name (``wwhd-<stack>-<what>``)."""
+    alarm_arns: pulumi.Output[list[str]]
+    """Every alarm's ARN."""
+    error_metric_namespace: str
+    """Namespace of the API's error-line metric ``ApiErrorLines``: ``WWHD/<stack>``."""
+    sampling_rule_name: pulumi.Output[str] | None
+    """The X-Ray sampling rule (``wwhd-<stack>``), when tracing is on."""
+
+    def __init__(self, name: str, args: WwhdMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TOKEN, name, None, opts)
+        slug = stack_slug(pulumi.get_stack())
+        child = pulumi.ResourceOptions(parent=self)
+
+        topic = self._topic(name, args, slug)
+        self.topic_arn = topic.arn
+        self.error_metric_namespace = f"WWHD/{slug}"
+
+        aws.cloudwatch.LogMetricFilter(
+            f"{name}-api-errors",
+            name=f"wwhd-{slug}-api-error-lines",
+            log_group_name=args.api_log_group_name,
+            pattern=ERROR_PATTERN,
+            metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                namespace=self.error_metric_namespace,
+                name=ERROR_METRIC,
+                value="1",
+                # Every other line counts 0, so a logging API reads 0 rather than no data.
+                default_value="0",
+                unit="Count",
+            ),
+            opts=child,
+        )
+
+        alarms = [
+            _metric_alarm(f"{name}-{spec.what}", f"wwhd-{slug}-{spec.what}", spec, args, topic.arn, child)
+            for spec in alarm_specs(args, self.error_metric_namespace)
+        ]
+        self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
+        self.alarm_arns = pulumi.Output.all(*[a.arn for a in alarms])
+
+        self.sampling_rule_name = None
+        if args.config.tracing:
+            # Seed 000's rule: the first request each second, then 10%, of the service the
+            # API's X-Ray recorder names "wwhd-backend". Rule names hold at most 32 characters.
+            rule = aws.xray.SamplingRule(
+                f"{name}-sampling",
+                rule_name=f"wwhd-{slug}"[:32],
+                priority=1000,
+                fixed_rate=0.1,
+                reservoir_size=1,
+                service_name="wwhd-backend",
+                service_type="*",
+                host="*",
+                http_method="*",
+                url_path="*",
+                resource_arn="*",
+                version=1,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            self.sampling_rule_name = rule.rule_name.apply(lambda n: n or "")
+
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=f"wwhd-{slug}",
+            dashboard_body=self._dashboard_body(args, self.alarm_arns),
+            opts=child,
+        )
+        region = args.region
+        self.dashboard_name = dashboard.dashboard_name
+        self.dashboard_url = dashboard.dashboard_name.apply(
+            lambda n: (
+                f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={n}"
+            )
+        )
+
+        if not args.config.alarm_emails:
+            pulumi.log.warn("wwhd:monitoring.alarmEmails is empty: alarms reach nobody", resource=self)
+
+        self.register_outputs(
+            {
+                "topic_arn": self.topic_arn,
+                "dashboard_name": self.dashboard_name,
+                "dashboard_url": self.dashboard_url,
+                "alarm_names": self.alarm_names,
+                "alarm_arns": self.alarm_arns,
+                "error_metric_namespace": self.error_metric_namespace,
+                "sampling_rule_name": self.sampling_rule_name,
+            }
+        )
+
+    def _topic(self, name: str, args: WwhdMonitoringArgs, slug: str) -> aws.sns.Topic:
+        child = pulumi.ResourceOptions(parent=self)
+        topic = aws.sns.Topic(
+            f"{name}-alarms",
+            name=f"wwhd-{slug}-alarms",
+            display_name=f"WWHD {slug} alarms",
+            kms_master_key_id=args.key_arn,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        aws.sns.TopicPolicy(
+            f"{name}-alarms",
+            arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, identity.account_id).apply(
+                lambda v: json.dumps(topic_policy(v[0], v[1], args.region, f"wwhd-{slug}-"))
+            ),
+            opts=child,
+        )
+        for address in unique_addresses(args.config.alarm_emails):
+            # Named after the address, so removing one leaves the others alone. Each recipient
+            # confirms from the e-mail AWS sends; until then nothing is delivered to them.
+            aws.sns.TopicSubscription(
+                f"{name}-email-{re.sub(r'[^a-z0-9]+', '-', address)}",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=address,
+                opts=child,
+            )
+        return topic
+
+    def _dashboard_body(
+        self, args: WwhdMonitoringArgs, alarm_arns: pulumi.Output[list[str]]
+    ) -> pulumi.Output[str]:
+        t = args.config.thresholds
+        stack, namespace = pulumi.get_stack(), self.error_metric_namespace
+
+        def render(v: dict[str, Any]) -> str:
+            refs = DashboardRefs(
+                stack=stack,
+                environment=args.environment,
+                region=args.region,
+                alb_arn_suffix=v["alb"],
+                target_group_arn_suffix=v["tg"],
+                cluster_name=v["cluster"],
+                api_service_name=v["api"],
+                qdrant_service_name=v["qdrant"],
+                file_system_id=v["fs"],
+                bursting=args.throughput_mode == "bursting",
+                efs_general_purpose=args.efs_general_purpose,
+                db_instance_identifier=v["db"],
+                error_namespace=namespace,
+                error_metric=ERROR_METRIC,
+                api_log_group_name=v["api_logs"],
+                performance_log_group_name=v["perf_logs"],
+                alarm_arns=v["alarms"],
+                latency_p95_seconds=t.latency_p95_seconds,
+                latency_critical_seconds=t.latency_critical_seconds,
+                cpu_percent=t.cpu_percent,
+                memory_percent=t.memory_percent,
+            )
+            return json.dumps(dashboard_body(refs))
+
+        return pulumi.Output.all(
+            alb=args.alb_arn_suffix,
+            tg=args.target_group_arn_suffix,
+            cluster=args.cluster_name,
+            api=args.api_service_name,
+            qdrant=args.qdrant_service_name,
+            fs=args.file_system_id,
+            db=args.db_instance_identifier,
+            api_logs=args.api_log_group_name,
+            perf_logs=args.performance_log_group_name,
+            alarms=alarm_arns,
+        ).apply(render)
+
+
+def _metric_alarm(
+    logical: str,
+    alarm_name: str,
+    spec: AlarmSpec,
+    args: WwhdMonitoringArgs,
+    topic_arn: pulumi.Output[str],
+    opts: pulumi.ResourceOptions,
+) -> aws.cloudwatch.MetricAlarm:
+    metric: dict[str, Any] = {}
+    if spec.metric is not None:
+        m = spec.metric
+        percentile = re.fullmatch(r"p\d+(\.\d+)?", m.stat) is not None
+        metric = {
+            "namespace": m.namespace,
+            "metric_name": m.name,
+            "dimensions": dict(m.dimensions),
+            "period": m.period,
+            # Percentiles go in extended_statistic; AWS refuses both fields at once.
+            "statistic": None if percentile else m.stat,
+            "extended_statistic": m.stat if percentile else None,
+        }
+    else:
+        queries = [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=query_id,
+                return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=m.namespace,
+                    metric_name=m.name,
+                    dimensions=dict(m.dimensions),
+                    stat=m.stat,
+                    period=m.period,
+                ),
+            )
+            for query_id, m in spec.inputs.items()
+        ]
+        queries.append(
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="result", expression=spec.expression, label=spec.label, return_data=True
+            )
+        )
+        metric = {"metric_queries": queries}
+    return aws.cloudwatch.MetricAlarm(
+        logical,
+        name=alarm_name,
+        alarm_description=f"{spec.severity.upper()} (W.W.H.D. {args.environment}): {spec.description}",
+        comparison_operator=COMPARISONS[spec.comparison],
+        threshold=spec.threshold,
+        evaluation_periods=spec.periods,
+        # Every period of the window must breach: one noisy minute is not an incident.
+        datapoints_to_alarm=spec.periods,
+        treat_missing_data=spec.missing,
+        actions_enabled=True,
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn],
+        tags={**args.tags, "Severity": spec.severity},
+        opts=opts,
+        **metric,
+    )
+
+
+def unique_addresses(emails: Sequence[str]) -> list[str]:
+    """The alarm addresses, lower-cased, each once, in the order given."""
+    seen: dict[str, None] = {}
+    for email in emails:
+        seen.setdefault(str(email).strip().lower(), None)
+    return list(seen)
+
+
+def topic_policy(topic_arn: str, account: str, region: str, alarm_prefix: str) -> dict[str, Any]:
+    """The alarm topic's policy: the account through IAM, and this stack's alarms."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # Replaces SNS's default statement: the account manages and uses the topic
+                # through IAM, like every other resource of the stack.
+                "Sid": "AccountManagesTopicThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": [
+                    "sns:GetTopicAttributes",
+                    "sns:SetTopicAttributes",
+                    "sns:AddPermission",
+                    "sns:RemovePermission",
+                    "sns:DeleteTopic",
+                    "sns:Subscribe",
+                    "sns:ListSubscriptionsByTopic",
+                    "sns:Publish",
+                ],
+                "Resource": topic_arn,
+            },
+            {
+                # Confused-deputy guard: only this account's alarms of this stack publish.
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm_prefix}*"
+                    },
+                },
+            },
+        ],
+    }
