@@ -1,0 +1,315 @@
+"""WwhdLoadBalancer: the internet-facing ALB, its target group, listeners, certificate and logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.service_iam import alb_logs_bucket_policy
+from stack_config import LoadBalancerConfig
+
+TOKEN = "wwhd:index:WwhdLoadBalancer"
+
+# TLS 1.3 and 1.2 only, forward-secret ciphers (the ELB default policy still allows TLS 1.0).
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+HEALTH_CHECK_PATH = "/health"
+ACCESS_LOG_EXPIRATION_DAYS = 90
+# A day: a reconnecting SSE/WebSocket client returns to the task that holds its stream.
+STICKINESS_SECONDS = 86400
+
+# Regions opened in August 2022 or later have no ELB log-delivery account: their bucket
+# policies name the logdelivery.elasticloadbalancing.amazonaws.com service principal instead
+# (and aws.elb.get_service_account fails there).
+LOG_DELIVERY_SERVICE_REGIONS = frozenset(
+    {
+        "ap-south-2", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
+        "ap-east-2", "ca-west-1", "eu-central-2", "eu-south-2", "il-central-1", "me-central-1",
+        "mx-central-1",
+    }
+)  # fmt: skip
+LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class WwhdLoadBalancerArgs:
+    """What the load balancer is built from."""
+
+    config: LoadBalancerConfig
+    """The ``wwhd:loadBalancer`` section: idle timeout, TLS (certificate ARN or domain),
+    stickiness, deregistration delay, access logs, deletion protection."""
+    region: str
+    """AWS region; picks the principal of the access-log bucket policy."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the target group."""
+    public_subnet_ids: pulumi.Input[Sequence[str]]
+    """Subnets of the ALB (at least two AZs)."""
+    security_group_id: pulumi.Input[str]
+    """The load balancer's security group (80/443 in, the app port out)."""
+    container_port: int = 8000
+    """Port of the API tasks (targets are task IPs)."""
+
+
+class WwhdLoadBalancer(pulumi.ComponentResource):
+    """The only public entry: HTTPS with a TLS 1.2+ policy, HTTP redirected to HTTPS (plain
+    HTTP only in dev, by explicit opt-in), targets registered by ECS.
+
+    With ``domain`` it requests an ACM certificate, validates it through Route 53 and points
+    an alias record at the ALB; with ``certificateArn`` it uses that certificate.
+    """
+
+    arn: pulumi.Output[str]
+    """ARN of the ALB."""
+    arn_suffix: pulumi.Output[str]
+    """``app/<name>/<id>``: the LoadBalancer dimension of its CloudWatch metrics."""
+    dns_name: pulumi.Output[str]
+    """The ALB's DNS name."""
+    target_group_arn: pulumi.Output[str]
+    """ARN of the API target group."""
+    target_group_arn_suffix: pulumi.Output[str]
+    """``targetgroup/<name>/<id>``: the TargetGroup dimension of its metrics."""
+    url: pulumi.Output[str]
+    """Where clients reach the API: ``https://<domain>``, ``https://<alb dns>`` or, plain
+    HTTP in dev, ``http://<alb dns>``."""
+    access_logs_bucket_name: pulumi.Output[str] | None
+    """Bucket of the access logs (``accessLogs`` only, else None)."""
+    listeners: list[aws.lb.Listener]
+    """The listeners: the ECS service must wait for them (its target group needs an ALB)."""
+
+    def __init__(self, name: str, args: WwhdLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TOKEN, name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+
+        alb_depends: list[pulumi.Resource] = []
+        access_logs = None
+        self.access_logs_bucket_name = None
+        if cfg.access_logs:
+            bucket, policy = self._access_log_bucket(name, args.region)
+            alb_depends.append(policy)
+            access_logs = aws.lb.LoadBalancerAccessLogsArgs(bucket=bucket.bucket, enabled=True)
+            self.access_logs_bucket_name = bucket.bucket
+
+        alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=args.public_subnet_ids,
+            security_groups=[args.security_group_id],
+            idle_timeout=cfg.idle_timeout,
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=cfg.deletion_protection,
+            access_logs=access_logs,
+            # ELB validates its write access when logging is switched on: policy first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=alb_depends),
+        )
+
+        target_group = aws.lb.TargetGroup(
+            f"{name}-api",
+            port=args.container_port,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=args.vpc_id,
+            deregistration_delay=cfg.deregistration_delay,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                path=HEALTH_CHECK_PATH,
+                protocol="HTTP",
+                port="traffic-port",
+                healthy_threshold=2,
+                unhealthy_threshold=3,
+                timeout=5,
+                interval=30,
+                matcher="200",
+            ),
+            stickiness=aws.lb.TargetGroupStickinessArgs(
+                type="lb_cookie", enabled=cfg.stickiness, cookie_duration=STICKINESS_SECONDS
+            ),
+            opts=child,
+        )
+        forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)]
+
+        certificate_arn: pulumi.Input[str] | None = cfg.certificate_arn
+        if cfg.domain is not None and cfg.hosted_zone_id is not None:
+            certificate_arn = self._certificate(name, cfg.domain, cfg.hosted_zone_id, alb)
+
+        self.listeners = []
+        if certificate_arn is not None:
+            self.listeners.append(
+                aws.lb.Listener(
+                    f"{name}-https",
+                    load_balancer_arn=alb.arn,
+                    port=443,
+                    protocol="HTTPS",
+                    ssl_policy=SSL_POLICY,
+                    certificate_arn=certificate_arn,
+                    default_actions=forward,
+                    opts=child,
+                )
+            )
+        if cfg.allow_plain_http or certificate_arn is None:
+            # Dev only (the configuration refuses it elsewhere): port 80 serves the API.
+            http_actions = forward
+        else:
+            http_actions = [
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                        protocol="HTTPS", port="443", status_code="HTTP_301"
+                    ),
+                )
+            ]
+        self.listeners.append(
+            aws.lb.Listener(
+                f"{name}-http",
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=http_actions,
+                opts=child,
+            )
+        )
+
+        if cfg.domain is not None:
+            self.url = pulumi.Output.from_input(f"https://{cfg.domain}")
+        elif certificate_arn is not None:
+            self.url = pulumi.Output.concat("https://", alb.dns_name)
+        else:
+            self.url = pulumi.Output.concat("http://", alb.dns_name)
+
+        self.arn = alb.arn
+        self.arn_suffix = alb.arn_suffix
+        self.dns_name = alb.dns_name
+        self.target_group_arn = target_group.arn
+        self.target_group_arn_suffix = target_group.arn_suffix
+        self.register_outputs(
+            {
+                "arn": self.arn,
+                "arn_suffix": self.arn_suffix,
+                "dns_name": self.dns_name,
+                "target_group_arn": self.target_group_arn,
+                "target_group_arn_suffix": self.target_group_arn_suffix,
+                "url": self.url,
+                "access_logs_bucket_name": self.access_logs_bucket_name,
+            }
+        )
+
+    def _certificate(
+        self, name: str, domain: str, zone_id: str, alb: aws.lb.LoadBalancer
+    ) -> pulumi.Output[str]:
+        """An ACM certificate for ``domain`` validated by DNS in its hosted zone, and the alias
+        record that points the domain at the ALB. Returns the validated certificate's ARN, so
+        the HTTPS listener waits until ACM has issued it."""
+        child = pulumi.ResourceOptions(parent=self)
+        certificate = aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=domain,
+            validation_method="DNS",
+            opts=child,
+        )
+        option = certificate.domain_validation_options.apply(lambda options: options[0])
+        record = aws.route53.Record(
+            f"{name}-cert-validation",
+            zone_id=zone_id,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=60,
+            # ACM reuses the same CNAME for every certificate of the name: a replacement
+            # certificate must be able to take over the existing record.
+            allow_overwrite=True,
+            opts=child,
+        )
+        validation = aws.acm.CertificateValidation(
+            f"{name}-cert",
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=[record.fqdn],
+            opts=child,
+        )
+        aws.route53.Record(
+            f"{name}-alias",
+            zone_id=zone_id,
+            name=domain,
+            type="A",
+            aliases=[
+                aws.route53.RecordAliasArgs(
+                    name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True
+                )
+            ],
+            opts=child,
+        )
+        return validation.certificate_arn
+
+    def _access_log_bucket(self, name: str, region: str) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
+        """A private bucket the regional ELB log delivery may write to, expiring logs."""
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = aws.s3.Bucket(f"{name}-alb-logs", force_destroy=False, opts=child)
+        # ALB access logs support only SSE-S3 (AES256): ELB cannot use a KMS key.
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-alb-logs",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    )
+                )
+            ],
+            opts=child,
+        )
+        block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-alb-logs",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-alb-logs",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-alb-logs",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=ACCESS_LOG_EXPIRATION_DAYS
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=7
+                    ),
+                )
+            ],
+            opts=child,
+        )
+
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        if region in LOG_DELIVERY_SERVICE_REGIONS:
+            principal: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(
+                {"Service": LOG_DELIVERY_SERVICE}
+            )
+        else:
+            elb = aws.elb.get_service_account_output(region=region, opts=invoke)
+            principal = elb.arn.apply(lambda arn: {"AWS": arn})
+        policy = aws.s3.BucketPolicy(
+            f"{name}-alb-logs",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.arn, account, principal).apply(
+                lambda v: json.dumps(alb_logs_bucket_policy(v[0], v[1], v[2]))
+            ),
+            # S3 refuses a policy while the public access block is being changed.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+        )
+        return bucket, policy
