@@ -78,10 +78,11 @@ class WwhdServiceArgs:
     """The API tasks' group."""
     roles: TaskRoles
     """The roles made by ``WwhdRoles`` (``roles.task_roles()``); permissions are attached here."""
-    file_system_id: pulumi.Input[str]
-    """The data volume's EFS file system."""
-    file_system_arn: pulumi.Input[str]
-    """Its ARN (the task roles' EFS statements)."""
+    file_system_id: pulumi.Input[str] | None = None
+    """The data volume's EFS file system. Default None: only a stack with PostgreSQL and an
+    external Qdrant keeps nothing on EFS."""
+    file_system_arn: pulumi.Input[str] | None = None
+    """Its ARN (the task roles' EFS statements). Default None, as ``file_system_id``."""
     qdrant_security_group_id: pulumi.Input[str] | None = None
     """The Qdrant service's group (``service`` placement only). Default None."""
     api_access_point_id: pulumi.Input[str] | None = None
@@ -137,6 +138,9 @@ class WwhdServiceArgs:
                 problems.append("qdrant_security_group_id: required when qdrant.placement is service")
             if self.roles.qdrant_task_role_name is None or self.roles.qdrant_execution_role_name is None:
                 problems.append("roles.qdrant_*: WwhdRoles must be built with qdrant_service=True")
+        uses_efs = self.database_engine == "sqlite" or placement != "external"
+        if uses_efs and (self.file_system_id is None or self.file_system_arn is None):
+            problems.append("file_system_id/arn: required when SQLite or Qdrant keeps data on EFS")
         if placement == "external" and self.qdrant.url is None:
             problems.append("qdrant.url: required when qdrant.placement is external")
         if problems:
@@ -573,6 +577,7 @@ class WwhdService(pulumi.ComponentResource):
     ) -> aws.ecs.TaskDefinitionVolumeArgs:
         """TLS to EFS and IAM authorization: the task role must be allowed to mount through
         this access point, and the file system policy must admit the role."""
+        assert self._args.file_system_id is not None  # WwhdServiceArgs checks it with access points
         return aws.ecs.TaskDefinitionVolumeArgs(
             name=volume,
             efs_volume_configuration=aws.ecs.TaskDefinitionVolumeEfsVolumeConfigurationArgs(

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import RunStack
+from tests.test_monitoring import assert_log_groups_retained_and_encrypted
 
 
 @pytest.fixture(params=["dev", "prod"])
@@ -16,9 +17,42 @@ def stack(request: pytest.FixtureRequest) -> str:
 
 def test_stack_builds_and_exports(run_stack: RunStack, stack: str) -> None:
     run = run_stack(stack)
-    assert run.outputs["vpcId"].startswith("vpc-")
-    assert len(run.outputs["privateSubnetIds"]) == 2
-    assert run.outputs["stackKeyArn"].startswith("arn:aws:kms:us-west-2:")
+    out = run.outputs
+    assert out["vpcId"].startswith("vpc-")
+    assert len(out["privateSubnetIds"]) == 2
+    assert out["stackKeyArn"].startswith("arn:aws:kms:us-west-2:")
+    assert out["fileSystemId"].startswith("fs-")
+    assert out["dashboardUrl"].endswith(f"#dashboards:name=wwhd-{stack}")
+    assert ".dkr.ecr.us-west-2.amazonaws.com/" in out["ecrRepositoryUrl"]
+    if stack == "prod":
+        assert out["serviceUrl"] == "https://api.wwhd.ai"
+        assert out["qdrantUrl"] == "http://qdrant.prod.wwhd.local:6333"
+        assert out["databaseAddress"].endswith(".rds.amazonaws.com")
+    else:
+        assert out["serviceUrl"].startswith("http://") and out["qdrantUrl"] == "http://localhost:6333"
+        assert out["databaseAddress"] is None and out["qdrantServiceName"] is None
+
+
+def test_every_log_group_expires_and_is_encrypted(run_stack: RunStack, stack: str) -> None:
+    run = run_stack(stack)
+    assert len(run.monitor.of_type("aws:cloudwatch/logGroup:LogGroup")) >= 2
+    assert_log_groups_retained_and_encrypted(run.registrations)
+
+
+def test_postgres_with_external_qdrant_keeps_nothing_on_efs(run_stack: RunStack) -> None:
+    run = run_stack(
+        "prod",
+        merge=True,
+        qdrant={
+            "placement": "external",
+            "url": "https://qdrant.example.cloud:6333",
+            "cpu": 512,
+            "memory": 1024,
+        },
+    )
+    assert run.monitor.of_type("aws:efs/fileSystem:FileSystem") == []
+    assert run.monitor.of_type("aws:ecs/service:Service")[0].name == "wwhd-api"
+    assert run.outputs["qdrantUrl"] == "https://qdrant.example.cloud:6333"
 
 
 def test_every_resource_belongs_to_a_component(run_stack: RunStack, stack: str) -> None:
@@ -31,14 +65,18 @@ def test_every_resource_belongs_to_a_component(run_stack: RunStack, stack: str) 
 
 def test_every_aws_resource_uses_the_tagging_provider(run_stack: RunStack, stack: str) -> None:
     run = run_stack(stack)
-    provider = run.monitor.one("pulumi:providers:aws")
-    # Provider inputs reach the engine as strings: nested objects are JSON text.
-    tags = json.loads(provider.inputs["defaultTags"])["tags"]
-    assert tags["Environment"] == stack and tags["Project"] == "wwhd" and tags["ManagedBy"] == "pulumi"
-    assert tags["CostCenter"] == f"wwhd-{stack}"
+    providers = run.monitor.of_type("pulumi:providers:aws")
+    for provider in providers:
+        # Provider inputs reach the engine as strings: nested objects are JSON text.
+        tags = json.loads(provider.inputs["defaultTags"])["tags"]
+        assert tags["Environment"] == stack and tags["Project"] == "wwhd" and tags["ManagedBy"] == "pulumi"
+        assert tags["CostCenter"] == f"wwhd-{stack}"
+    # The backup copy region (prod) has a provider of its own, with the same tags.
+    assert len(providers) == (2 if stack == "prod" else 1)
+    urns = tuple(p.urn for p in providers)
     for r in run.registrations:
         if r.custom and r.type.startswith("aws:"):
-            assert r.provider.startswith(provider.urn), f"{r.type} {r.name} uses {r.provider}"
+            assert r.provider.startswith(urns), f"{r.type} {r.name} uses {r.provider}"
 
 
 def test_prod_differs_from_dev(run_stack: RunStack) -> None:

@@ -1,0 +1,395 @@
+"""WwhdDataVolume: the EFS file system that holds SQLite and Qdrant files, and its backups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from stack_config import StorageConfig
+
+TOKEN = "wwhd:index:WwhdDataVolume"
+
+# Every writer runs as this POSIX user: the access points impose it on every NFS call, so
+# the container's own user (Qdrant's image runs as root) never reaches the file system.
+POSIX_UID = 1000
+POSIX_GID = 1000
+DIRECTORY_MODE = "755"
+
+API_ROOT = "/data"
+QDRANT_ROOT = "/qdrant"
+
+# AWS Backup starts the job within START_WINDOW minutes of 02:00 UTC (seed 000), so the RDS
+# backup window (WwhdDatabase, from 03:00 UTC) never competes with it.
+BACKUP_SCHEDULE = "cron(0 2 * * ? *)"
+BACKUP_START_WINDOW_MINUTES = 60
+BACKUP_COMPLETION_WINDOW_MINUTES = 24 * 60
+
+BACKUP_SERVICE_PRINCIPAL = "backup.amazonaws.com"
+BACKUP_MANAGED_POLICIES = {
+    "backups": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+    "restores": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+}
+
+EFS_MOUNT = "elasticfilesystem:ClientMount"
+EFS_WRITE = "elasticfilesystem:ClientWrite"
+EFS_ROOT = "elasticfilesystem:ClientRootAccess"
+EFS_CLIENT_ACTIONS = [EFS_MOUNT, EFS_WRITE, EFS_ROOT]
+
+
+def ia_transition(days: int) -> str:
+    """The EFS TransitionToIA value for ``days``: ``AFTER_1_DAY`` is singular, the rest plural
+    (the EFS API's TransitionToIARules enum)."""
+    return "AFTER_1_DAY" if days == 1 else f"AFTER_{days}_DAYS"
+
+
+@dataclass(frozen=True)
+class WwhdDataVolumeArgs:
+    """What the data volume is built from."""
+
+    storage: StorageConfig
+    """The ``wwhd:storage`` section: IA transition, throughput mode, backup retention and copy
+    region, protection."""
+    key_arn: pulumi.Input[str]
+    """The stack key (``WwhdStackKey.key_arn``): encrypts the file system and the backup vault."""
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    """Private subnets of the stack: one mount target in each."""
+    subnet_count: int
+    """How many entries ``private_subnet_ids`` holds (``network.availability_zones``, or the
+    length of ``existingVpc.privateSubnetIds``). A plain number so that each mount target is
+    a resource of its own rather than one created inside an ``apply``."""
+    efs_security_group_id: pulumi.Input[str]
+    """The mount targets' group (NFS from the task groups only)."""
+    api_task_role_arn: pulumi.Input[str]
+    """The API task role: the only principal that may mount ``/data``, and ``/qdrant`` too when
+    Qdrant is a sidecar. The role must already exist: EFS rejects a policy naming an unknown
+    principal."""
+    region: str
+    """AWS region of the stack (a copy region equal to it is refused)."""
+    sqlite: bool = True
+    """The API keeps SQLite on EFS (``database.engine: sqlite``): create the ``/data`` access
+    point. Default True."""
+    qdrant_on_efs: bool = True
+    """Qdrant keeps its storage on EFS (placement ``sidecar`` or ``service``): create the
+    ``/qdrant`` access point. Default True."""
+    qdrant_task_role_arn: pulumi.Input[str] | None = None
+    """The Qdrant service's task role (placement ``service``). Default None: Qdrant is a
+    sidecar, and the API task role mounts ``/qdrant``."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Default tags of the provider made for the backup copy region (the stack's provider does
+    not reach another region). Default: none."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.subnet_count < 1:
+            problems.append(f"subnet_count: at least one private subnet is needed, got {self.subnet_count}")
+        if not (self.sqlite or self.qdrant_on_efs):
+            problems.append("sqlite/qdrant_on_efs: nothing would be stored; do not create the volume")
+        if self.storage.backup_copy_region == self.region:
+            problems.append(f"storage.backup_copy_region: is the stack's own region {self.region}")
+        if problems:
+            raise ValueError("invalid WwhdDataVolumeArgs: " + "; ".join(problems))
+
+
+class WwhdDataVolume(pulumi.ComponentResource):
+    """One encrypted EFS file system with a directory per writer, reachable only over TLS,
+    only through each writer's access point, only by the task role that owns it; backed up
+    daily by AWS Backup into a vault sealed with the stack key (and optionally copied to a
+    second region).
+
+    The seeds mounted the whole file system into both containers with no access point, no
+    file system policy and no backup plan ("Automatic backups enabled" was never configured):
+    any task could overwrite the other's files as root, and a bad write had no way back.
+    """
+
+    file_system_id: pulumi.Output[str]
+    """Id of the file system (``fs-...``): the ECS volumes' ``file_system_id``."""
+    file_system_arn: pulumi.Output[str]
+    """ARN of the file system: the task roles' EFS statements."""
+    mount_target_ids: pulumi.Output[Sequence[str]]
+    """The mount targets, one per private subnet (tasks cannot mount before these exist)."""
+    api_access_point_id: pulumi.Output[str] | None
+    """The API's access point (``/data``); None unless ``sqlite``."""
+    api_access_point_arn: pulumi.Output[str] | None
+    """Its ARN; None unless ``sqlite``."""
+    qdrant_access_point_id: pulumi.Output[str] | None
+    """Qdrant's access point (``/qdrant``); None unless ``qdrant_on_efs``."""
+    qdrant_access_point_arn: pulumi.Output[str] | None
+    """Its ARN; None unless ``qdrant_on_efs``."""
+    backup_vault_name: pulumi.Output[str]
+    """The backup vault in the stack's region."""
+    backup_vault_arn: pulumi.Output[str]
+    """Its ARN."""
+    backup_plan_id: pulumi.Output[str]
+    """The daily backup plan."""
+    copy_vault_arn: pulumi.Output[str] | None
+    """The vault in ``storage.backup_copy_region``; None when no copy region is configured."""
+
+    def __init__(self, name: str, args: WwhdDataVolumeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TOKEN, name, None, opts)
+        storage = args.storage
+        child = pulumi.ResourceOptions(parent=self)
+        protected = pulumi.ResourceOptions(parent=self, protect=storage.protect)
+
+        fs = aws.efs.FileSystem(
+            f"{name}-efs",
+            encrypted=True,
+            kms_key_id=args.key_arn,
+            performance_mode="generalPurpose",
+            throughput_mode=storage.throughput_mode,
+            # EFS takes one transition per LifecyclePolicy object (PutLifecycleConfiguration),
+            # so the way out to IA and the way back are two entries.
+            lifecycle_policies=[
+                aws.efs.FileSystemLifecyclePolicyArgs(
+                    transition_to_ia=ia_transition(storage.transition_to_ia_days)
+                ),
+                aws.efs.FileSystemLifecyclePolicyArgs(transition_to_primary_storage_class="AFTER_1_ACCESS"),
+            ],
+            tags={"Name": f"{name}-efs"},
+            opts=protected,
+        )
+
+        # The stack's own plan below is the one backup: EFS's automatic backups would add a
+        # second daily copy in aws/efs/automatic-backup-vault (AWS-managed key, fixed 35-day
+        # retention, billed again). DISABLED also overrides the console's default of ENABLED.
+        aws.efs.BackupPolicy(
+            f"{name}-efs-auto-backup",
+            file_system_id=fs.id,
+            backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="DISABLED"),
+            opts=child,
+        )
+
+        subnet_ids = pulumi.Output.from_input(args.private_subnet_ids)
+        mount_targets = [
+            aws.efs.MountTarget(
+                f"{name}-mount-{i}",
+                file_system_id=fs.id,
+                subnet_id=subnet_ids.apply(lambda ids, i=i: _nth_subnet(ids, i, args.subnet_count)),
+                security_groups=[args.efs_security_group_id],
+                opts=child,
+            )
+            for i in range(args.subnet_count)
+        ]
+
+        api_ap = self._access_point(name, "api", fs, API_ROOT) if args.sqlite else None
+        qdrant_ap = self._access_point(name, "qdrant", fs, QDRANT_ROOT) if args.qdrant_on_efs else None
+
+        # (sid, writer's role, its access point): the only ways into the file system.
+        writers: list[tuple[str, pulumi.Input[str], aws.efs.AccessPoint]] = []
+        if api_ap is not None:
+            writers.append(("ApiMountsData", args.api_task_role_arn, api_ap))
+        if qdrant_ap is not None:
+            qdrant_role = args.qdrant_task_role_arn or args.api_task_role_arn
+            writers.append(("QdrantMountsQdrant", qdrant_role, qdrant_ap))
+
+        policy = pulumi.Output.all(
+            fs_arn=fs.arn,
+            roles=pulumi.Output.all(*[role for _, role, _ in writers]),
+            aps=pulumi.Output.all(*[ap.arn for _, _, ap in writers]),
+        ).apply(
+            lambda v: json.dumps(
+                file_system_policy(
+                    v["fs_arn"],
+                    [
+                        (sid, role, ap)
+                        for (sid, _, _), role, ap in zip(writers, v["roles"], v["aps"], strict=True)
+                    ],
+                )
+            )
+        )
+        aws.efs.FileSystemPolicy(
+            f"{name}-efs-policy",
+            file_system_id=fs.id,
+            policy=policy,
+            # Kept on: the policy names only the NFS client actions, so it cannot lock the
+            # deploying principal out of PutFileSystemPolicy; a policy that would is a bug to
+            # surface, not to bypass. (The provider retries while a new role's ARN propagates.)
+            bypass_policy_lockout_safety_check=False,
+            opts=child,
+        )
+
+        vault, plan, copy_vault = self._backups(name, args, fs)
+
+        self.file_system_id = fs.id
+        self.file_system_arn = fs.arn
+        self.mount_target_ids = pulumi.Output.all(*[mt.id for mt in mount_targets])
+        self.api_access_point_id = api_ap.id if api_ap is not None else None
+        self.api_access_point_arn = api_ap.arn if api_ap is not None else None
+        self.qdrant_access_point_id = qdrant_ap.id if qdrant_ap is not None else None
+        self.qdrant_access_point_arn = qdrant_ap.arn if qdrant_ap is not None else None
+        self.backup_vault_name = vault.name
+        self.backup_vault_arn = vault.arn
+        self.backup_plan_id = plan.id
+        self.copy_vault_arn = copy_vault.arn if copy_vault is not None else None
+        self.register_outputs(
+            {
+                "file_system_id": self.file_system_id,
+                "file_system_arn": self.file_system_arn,
+                "mount_target_ids": self.mount_target_ids,
+                "api_access_point_id": self.api_access_point_id,
+                "api_access_point_arn": self.api_access_point_arn,
+                "qdrant_access_point_id": self.qdrant_access_point_id,
+                "qdrant_access_point_arn": self.qdrant_access_point_arn,
+                "backup_vault_name": self.backup_vault_name,
+                "backup_vault_arn": self.backup_vault_arn,
+                "backup_plan_id": self.backup_plan_id,
+                "copy_vault_arn": self.copy_vault_arn,
+            }
+        )
+
+    def _access_point(self, name: str, writer: str, fs: aws.efs.FileSystem, root: str) -> aws.efs.AccessPoint:
+        """A writer's door: EFS runs every call through it as uid/gid 1000 and chroots it to
+        ``root``, which it creates (owned by that user) on first mount."""
+        return aws.efs.AccessPoint(
+            f"{name}-{writer}-ap",
+            file_system_id=fs.id,
+            posix_user=aws.efs.AccessPointPosixUserArgs(uid=POSIX_UID, gid=POSIX_GID),
+            root_directory=aws.efs.AccessPointRootDirectoryArgs(
+                path=root,
+                creation_info=aws.efs.AccessPointRootDirectoryCreationInfoArgs(
+                    owner_uid=POSIX_UID, owner_gid=POSIX_GID, permissions=DIRECTORY_MODE
+                ),
+            ),
+            tags={"Name": f"{name}-{writer}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _backups(
+        self, name: str, args: WwhdDataVolumeArgs, fs: aws.efs.FileSystem
+    ) -> tuple[aws.backup.Vault, aws.backup.Plan, aws.backup.Vault | None]:
+        storage = args.storage
+        child = pulumi.ResourceOptions(parent=self)
+        protected = pulumi.ResourceOptions(parent=self, protect=storage.protect)
+
+        vault = aws.backup.Vault(
+            f"{name}-vault", kms_key_arn=args.key_arn, force_destroy=False, opts=protected
+        )
+
+        copy_vault = None
+        copy_actions = None
+        if storage.backup_copy_region is not None:
+            # The stack's provider is pinned to its region: the copy vault needs its own.
+            copy_provider = aws.Provider(
+                f"{name}-copy-region",
+                region=storage.backup_copy_region,
+                default_tags=aws.ProviderDefaultTagsArgs(tags=dict(args.tags)) if args.tags else None,
+                opts=child,
+            )
+            # No kms_key_arn: the stack key is single-region and a vault can only use a key of
+            # its own region, so the copy is sealed with that region's AWS-managed aws/backup key.
+            copy_vault = aws.backup.Vault(
+                f"{name}-vault-copy",
+                force_destroy=False,
+                opts=pulumi.ResourceOptions(parent=self, provider=copy_provider, protect=storage.protect),
+            )
+            copy_actions = [
+                aws.backup.PlanRuleCopyActionArgs(
+                    destination_vault_arn=copy_vault.arn,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
+                        delete_after=storage.backup_retention_days
+                    ),
+                )
+            ]
+
+        plan = aws.backup.Plan(
+            f"{name}-backup-plan",
+            rules=[
+                aws.backup.PlanRuleArgs(
+                    rule_name="daily",
+                    target_vault_name=vault.name,
+                    schedule=BACKUP_SCHEDULE,
+                    schedule_expression_timezone="Etc/UTC",
+                    start_window=BACKUP_START_WINDOW_MINUTES,
+                    completion_window=BACKUP_COMPLETION_WINDOW_MINUTES,
+                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=storage.backup_retention_days),
+                    copy_actions=copy_actions,
+                )
+            ],
+            opts=child,
+        )
+
+        role = aws.iam.Role(
+            f"{name}-backup-role",
+            description="W.W.H.D. AWS Backup: back up and restore the data volume",
+            assume_role_policy=json.dumps(backup_trust_policy()),
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-backup-role-{job}", role=role.name, policy_arn=arn, opts=child
+            )
+            for job, arn in BACKUP_MANAGED_POLICIES.items()
+        ]
+        aws.backup.Selection(
+            f"{name}-backup-efs",
+            plan_id=plan.id,
+            iam_role_arn=role.arn,
+            resources=[fs.arn],
+            # Backup assumes the role at the first job: its permissions must be attached first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+        )
+        return vault, plan, copy_vault
+
+
+def _nth_subnet(ids: Sequence[str], i: int, count: int) -> str:
+    if len(ids) < count:
+        raise ValueError(f"subnet_count is {count} but only {len(ids)} private subnets were given")
+    return ids[i]
+
+
+def file_system_policy(file_system_arn: str, writers: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    """The file system policy: TLS only, access points only, and each writer's role through its
+    own access point only. ``writers`` lists (sid, role ARN, access point ARN).
+
+    Any explicit policy also ends EFS's default of admitting every NFS client that reaches a
+    mount target: a client without IAM authorization matches no Allow here. ClientRootAccess is
+    never granted, and the access points impose uid 1000 regardless.
+    """
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyWithoutTls",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": EFS_CLIENT_ACTIONS,
+            "Resource": file_system_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Sid": "DenyWithoutAccessPoint",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": EFS_CLIENT_ACTIONS,
+            "Resource": file_system_arn,
+            "Condition": {"Null": {"elasticfilesystem:AccessPointArn": "true"}},
+        },
+    ]
+    for sid, role_arn, access_point_arn in writers:
+        statements.append(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": [EFS_MOUNT, EFS_WRITE],
+                "Resource": file_system_arn,
+                "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": access_point_arn}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def backup_trust_policy() -> dict[str, Any]:
+    """AWS Backup assumes the role to run backup, copy and restore jobs."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": BACKUP_SERVICE_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }

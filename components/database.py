@@ -1,0 +1,247 @@
+"""WwhdDatabase: Amazon RDS for PostgreSQL, private, encrypted with the stack key, TLS only."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from stack_config import LOG_RETENTION_DAYS, DatabaseConfig
+
+TOKEN = "wwhd:index:WwhdDatabase"
+
+POSTGRES_PORT = 5432
+MASTER_USERNAME = "wwhd_admin"
+LOG_EXPORTS = ("postgresql", "upgrade")
+
+# UTC. The EFS backup (WwhdDataVolume) starts between 02:00 and 03:00; RDS snapshots follow at
+# 03:00, and maintenance (minor upgrades, patching) comes after both, on a Sunday.
+BACKUP_WINDOW = "03:00-04:00"
+MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"
+
+# The free retention of Performance Insights (Database Insights standard mode).
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
+
+ENHANCED_MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+MONITORING_PRINCIPAL = "monitoring.rds.amazonaws.com"
+ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+
+
+def parameter_group_family(engine_version: str) -> str:
+    """``postgres<major>`` (from PostgreSQL 10 on, RDS names families by major version only)."""
+    return f"postgres{engine_version.split('.')[0]}"
+
+
+def db_identifier(name: str, stack: str) -> str:
+    """An RDS instance identifier for this stack: letters, digits and single hyphens, starting
+    with a letter, at most 63 characters. One per stack, so dev and prod can share an account."""
+    text = re.sub(r"[^a-z0-9]+", "-", f"{name}-{stack}".lower()).strip("-")
+    if not text or not text[0].isalpha():
+        text = f"db-{text}"
+    return text[:63].rstrip("-")
+
+
+@dataclass(frozen=True)
+class WwhdDatabaseArgs:
+    """What the database is built from."""
+
+    config: DatabaseConfig
+    """The ``wwhd:database`` section (engine must be ``postgres``): class, version, storage,
+    Multi-AZ, backup retention, deletion protection, database name."""
+    key_arn: pulumi.Input[str]
+    """The stack key: storage, the managed master secret, Performance Insights and the
+    exported log groups are encrypted with it."""
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    """Private subnets of the stack (at least two AZs: an RDS subnet group requirement)."""
+    db_security_group_id: pulumi.Input[str]
+    """The database group made by ``WwhdNetwork`` (5432 from the API tasks only); the only
+    group attached."""
+    log_retention_days: int = 30
+    """Retention of the ``postgresql`` and ``upgrade`` log groups, a value CloudWatch accepts.
+    Default 30."""
+    enhanced_monitoring_interval: int = 0
+    """Seconds between Enhanced Monitoring (OS metrics) samples: 0 (off), 1, 5, 10, 15, 30 or
+    60. Performance Insights is always on. Default 0; billed as CloudWatch Logs ingestion."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.config.engine != "postgres":
+            problems.append(f"config.engine: WwhdDatabase builds RDS PostgreSQL, not {self.config.engine}")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            problems.append(f"log_retention_days: CloudWatch Logs does not accept {self.log_retention_days}")
+        if self.enhanced_monitoring_interval not in ENHANCED_MONITORING_INTERVALS:
+            problems.append(
+                f"enhanced_monitoring_interval: RDS accepts {ENHANCED_MONITORING_INTERVALS},"
+                f" not {self.enhanced_monitoring_interval}"
+            )
+        if problems:
+            raise ValueError("invalid WwhdDatabaseArgs: " + "; ".join(problems))
+
+
+class WwhdDatabase(pulumi.ComponentResource):
+    """The API's relational store in stacks that scale the API past one task (prod): SQLite on
+    EFS cannot have two writers, PostgreSQL can.
+
+    The master password never exists in the program or its state: RDS generates it, keeps it
+    in Secrets Manager under the stack key and rotates it; tasks receive it from that secret.
+    """
+
+    address: pulumi.Output[str]
+    """Host name of the instance (the API's ``DATABASE_URL`` host)."""
+    port: pulumi.Output[int]
+    """Port, 5432."""
+    database_name: pulumi.Output[str]
+    """The database created in the instance."""
+    secret_arn: pulumi.Output[str]
+    """The RDS-managed secret holding ``username`` and ``password`` (JSON)."""
+    identifier: pulumi.Output[str]
+    """The instance identifier (the ``DBInstanceIdentifier`` dimension of its alarms)."""
+    arn: pulumi.Output[str]
+    """ARN of the instance."""
+
+    def __init__(self, name: str, args: WwhdDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TOKEN, name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        identifier = db_identifier(name, pulumi.get_stack())
+
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-db-subnets",
+            description="W.W.H.D. PostgreSQL: private subnets only",
+            subnet_ids=args.private_subnet_ids,
+            opts=child,
+        )
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-db-params",
+            family=parameter_group_family(cfg.engine_version),
+            description="W.W.H.D. PostgreSQL: TLS required",
+            parameters=[
+                # On by default from PostgreSQL 15, pinned so a custom group never turns it off.
+                # pending-reboot is accepted for static and dynamic parameters alike; a new
+                # instance boots with it.
+                aws.rds.ParameterGroupParameterArgs(
+                    name="rds.force_ssl", value="1", apply_method="pending-reboot"
+                ),
+            ],
+            opts=child,
+        )
+
+        # RDS would create these itself, unencrypted and kept forever: create them first.
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-db-log-{export}",
+                name=f"/aws/rds/instance/{identifier}/{export}",
+                kms_key_id=args.key_arn,
+                retention_in_days=args.log_retention_days,
+                opts=child,
+            )
+            for export in LOG_EXPORTS
+        ]
+
+        monitoring_role = None
+        if args.enhanced_monitoring_interval:
+            monitoring_role = aws.iam.Role(
+                f"{name}-db-monitoring",
+                description="W.W.H.D. PostgreSQL: Enhanced Monitoring publishes OS metrics",
+                assume_role_policy=json.dumps(monitoring_trust_policy()),
+                opts=child,
+            )
+            aws.iam.RolePolicyAttachment(
+                f"{name}-db-monitoring-policy",
+                role=monitoring_role.name,
+                policy_arn=ENHANCED_MONITORING_POLICY,
+                opts=child,
+            )
+
+        protect = cfg.deletion_protection
+        instance = aws.rds.Instance(
+            f"{name}-db",
+            # Named, not auto-named: the log groups above must carry the identifier. A change
+            # that replaces the instance then fails on the name instead of silently building a
+            # new, empty database beside the old one.
+            identifier=identifier,
+            engine="postgres",
+            # A major version only: RDS picks the latest minor and auto minor upgrades move it.
+            engine_version=cfg.engine_version,
+            auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=False,
+            instance_class=cfg.instance_class,
+            db_name=cfg.name,
+            port=POSTGRES_PORT,
+            username=MASTER_USERNAME,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.key_arn,
+            iam_database_authentication_enabled=True,
+            storage_type="gp3",
+            allocated_storage=cfg.allocated_storage_gb,
+            # Storage autoscaling is on only when the ceiling is above the allocation.
+            max_allocated_storage=cfg.max_allocated_storage_gb
+            if cfg.max_allocated_storage_gb > cfg.allocated_storage_gb
+            else None,
+            storage_encrypted=True,
+            kms_key_id=args.key_arn,
+            multi_az=cfg.multi_az,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[args.db_security_group_id],
+            publicly_accessible=False,
+            parameter_group_name=parameters.name,
+            backup_retention_period=cfg.backup_retention_days,
+            backup_window=BACKUP_WINDOW,
+            maintenance_window=MAINTENANCE_WINDOW,
+            copy_tags_to_snapshot=True,
+            deletion_protection=cfg.deletion_protection,
+            skip_final_snapshot=not cfg.deletion_protection,
+            final_snapshot_identifier=f"{identifier}-final" if cfg.deletion_protection else None,
+            # A protected database keeps its automated backups after deletion (until their
+            # retention ends): deleting the instance must not delete the way back.
+            delete_automated_backups=not cfg.deletion_protection,
+            # RDS for PostgreSQL supports Performance Insights on every instance class (the
+            # micro/small exclusions are MySQL and MariaDB only).
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=args.key_arn,
+            performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+            monitoring_interval=args.enhanced_monitoring_interval,
+            monitoring_role_arn=monitoring_role.arn if monitoring_role is not None else None,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            # Changes wait for the maintenance window instead of restarting production now.
+            apply_immediately=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=log_groups),
+        )
+
+        self.address = instance.address
+        self.port = instance.port
+        self.database_name = pulumi.Output.from_input(cfg.name)
+        self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
+        self.identifier = instance.identifier
+        self.arn = instance.arn
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "database_name": self.database_name,
+                "secret_arn": self.secret_arn,
+                "identifier": self.identifier,
+                "arn": self.arn,
+            }
+        )
+
+
+def _secret_arn(secrets: Sequence[Any] | None) -> str:
+    if not secrets:
+        raise ValueError("RDS returned no master user secret although manage_master_user_password is set")
+    return secrets[0].secret_arn
+
+
+def monitoring_trust_policy() -> dict[str, Any]:
+    """RDS Enhanced Monitoring assumes the role to publish OS metrics."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": MONITORING_PRINCIPAL}, "Action": "sts:AssumeRole"}
+        ],
+    }
