@@ -128,6 +128,8 @@ service = WwhdService(
         database_secret_arn=database.secret_arn if database else None,
         protect=cfg.storage.protect,
         openai_api_key=openai_api_key,
+        # Tasks must not try to mount before the mount targets exist on the first deploy.
+        storage_ready=[data] if data else [],
     ),
     with_provider,
 )

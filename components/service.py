@@ -112,6 +112,9 @@ class WwhdServiceArgs:
     jwt_secret: pulumi.Input[str] | None = None
     """The JWT signing secret. Default None: 64 random characters generated at deploy time
     (kept, encrypted, in the Pulumi state)."""
+    storage_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before a task mounts EFS (the data volume component, whose mount
+    targets and file system policy are its children). Default: nothing."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -332,7 +335,14 @@ class WwhdService(pulumi.ComponentResource):
 
         autoscaling = svc.max_count > svc.min_count
         min_healthy, maximum = args.deployment_percents
-        depends: list[pulumi.Resource] = [*lb.listeners, providers, managed, execution_policy, task_policy]
+        depends: list[pulumi.Resource] = [
+            *lb.listeners,
+            providers,
+            managed,
+            execution_policy,
+            task_policy,
+            *args.storage_ready,
+        ]
         if qdrant_service is not None:
             depends.append(qdrant_service)
         api_service = aws.ecs.Service(
@@ -766,7 +776,9 @@ class WwhdService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             wait_for_steady_state=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[providers, managed, task_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[providers, managed, task_policy, *self._args.storage_ready]
+            ),
         )
 
     # --- autoscaling --------------------------------------------------------------------------

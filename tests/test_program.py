@@ -87,3 +87,12 @@ def test_prod_differs_from_dev(run_stack: RunStack) -> None:
     assert len(prod.monitor.of_type("aws:ec2/flowLog:FlowLog")) == 1
     assert not dev.monitor.one("aws:kms/key:Key").protect
     assert prod.monitor.one("aws:kms/key:Key").protect
+
+
+def test_services_wait_for_the_mount_targets(run_stack: RunStack, stack: str) -> None:
+    """A task that starts before its mount target exists fails its first deploy."""
+    run = run_stack(stack)
+    mount_targets = {r.urn for r in run.monitor.of_type("aws:efs/mountTarget:MountTarget")}
+    assert mount_targets
+    for svc in run.monitor.of_type("aws:ecs/service:Service"):
+        assert mount_targets <= set(svc.dependencies), svc.name
