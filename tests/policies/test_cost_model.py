@@ -172,3 +172,16 @@ def test_every_price_records_unit_source_and_date() -> None:
     for key, entry in prices["regions"]["us-west-2"].items():
         assert {"unit", "source", "read"} <= set(entry), key
     assert set(DEFAULT_USAGE) >= {"natGbPerMonth", "albLcu", "efsGbStored", "logIngestGbPerGroup"}
+
+
+def test_cloud_map_and_random_values() -> None:
+    resources = [
+        {"type": "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace", "name": "ns", "props": {}},
+        {"type": "aws:servicediscovery/service:Service", "name": "qdrant", "props": {}},
+        {"type": "random:index/randomPassword:RandomPassword", "name": "jwt", "props": {}},
+    ]
+    est = estimate(resources)
+    assert est.unpriced == []
+    assert item(est, "ns").baseline_monthly == pytest.approx(0.50)
+    assert item(est, "qdrant").baseline_monthly == pytest.approx(0.10)
+    assert {i.name for i in est.items} == {"ns", "qdrant"}

@@ -49,6 +49,8 @@ DEFAULT_USAGE: dict[str, float] = {
     "vpcEndpointGbPerMonth": 1.0,
     # Availability zones assumed for an internet-facing ALB whose subnets are unknown.
     "defaultAzs": 2.0,
+    # Tasks registered in each Cloud Map service (the Qdrant service is a singleton).
+    "cloudMapInstancesPerService": 1.0,
 }
 
 # Types that cost nothing by themselves (their cost, if any, is usage priced elsewhere).
@@ -122,7 +124,8 @@ FREE_TYPES = frozenset(
         "aws:xray/group:Group",
     }
 )
-FREE_PREFIXES = ("aws:iam/", "pulumi:providers:")
+# random: values computed by the engine, no cloud resource behind them.
+FREE_PREFIXES = ("aws:iam/", "pulumi:providers:", "random:")
 FREE_EXACT_PACKAGES = ("pulumi:pulumi:Stack",)
 CLOUD_PACKAGES = ("aws", "awsx", "aws-native")
 
@@ -515,6 +518,16 @@ def estimate(
                 p.add(r, gb * p.price("backup.efsWarmGbMonth"), None, f"{gb:g} GB of backups")
             elif t == "aws:route53/zone:Zone":
                 p.add(r, p.price("route53.hostedZoneMonth"), None, "hosted zone")
+            elif t == "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
+                # A Cloud Map DNS namespace is a Route 53 private hosted zone, billed as one.
+                p.add(
+                    r, p.price("route53.hostedZoneMonth"), None, "Cloud Map namespace (private hosted zone)"
+                )
+            elif t == "aws:servicediscovery/service:Service":
+                n = merged_usage["cloudMapInstancesPerService"]
+                p.add(
+                    r, n * p.price("cloudmap.registeredResourceMonth"), None, f"{n:g} registered instance(s)"
+                )
             elif t == "aws:ec2/vpcEndpoint:VpcEndpoint":
                 p.vpc_endpoint(r)
             elif t == aws.ECR_REPO:
