@@ -1,0 +1,225 @@
+"""Command line of the offline preview (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import program
+from .analyzer import (
+    Diagnostic,
+    EngineServer,
+    PolicyConfig,
+    PolicyPack,
+    PolicyPackError,
+    StackContext,
+    load_policy_config,
+)
+from .cost import COST_POLICY, CostModel, CostModelError, find_cost_model
+from .render import Style, render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.preview",
+        description="Offline preview of a Pulumi Python stack: run the program under mocks, check it "
+        "with policy packs over the Analyzer gRPC interface, estimate its monthly cost. No Pulumi CLI, "
+        "no cloud credentials. Exit 0: no mandatory violation; 1: at least one; 2: the program, its "
+        "configuration or a policy pack failed.",
+    )
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument(
+        "--cwd",
+        default=str(ROOT),
+        help="directory holding Pulumi.yaml and the program, as `pulumi --cwd` (default: the repository root)",
+    )
+    parser.add_argument(
+        "--policy-pack",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="policy pack directory (repeatable); without it no policy runs",
+    )
+    parser.add_argument(
+        "--policy-pack-config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="JSON config for the policy pack in the same position (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the report")
+    parser.add_argument("--timings", action="store_true", help="print the time split on stderr")
+    args = parser.parse_args(argv)
+    if args.policy_pack_config and len(args.policy_pack_config) != len(args.policy_pack):
+        parser.error(
+            "the number of --policy-pack-config paths must match the number of --policy-pack paths "
+            f"({len(args.policy_pack_config)} configs for {len(args.policy_pack)} packs)"
+        )
+    return args
+
+
+def pack_pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None]]:
+    """Each --policy-pack with the --policy-pack-config at the same position (or none)."""
+    configs: list[Path | None] = [Path(c) for c in args.policy_pack_config] or [None] * len(args.policy_pack)
+    return [(Path(p), c) for p, c in zip(args.policy_pack, configs, strict=True)]
+
+
+def _cost_settings(packs: Sequence[PolicyPack], stack_config: dict[str, str]) -> tuple[Any, str]:
+    for pack in packs:
+        for policy in pack.policies:
+            if policy.name == COST_POLICY:
+                region = policy.config.get("region")
+                return policy.config.get("usage"), str(
+                    region or stack_config.get("aws:region") or "us-west-2"
+                )
+    return None, stack_config.get("aws:region") or "us-west-2"
+
+
+def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], list[str]]:
+    """Run everything; returns the JSON document and the packs' log lines. Raises
+    program.ProgramError / PolicyPackError / CostModelError for exit 2."""
+    t0 = time.perf_counter()
+    cwd = Path(args.cwd).resolve()
+    files = program.load_files(cwd, args.stack)
+    pairs = pack_pairs(args)
+    file_configs: list[dict[str, PolicyConfig]] = [load_policy_config(c) if c else {} for _, c in pairs]
+    context = StackContext(
+        project=files.project,
+        stack=args.stack,
+        config=files.config,
+        secret_keys=files.secret_keys,
+        tags={"pulumi:project": files.project, "pulumi:runtime": "python"},
+    )
+    engine = EngineServer() if pairs else None
+    packs: list[PolicyPack] = []
+    cost_model: CostModel | None = None
+    timings: dict[str, float] = {}
+    try:
+        # Packs and the cost model start first: their imports overlap the program run.
+        for path, _ in pairs:
+            assert engine is not None
+            pack = PolicyPack(path, context, engine.address)
+            packs.append(pack)
+            pack.spawn()
+        for pack in packs:
+            module = find_cost_model(pack.path)
+            if module is not None:
+                env = {
+                    "PULUMI_CONFIG": json.dumps(files.config),
+                    "PULUMI_STACK": args.stack,
+                    "PULUMI_PROJECT": files.project,
+                }
+                cost_model = CostModel(pack.path, module, env)
+                break
+
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(stderr):  # a program's print() must not corrupt --json
+            result = program.run(cwd, args.stack, files)
+        timings["program"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        providers = {r.urn: r for r in result.resources if r.type.startswith("pulumi:providers:")}
+        diagnostics: list[Diagnostic] = []
+        for pack, cfg in zip(packs, file_configs, strict=True):
+            pack.connect(cfg)
+            diagnostics += pack.analyze(result.resources, providers)
+            diagnostics += pack.analyze_stack(result.resources, providers)
+        timings["policies"] = time.perf_counter() - t
+
+        cost: dict[str, Any] | None = None
+        if cost_model is not None:
+            t = time.perf_counter()
+            usage, region = _cost_settings(packs, files.config)
+            cost = cost_model.estimate([_cost_resource(r) for r in result.resources], usage, region)
+            timings["cost"] = time.perf_counter() - t
+        logs = [f"{p.name}: {line}" for p in packs for line in p.stderr if line.strip()]
+        if engine is not None:
+            logs += [f"{level}: {message}" for level, message in engine.logs]
+    finally:
+        for pack in packs:
+            pack.stop()
+        if cost_model is not None:
+            cost_model.stop()
+        if engine is not None:
+            engine.stop()
+    timings["total"] = time.perf_counter() - t0
+
+    doc: dict[str, Any] = {
+        "project": files.project,
+        "stack": args.stack,
+        "resources": [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "custom": result.registrations[r.urn].custom,
+                "inputs": program.jsonable(r.inputs),
+            }
+            for r in result.resources
+        ],
+        "outputs": program.jsonable(result.outputs),
+        "policyPacks": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "path": str(p.path),
+                "policies": [{"name": i.name, "enforcementLevel": i.level} for i in p.policies],
+            }
+            for p in packs
+        ],
+        "violations": [d.to_json() for d in diagnostics],
+    }
+    if cost is not None:
+        doc["cost"] = cost
+    doc["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    return doc, logs
+
+
+def _cost_resource(r: Any) -> dict[str, Any]:
+    return {
+        "urn": r.urn,
+        "type": r.type,
+        "name": r.name,
+        "inputs": program.jsonable(r.inputs, unwrap_secrets=True),
+        "outputs": program.jsonable(r.outputs, unwrap_secrets=True),
+        "parent": r.parent,
+        "dependencies": list(r.dependencies),
+        "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items()},
+        "protect": r.protect,
+    }
+
+
+def main(
+    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    out: TextIO = stdout or sys.stdout
+    err: TextIO = stderr or sys.stderr
+    args = parse_args(argv)
+    try:
+        doc, logs = preview(args, err)
+    except (program.ProgramError, PolicyPackError, CostModelError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    if args.json:
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+    else:
+        color = out.isatty() and "NO_COLOR" not in os.environ
+        out.write(render(doc, Style(color), pack_logs=logs))
+    if args.timings:
+        split = ", ".join(f"{k} {v:.2f} s" for k, v in doc["timings"].items())
+        print(f"timings: {split}", file=err)
+    mandatory = any(v["enforcementLevel"] == "mandatory" for v in doc["violations"])
+    return EXIT_VIOLATIONS if mandatory else EXIT_OK
