@@ -560,6 +560,8 @@ def _network_rules(c: StackConfig) -> list[Problem]:
     n = c.network
     if n.existing_vpc is not None:
         return []
+    if c.environment == "prod" and not n.flow_logs:
+        return [Problem(_p("network", "flowLogs"), "prod keeps VPC flow logs (incident forensics)")]
     if n.subnet_mask <= n.az_cidr_mask:
         return [
             Problem(
@@ -630,9 +632,16 @@ def _database_rules(c: StackConfig) -> list[Problem]:
                 f"{d.max_allocated_storage_gb} is below allocatedStorageGb {d.allocated_storage_gb}",
             )
         )
-    if c.environment == "prod" and d.engine == "postgres" and d.backup_retention_days < 7:
+    if c.environment != "dev" and d.engine == "postgres" and d.backup_retention_days < 7:
         problems.append(
-            Problem(_p("database", "backupRetentionDays"), "prod keeps RDS backups at least 7 days")
+            Problem(
+                _p("database", "backupRetentionDays"),
+                f"{c.environment} keeps RDS backups at least 7 days (point-in-time recovery)",
+            )
+        )
+    if c.environment == "prod" and d.engine == "postgres" and not d.deletion_protection:
+        problems.append(
+            Problem(_p("database", "deletionProtection"), "prod protects its database from deletion")
         )
     return problems
 
@@ -662,6 +671,15 @@ def _load_balancer_rules(c: StackConfig) -> list[Problem]:
 def _monitoring_rules(c: StackConfig) -> list[Problem]:
     m = c.monitoring
     problems = []
+    if c.environment == "prod":
+        for key, days in (
+            ("logRetentionDays", m.log_retention_days),
+            ("performanceLogRetentionDays", m.performance_log_retention_days),
+        ):
+            if days < 7:
+                problems.append(
+                    Problem(_p("monitoring", key), f"prod keeps logs at least 7 days, not {days}")
+                )
     if c.environment == "prod" and not m.alarm_emails:
         problems.append(Problem(_p("monitoring", "alarmEmails"), "prod needs at least one alarm recipient"))
     if m.thresholds.latency_critical_seconds <= m.thresholds.latency_p95_seconds:
@@ -676,9 +694,14 @@ def _monitoring_rules(c: StackConfig) -> list[Problem]:
 
 def _storage_rules(c: StackConfig) -> list[Problem]:
     s = c.storage
+    problems = []
     if s.backup_copy_region is not None and s.backup_copy_region == c.region:
-        return [Problem(_p("storage", "backupCopyRegion"), f"is the stack's own region {c.region}")]
-    return []
+        problems.append(Problem(_p("storage", "backupCopyRegion"), f"is the stack's own region {c.region}"))
+    if c.environment == "prod" and not s.protect:
+        problems.append(
+            Problem(_p("storage", "protect"), "prod protects its file system, vault and key from deletion")
+        )
+    return problems
 
 
 # Each rule with the sections it reads: it runs only when those all parsed.

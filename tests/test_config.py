@@ -217,6 +217,21 @@ INVALID = [
         "backupCopyRegion: us-west-2",
         ["wwhd:storage.backupCopyRegion", "own region"],
     ),
+    ("prod-unprotected", PROD, "storage", "protect: false", ["wwhd:storage.protect", "prod protects"]),
+    (
+        "prod-no-flow-logs",
+        PROD,
+        "network",
+        "flowLogs: false",
+        ["wwhd:network.flowLogs", "prod keeps VPC flow logs"],
+    ),
+    (
+        "prod-db-unprotected",
+        PROD,
+        "database",
+        "engine: postgres\ndeletionProtection: false",
+        ["wwhd:database.deletionProtection", "prod protects"],
+    ),
 ]
 
 
@@ -338,3 +353,8 @@ def test_parse_is_pure_and_frozen() -> None:
     )
     with pytest.raises(Exception, match="frozen"):
         cfg.service.cpu = 1024  # type: ignore[misc]
+
+
+def test_prod_keeps_logs_a_week(tmp_path: Path) -> None:
+    text = with_section(PROD, "monitoring", "alarmEmails: [oncall@wwhd.ai]\nlogRetentionDays: 3")
+    assert "wwhd:monitoring.logRetentionDays: prod keeps logs at least 7 days, not 3" in error(tmp_path, text)

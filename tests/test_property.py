@@ -2,11 +2,10 @@
 engine runs it) finds no mandatory violation except possibly ``cost-ceiling`` (a budget, not a
 defect: any config can be priced above a ceiling).
 
-"Valid" is the domain stack_config.py accepts, narrowed where the per-stack policy config of the
-pack (policies/config/<environment>.json) is stricter: prod keeps logs >= 30 days, has flow
-logs and protects its data; dev keeps logs <= 30 days; RDS backups >= 7 days outside dev. Each
-environment is previewed as the stack of the same name with its policy config; one pack process
-per environment serves every example (module-scoped)."""
+"Valid" is exactly the domain stack_config.py accepts (prod's stricter rules, such as flow logs,
+protection and at least 7 days of logs, live there too). Each environment is previewed as the
+stack of the same name with its policy config; one pack process per environment serves every
+example (module-scoped)."""
 
 from __future__ import annotations
 
@@ -94,9 +93,9 @@ def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     load_balancer["deletionProtection"] = draw(st.booleans())
 
     retention = {
-        "dev": [d for d in LOG_RETENTION_DAYS if d <= 30],
+        "dev": list(LOG_RETENTION_DAYS),
         "staging": list(LOG_RETENTION_DAYS),
-        "prod": [d for d in LOG_RETENTION_DAYS if d >= 30],
+        "prod": [d for d in LOG_RETENTION_DAYS if d >= 7],
     }[env]
     monitoring = {
         "alarmEmails": ["oncall@wwhd.ai"] if env == "prod" else draw(st.sampled_from([[], ["dev@wwhd.ai"]])),
