@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.bucket import abort_incomplete_uploads, private_bucket
 from components.service_iam import alb_logs_bucket_policy
 from stack_config import LoadBalancerConfig
 
@@ -245,55 +246,6 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
 
     def _access_log_bucket(self, name: str, region: str) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
         """A private bucket the regional ELB log delivery may write to, expiring logs."""
-        child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(f"{name}-alb-logs", force_destroy=False, opts=child)
-        # ALB access logs support only SSE-S3 (AES256): ELB cannot use a KMS key.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-alb-logs",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    )
-                )
-            ],
-            opts=child,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-alb-logs",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-alb-logs",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-alb-logs",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=ACCESS_LOG_EXPIRATION_DAYS
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=7
-                    ),
-                )
-            ],
-            opts=child,
-        )
-
         invoke = pulumi.InvokeOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id
         if region in LOG_DELIVERY_SERVICE_REGIONS:
@@ -303,13 +255,20 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
         else:
             elb = aws.elb.get_service_account_output(region=region, opts=invoke)
             principal = elb.arn.apply(lambda arn: {"AWS": arn})
-        policy = aws.s3.BucketPolicy(
+        # ALB access logs support only SSE-S3 (AES256): ELB cannot use a KMS key.
+        return private_bucket(
             f"{name}-alb-logs",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, account, principal).apply(
+            self,
+            policy=lambda arn: pulumi.Output.all(arn, account, principal).apply(
                 lambda v: json.dumps(alb_logs_bucket_policy(v[0], v[1], v[2]))
             ),
-            # S3 refuses a policy while the public access block is being changed.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+            lifecycle=aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-access-logs",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    days=ACCESS_LOG_EXPIRATION_DAYS
+                ),
+                abort_incomplete_multipart_upload=abort_incomplete_uploads(),
+            ),
         )
-        return bucket, policy

@@ -14,6 +14,7 @@ import pulumi_random as random
 
 from components import containers as c
 from components import service_iam as iam
+from components.bucket import abort_incomplete_uploads, private_bucket
 from components.load_balancer import WwhdLoadBalancer, WwhdLoadBalancerArgs
 from components.roles import TaskRoles
 from stack_config import (
@@ -502,70 +503,23 @@ class WwhdService(pulumi.ComponentResource):
 
     def _documents_bucket(self, name: str) -> aws.s3.Bucket:
         """Private, versioned, encrypted with the stack key, TLS only (seed 003's documents)."""
-        child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(
+        bucket, _ = private_bucket(
             f"{name}-documents",
-            opts=pulumi.ResourceOptions(parent=self, protect=self._args.protect),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-documents",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self._args.key_arn
-                    ),
-                    # One data key per bucket instead of a KMS call per object.
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-documents",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-documents",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-documents",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-documents",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    # Versioning keeps overwritten documents recoverable for a while, not forever.
-                    id="expire-old-versions",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=DOCUMENTS_NONCURRENT_DAYS
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=7
-                    ),
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-documents",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(lambda arn: json.dumps(iam.documents_bucket_policy(arn))),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+            self,
+            kms_key_arn=self._args.key_arn,
+            versioned=True,
+            protect=self._args.protect,
+            policy=lambda arn: arn.apply(lambda a: json.dumps(iam.documents_bucket_policy(a))),
+            lifecycle=aws.s3.BucketLifecycleConfigurationRuleArgs(
+                # Versioning keeps overwritten documents recoverable for a while, not forever.
+                id="expire-old-versions",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=DOCUMENTS_NONCURRENT_DAYS
+                ),
+                abort_incomplete_multipart_upload=abort_incomplete_uploads(),
+            ),
         )
         return bucket
 
