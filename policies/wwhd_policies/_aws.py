@@ -96,26 +96,46 @@ def scaling_targets_of(stack: Stack, service: Res) -> tuple[list[Res], list[Res]
 
     resourceId is "service/<cluster>/<service>"; an unknown resourceId falls back to the
     engine's dependency graph (the target depends on the service)."""
-    matched: list[Res] = []
-    undecided: list[Res] = []
+    idx = stack.memo("scaling-targets", lambda: _ScalingIndex(stack))
     name = service_name(service)
-    for target in stack.of_type(SCALING_TARGET):
-        rid = target.get("resourceId")
-        if isinstance(rid, str) and not is_unknown(rid):
-            parts = rid.split("/")
-            if (len(parts) == 3 and parts[0] == "service" and name is not None and parts[2] == name) or (
-                name is None and parts[0] == "service" and service.urn in _deps(target, "resourceId")
-            ):
-                matched.append(target)
-            continue
-        deps = _deps(target, "resourceId")
-        if service.urn in deps:
-            matched.append(target)
-        elif not deps:
-            ns = target.get("serviceNamespace")
-            if ns in (None, "ecs") or is_unknown(ns):
-                undecided.append(target)
-    return matched, undecided
+    if name is not None:
+        matched = idx.by_service_name.get(name, [])
+    else:
+        matched = idx.by_dep_service_id.get(service.urn, [])
+    matched = stack.ordered([*matched, *idx.by_dep_unknown_id.get(service.urn, [])])
+    return matched, list(idx.undecided)
+
+
+class _ScalingIndex:
+    """The stack's autoscaling targets by what they can match, so each service is one look-up."""
+
+    def __init__(self, stack: Stack) -> None:
+        # Known resourceId "service/<cluster>/<name>": by <name>.
+        self.by_service_name: dict[str, list[Res]] = {}
+        # Known resourceId "service/...", for services whose name is unknown: by dependency urn.
+        self.by_dep_service_id: dict[str, list[Res]] = {}
+        # Unknown resourceId: by dependency urn.
+        self.by_dep_unknown_id: dict[str, list[Res]] = {}
+        # Unknown resourceId and no dependencies: undecidable for every service.
+        self.undecided: list[Res] = []
+        for target in stack.of_type(SCALING_TARGET):
+            rid = target.get("resourceId")
+            deps = dict.fromkeys(_deps(target, "resourceId"))
+            if isinstance(rid, str) and not is_unknown(rid):
+                parts = rid.split("/")
+                if parts[0] != "service":
+                    continue
+                if len(parts) == 3:
+                    self.by_service_name.setdefault(parts[2], []).append(target)
+                for urn in deps:
+                    self.by_dep_service_id.setdefault(urn, []).append(target)
+                continue
+            for urn in deps:
+                self.by_dep_unknown_id.setdefault(urn, []).append(target)
+            if not deps:
+                ns = target.get("serviceNamespace")
+                if ns in (None, "ecs") or is_unknown(ns):
+                    self.undecided.append(target)
 
 
 def _deps(res: Res, key: str) -> list[str]:
@@ -135,40 +155,88 @@ def subnet_kind(stack: Stack, subnet_id: Any) -> tuple[str, str]:
     cannot be verified and is UNDECIDED, never assumed private."""
     if is_unknown(subnet_id) or not isinstance(subnet_id, str):
         return UNDECIDED, "subnet id is unknown during preview"
-    for vpc in stack.of_type(AWSX_VPC):
-        if subnet_id in [s for s in as_list(vpc.get("privateSubnetIds")) if isinstance(s, str)]:
-            return PRIVATE, f"private subnet of awsx Vpc '{vpc.name}'"
-        if subnet_id in [s for s in as_list(vpc.get("publicSubnetIds")) if isinstance(s, str)]:
-            return PUBLIC, f"public subnet of awsx Vpc '{vpc.name}'"
-    subnets = [s for s in stack.of_type(SUBNET) if subnet_id in (s.get("id"), s.get("arn"), s.urn)]
-    if not subnets:
+    idx = stack.memo("subnets", lambda: _SubnetIndex(stack))
+    if subnet_id not in idx.verdicts:
+        idx.verdicts[subnet_id] = _subnet_kind(stack, idx, subnet_id)
+    return idx.verdicts[subnet_id]
+
+
+class _SubnetIndex:
+    """Subnets, route table associations, routes and gateways by the values that link them."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.verdicts: dict[str, tuple[str, str]] = {}
+        # subnet id -> verdict from the first awsx Vpc listing it (private list first).
+        self.awsx: dict[str, tuple[str, str]] = {}
+        for vpc in stack.of_type(AWSX_VPC):
+            for key, kind in (("privateSubnetIds", PRIVATE), ("publicSubnetIds", PUBLIC)):
+                for s in as_list(vpc.get(key)):
+                    if isinstance(s, str):
+                        self.awsx.setdefault(s, (kind, f"{kind} subnet of awsx Vpc '{vpc.name}'"))
+        # id, arn or urn -> first subnet carrying it.
+        self.subnets: dict[str, Res] = {}
+        for subnet in stack.of_type(SUBNET):
+            for v in (subnet.get("id"), subnet.get("arn"), subnet.urn):
+                if isinstance(v, str):
+                    self.subnets.setdefault(v, subnet)
+        self.assocs = _Links(stack, stack.of_type(ROUTE_TABLE_ASSOC), "subnetId")
+        self.routes = _Links(stack, stack.of_type(ROUTE), "routeTableId")
+        self.igw_ids = {g.get("id") for g in stack.of_type(INTERNET_GATEWAY) if isinstance(g.get("id"), str)}
+
+
+class _Links:
+    """Resources of one type by the value of `key` and by the urns in its property dependencies,
+    so "every r with r[key] == value or urn in r's dependencies for key" is a look-up."""
+
+    def __init__(self, stack: Stack, resources: list[Res], key: str) -> None:
+        self.stack = stack
+        self.by_value: dict[Any, list[Res]] = {}
+        self.unhashable: list[Res] = []
+        self.by_dep: dict[str, list[Res]] = {}
+        self.key = key
+        for r in resources:
+            v = r.get(key)
+            try:
+                self.by_value.setdefault(v, []).append(r)
+            except TypeError:
+                self.unhashable.append(r)
+            for urn in dict.fromkeys(r.property_dependencies.get(key, [])):
+                self.by_dep.setdefault(urn, []).append(r)
+
+    def linked(self, value: Any, urn: str) -> list[Res]:
+        try:
+            found = list(self.by_value.get(value, ()))
+        except TypeError:  # an unhashable value (a list or map) matches only by equality
+            found = [r for rs in self.by_value.values() for r in rs if r.get(self.key) == value]
+        found += [r for r in self.unhashable if r.get(self.key) == value]
+        found += self.by_dep.get(urn, ())
+        return self.stack.ordered(found)
+
+
+def _subnet_kind(stack: Stack, idx: _SubnetIndex, subnet_id: str) -> tuple[str, str]:
+    if subnet_id in idx.awsx:
+        return idx.awsx[subnet_id]
+    subnet = idx.subnets.get(subnet_id)
+    if subnet is None:
         return UNDECIDED, f"subnet {subnet_id} is not defined in this stack, so it cannot be verified"
-    subnet = subnets[0]
     sid = subnet.get("id") or subnet_id
     tables: list[Res] = []
-    for assoc in stack.of_type(ROUTE_TABLE_ASSOC):
-        if assoc.get("subnetId") == sid or subnet.urn in assoc.property_dependencies.get("subnetId", []):
-            found = stack.resolve(assoc, "routeTableId", assoc.get("routeTableId"), (ROUTE_TABLE,))
-            if found:
-                tables.extend(found)
-            else:
-                return UNDECIDED, f"subnet {subnet_id}: its route table is not in this stack"
+    for assoc in idx.assocs.linked(sid, subnet.urn):
+        found = stack.resolve(assoc, "routeTableId", assoc.get("routeTableId"), (ROUTE_TABLE,))
+        if found:
+            tables.extend(found)
+        else:
+            return UNDECIDED, f"subnet {subnet_id}: its route table is not in this stack"
     if not tables:
         if truthy(subnet.get("mapPublicIpOnLaunch")):
             return PUBLIC, f"subnet {subnet_id} maps public IPs on launch"
         return UNDECIDED, f"subnet {subnet_id} has no explicit route table association (uses the main table)"
-    igws = stack.of_type(INTERNET_GATEWAY)
     for table in tables:
         routes = [r for r in as_list(table.get("routes")) if isinstance(r, dict)]
-        routes += [
-            r.props
-            for r in stack.of_type(ROUTE)
-            if r.get("routeTableId") == table.get("id")
-            or table.urn in r.property_dependencies.get("routeTableId", [])
-        ]
+        routes += [r.props for r in idx.routes.linked(table.get("id"), table.urn)]
         for route in routes:
             gw = route.get("gatewayId")
-            if isinstance(gw, str) and (gw.startswith("igw-") or any(gw == g.get("id") for g in igws)):
+            if isinstance(gw, str) and (gw.startswith("igw-") or gw in idx.igw_ids):
                 return PUBLIC, f"subnet {subnet_id} routes to internet gateway {gw}"
             if is_unknown(gw):
                 return UNDECIDED, f"subnet {subnet_id}: a route's gatewayId is unknown during preview"

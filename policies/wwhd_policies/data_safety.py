@@ -129,54 +129,104 @@ single_writer_storage = stack_policy(
 )
 
 
-def _fs_selected(stack: Stack, fs: Res) -> bool | None:
-    arn = fs.get("arn")
-    fs_id = fs.get("id")
-    undecided = False
-    for sel in stack.of_type(aws.BACKUP_SELECTION):
-        resources = sel.get("resources")
-        if is_unknown(resources):
-            if fs.urn in sel.property_dependencies.get("resources", []):
-                return True
-            undecided = True
-            continue
-        for ref in as_list(resources):
-            if is_unknown(ref):
-                if fs.urn in sel.property_dependencies.get("resources", []):
-                    return True
-                undecided = True
-            elif isinstance(ref, str) and (
-                ref in (arn, fs_id, "*")
-                or re.fullmatch(r"arn:aws[\w-]*:elasticfilesystem:[^:]*:[^:]*:file-system/\*", ref)
-            ):
-                return True
+_EFS_WILDCARD_ARN = re.compile(r"arn:aws[\w-]*:elasticfilesystem:[^:]*:[^:]*:file-system/\*")
+
+
+class _BackupIndex:
+    """The stack's backup selections and EFS backup policies by what they point at, built once so
+    that each file system is a few look-ups (not a scan of every selection and policy)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        # Selections: an entry whose target is unknown is matched through the dependencies of
+        # "resources"; without them it leaves every file system undecided.
+        self.sel_unknown = False
+        self.sel_dep_urns: set[str] = set()
+        self.sel_refs: set[str] = set()
+        self.sel_all = False  # "*" or an EFS wildcard ARN: selects every file system
+        self.tag_conds: list[dict[Any, Any]] = []
+        for sel in stack.of_type(aws.BACKUP_SELECTION):
+            deps = sel.property_dependencies.get("resources", [])
+            resources = sel.get("resources")
+            if is_unknown(resources):
+                self.sel_unknown = True
+                self.sel_dep_urns.update(deps)
+                continue
+            for ref in as_list(resources):
+                if is_unknown(ref):
+                    self.sel_unknown = True
+                    self.sel_dep_urns.update(deps)
+                elif isinstance(ref, str):
+                    if ref == "*" or _EFS_WILDCARD_ARN.fullmatch(ref):
+                        self.sel_all = True
+                    self.sel_refs.add(ref)
+            self.tag_conds += [c for c in as_list(sel.get("selectionTags")) if isinstance(c, dict)]
+        # EFS backup policies: by fileSystemId, and (unknown ids) by dependency urn.
+        self.bp_by_target: dict[Any, list[Res]] = {}
+        self.bp_unhashable: list[Res] = []
+        self.bp_unknown: list[Res] = []
+        self.bp_unknown_by_dep: dict[str, list[Res]] = {}
+        for bp in stack.of_type(aws.EFS_BACKUP_POLICY):
+            target = bp.get("fileSystemId")
+            try:
+                self.bp_by_target.setdefault(target, []).append(bp)
+            except TypeError:
+                self.bp_unhashable.append(bp)
+            if is_unknown(target):
+                self.bp_unknown.append(bp)
+                for urn in dict.fromkeys(bp.property_dependencies.get("fileSystemId", [])):
+                    self.bp_unknown_by_dep.setdefault(urn, []).append(bp)
+
+    def _selected_by_tags(self, fs: Res) -> bool:
+        if not self.tag_conds:
+            return False
         tags = fs.get("tags") or {}
-        for cond in as_list(sel.get("selectionTags")):
-            if (
-                isinstance(cond, dict)
-                and isinstance(tags, dict)
-                and tags.get(cond.get("key")) == cond.get("value")
-            ):
-                return True
-    for bp in stack.of_type(aws.EFS_BACKUP_POLICY):
-        target = bp.get("fileSystemId")
-        points_here = target in (fs_id, arn) or (
-            is_unknown(target) and fs.urn in bp.property_dependencies.get("fileSystemId", [])
+        return isinstance(tags, dict) and any(
+            tags.get(c.get("key")) == c.get("value") for c in self.tag_conds
         )
-        if points_here:
+
+    def _by_target(self, value: Any) -> list[Res]:
+        try:
+            return list(self.bp_by_target.get(value, ()))
+        except TypeError:  # an unhashable id (a list or map) matches only by equality
+            return [bp for bps in self.bp_by_target.values() for bp in bps if bp.get("fileSystemId") == value]
+
+    def selected(self, fs: Res) -> bool | None:
+        """True when a selection or an ENABLED backup policy covers `fs`; None when that is
+        unknown during preview; False otherwise."""
+        arn = fs.get("arn")
+        fs_id = fs.get("id")
+        if (
+            self.sel_all
+            or fs.urn in self.sel_dep_urns
+            or (isinstance(arn, str) and arn in self.sel_refs)
+            or (isinstance(fs_id, str) and fs_id in self.sel_refs)
+            or self._selected_by_tags(fs)
+        ):
+            return True
+        undecided = self.sel_unknown
+        # The policies pointing here: fileSystemId is the id or ARN (or an unknown id that
+        # depends on this file system), in stack order.
+        pointing = self._by_target(fs_id) + self._by_target(arn)
+        pointing += [bp for bp in self.bp_unhashable if bp.get("fileSystemId") in (fs_id, arn)]
+        pointing += self.bp_unknown_by_dep.get(fs.urn, [])
+        pointing = self.stack.ordered(pointing)
+        for bp in pointing:
             status = (bp.get("backupPolicy") or {}).get("status")
             if is_unknown(status):
                 undecided = True
             elif status == "ENABLED":
                 return True
-        elif is_unknown(target):
+        # A policy whose fileSystemId is unknown and that does not point here: it might.
+        if len(self.bp_unknown) > sum(1 for bp in pointing if is_unknown(bp.get("fileSystemId"))):
             undecided = True
-    return None if undecided else False
+        return None if undecided else False
 
 
 def _check_efs_backup(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    index = _BackupIndex(stack)
     for fs in stack.of_type(aws.EFS_FS):
-        selected = _fs_selected(stack, fs)
+        selected = index.selected(fs)
         if selected is None:
             out.cannot_decide(f"{fs.label()}: a backup selection's targets are unknown during preview")
         elif not selected:

@@ -151,23 +151,41 @@ sns_topic_encrypted = resource_policy(
 _PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
-def _bucket_refs(stack: Stack, res: Res, bucket: Res) -> bool | None:
-    """Does a sub-resource (SSE config, access block) point at this bucket? None: unknown."""
-    value = res.get("bucket")
-    found = stack.resolve(res, "bucket", value, aws.BUCKETS)
-    if found is not None:
-        return bucket in found
-    return None if is_unknown(value) else False
+def _bucket_targets(stack: Stack, subs: list[Res]) -> tuple[dict[str, list[tuple[Res, Res]]], list[Res]]:
+    """Which bucket each sub-resource (SSE config, access block) points at, resolved once each.
+
+    Returns ({bucket urn: [(sub-resource, bucket it resolved to)], in stack order}, the
+    sub-resources whose bucket is unknown and cannot be resolved at all)."""
+    targets: dict[str, list[tuple[Res, Res]]] = {}
+    unknown: list[Res] = []
+    for sub in subs:
+        value = sub.get("bucket")
+        found = stack.resolve(sub, "bucket", value, aws.BUCKETS)
+        if found is None:
+            if is_unknown(value):
+                unknown.append(sub)
+            continue
+        for b in found:
+            targets.setdefault(b.urn, []).append((sub, b))
+    return targets, unknown
+
+
+def _subs_of(bucket: Res, targets: dict[str, list[tuple[Res, Res]]]) -> list[Res]:
+    """The sub-resources that resolved to this bucket, once each, in stack order."""
+    subs: list[Res] = []
+    for sub, b in targets.get(bucket.urn, ()):
+        if b is bucket and not any(sub is s for s in subs):
+            subs.append(sub)
+    return subs
 
 
 def _check_s3(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
-    sse_configs = stack.of_type(*aws.BUCKET_SSE)
-    blocks = stack.of_type(aws.BUCKET_PAB)
+    sse_targets, sse_unknown = _bucket_targets(stack, stack.of_type(*aws.BUCKET_SSE))
+    pab_targets, pab_unknown = _bucket_targets(stack, stack.of_type(aws.BUCKET_PAB))
     for bucket in stack.of_type(*aws.BUCKETS):
         # Legacy inline configuration on the bucket itself also counts.
         inline_sse = bucket.get("serverSideEncryptionConfiguration")
-        sse = [c for c in sse_configs if _bucket_refs(stack, c, bucket)]
-        sse_unknown = [c for c in sse_configs if _bucket_refs(stack, c, bucket) is None]
+        sse = _subs_of(bucket, sse_targets)
         if not sse and not inline_sse:
             if sse_unknown:
                 out.cannot_decide(
@@ -175,8 +193,7 @@ def _check_s3(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
                 )
             else:
                 out.violation(f"{bucket.label()} has no server-side encryption configuration.", bucket.urn)
-        pabs = [b for b in blocks if _bucket_refs(stack, b, bucket)]
-        pab_unknown = [b for b in blocks if _bucket_refs(stack, b, bucket) is None]
+        pabs = _subs_of(bucket, pab_targets)
         if not pabs:
             if pab_unknown:
                 out.cannot_decide(f"{bucket.label()}: which bucket a public access block targets is unknown")

@@ -246,16 +246,13 @@ def _check_flow_logs(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
             logged.update(fl.property_dependencies.get("vpcId", []))
         elif isinstance(vpc_id, str):
             logged.add(vpc_id)
+    awsx_urns = {v.urn for v in stack.of_type(aws.AWSX_VPC)}
     for vpc in stack.of_type(aws.VPC, aws.AWSX_VPC):
         ids = {vpc.urn, vpc.get("id"), vpc.get("vpcId")}
         if ids & logged:
             continue
         # An awsx Vpc's own aws:ec2/vpc:Vpc child carries the id under the real engine.
-        if (
-            vpc.type == aws.VPC
-            and vpc.parent
-            and any(v.urn == vpc.parent for v in stack.of_type(aws.AWSX_VPC))
-        ):
+        if vpc.type == aws.VPC and vpc.parent and vpc.parent in awsx_urns:
             parent = stack.by_urn[vpc.parent]
             if {parent.urn, parent.get("vpcId")} & logged:
                 continue

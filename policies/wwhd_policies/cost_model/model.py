@@ -418,10 +418,9 @@ def _descendants(stack: Stack, root: Res) -> list[Res]:
     frontier = [root.urn]
     while frontier:
         urn = frontier.pop()
-        for r in stack.resources:
-            if r.parent == urn:
-                out.append(r)
-                frontier.append(r.urn)
+        for r in stack.children_of(urn):
+            out.append(r)
+            frontier.append(r.urn)
     return out
 
 
@@ -480,13 +479,15 @@ def estimate(
         if isinstance(dest, str):
             flow_targets.add(dest)
         flow_targets.update(fl.property_dependencies.get("logDestination", []))
-    synthetic_urns = {v.urn for v, _, _, _ in synthetic}
+    synthetic_by_urn: dict[str, tuple[Res, int, int, str]] = {}
+    for entry in synthetic:
+        synthetic_by_urn.setdefault(entry[0].urn, entry)
 
     for r in stack.resources:
         t = r.type
         try:
-            if r.urn in synthetic_urns:
-                vpc, count, azs, how = next(s for s in synthetic if s[0].urn == r.urn)
+            if r.urn in synthetic_by_urn:
+                vpc, count, azs, how = synthetic_by_urn[r.urn]
                 p.awsx_vpc(vpc, share_gb, count, azs, how)
             elif t == aws.SERVICE:
                 p.service(r)
