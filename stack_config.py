@@ -62,6 +62,14 @@ MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
+# ECS CreateCluster: "up to 255 letters (uppercase and lowercase), numbers, underscores, and
+# hyphens"; CloudWatch Logs LogGroupName: 1-512 characters of [.-_/#A-Za-z0-9]. The API log
+# group's name is also the prefix of the performance group, so it leaves room for the suffix.
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+PERFORMANCE_LOG_SUFFIX = "/performance"
+LOG_GROUP_NAME_MAX = 512 - len(PERFORMANCE_LOG_SUFFIX)
+_LOG_GROUP_NAME = re.compile(r"^[.\-_/#A-Za-z0-9]+$")
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -205,6 +213,35 @@ class ServiceConfig(_Model):
     """JWT_ISSUER (seed 001)."""
     jwt_audience: str = "wwhd-users"
     """JWT_AUDIENCE (seed 001)."""
+    cluster_name: str | None = None
+    """Physical name of the ECS cluster. Default: ``wwhd-<stack>``. Set it to adopt an existing
+    cluster with ``pulumi import`` (prod keeps infra-change-001's ``wwhd-cluster``): ECS cannot
+    rename a cluster, so any other name replaces it."""
+    log_group_name: str | None = None
+    """Log group of the API task's containers; the performance records go to
+    ``<logGroupName>/performance``. Default: ``/ecs/wwhd-backend-<stack>``. Set it to adopt an
+    existing group (prod keeps infra-change-001's ``/ecs/wwhd-backend``): a log group cannot be
+    renamed, so any other name replaces it and leaves its history behind."""
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _cluster_name(cls, value: str | None) -> str | None:
+        if value is not None and not _CLUSTER_NAME.match(value):
+            raise ValueError(
+                f"ECS cluster names are 1-255 letters, digits, hyphens and underscores, not {value!r}"
+            )
+        return value
+
+    @field_validator("log_group_name")
+    @classmethod
+    def _log_group_name(cls, value: str | None) -> str | None:
+        if value is not None and not (_LOG_GROUP_NAME.match(value) and len(value) <= LOG_GROUP_NAME_MAX):
+            raise ValueError(
+                f"log group names are 1-{LOG_GROUP_NAME_MAX} letters, digits and . - _ / #"
+                f" (CloudWatch allows 512, {PERFORMANCE_LOG_SUFFIX!r} is appended for the"
+                f" performance group), not {value!r}"
+            )
+        return value
 
 
 class ImagesConfig(_Model):

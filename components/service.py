@@ -18,6 +18,7 @@ from components.bucket import abort_incomplete_uploads, private_bucket
 from components.load_balancer import WwhdLoadBalancer, WwhdLoadBalancerArgs
 from components.roles import TaskRoles
 from stack_config import (
+    PERFORMANCE_LOG_SUFFIX,
     Environment,
     ImagesConfig,
     LoadBalancerConfig,
@@ -51,7 +52,8 @@ class WwhdServiceArgs:
     region: str
     """AWS region: log driver, trust scopes, ELB log delivery."""
     service: ServiceConfig
-    """``wwhd:service``: task size, counts, Spot share, architecture, app settings."""
+    """``wwhd:service``: task size, counts, Spot share, architecture, app settings, and the names
+    of the cluster and API log group (``physical_names``)."""
     images: ImagesConfig
     """``wwhd:images``: the API tag (or digest) in this stack's ECR repository, and the Qdrant image."""
     qdrant: QdrantConfig
@@ -200,9 +202,11 @@ class WwhdService(pulumi.ComponentResource):
         svc, placement = args.service, args.qdrant.placement
         child = pulumi.ResourceOptions(parent=self)
 
+        names = physical_names(svc, stack)
         repository = self._repository(name, stack)
         cluster = aws.ecs.Cluster(
             f"{name}-cluster",
+            name=names.cluster,
             settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value=CONTAINER_INSIGHTS)],
             opts=child,
         )
@@ -221,11 +225,11 @@ class WwhdService(pulumi.ComponentResource):
         )
 
         api_logs = self._log_group(
-            f"{name}-api-logs", f"/ecs/wwhd-backend-{stack}", args.monitoring.log_retention_days
+            f"{name}-api-logs", names.api_log_group, args.monitoring.log_retention_days
         )
         perf_logs = self._log_group(
             f"{name}-performance-logs",
-            f"/ecs/wwhd-backend-{stack}/performance",
+            names.performance_log_group,
             args.monitoring.performance_log_retention_days,
         )
         qdrant_logs = (
@@ -784,6 +788,31 @@ class WwhdService(pulumi.ComponentResource):
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhysicalNames:
+    """The AWS names of the service's resources that cannot be renamed in place."""
+
+    cluster: str
+    """The ECS cluster."""
+    api_log_group: str
+    """The API task's log group."""
+    performance_log_group: str
+    """The performance records' log group, below the API's."""
+
+
+def physical_names(service: ServiceConfig, stack: str) -> PhysicalNames:
+    """Names from ``wwhd:service.clusterName`` and ``.logGroupName``, or the stack's defaults.
+
+    Pinned rather than auto-named so that ``pulumi import`` can adopt existing resources: a
+    cluster or log group whose name differs from the adopted one is replaced on the next update."""
+    api_logs = service.log_group_name or f"/ecs/wwhd-backend-{stack}"
+    return PhysicalNames(
+        cluster=service.cluster_name or f"wwhd-{stack}",
+        api_log_group=api_logs,
+        performance_log_group=api_logs + PERFORMANCE_LOG_SUFFIX,
+    )
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,28 @@ INVALID = [
         "engine: postgres\ndeletionProtection: false",
         ["wwhd:database.deletionProtection", "prod protects"],
     ),
+    (
+        "cluster-name-chars",
+        PROD,
+        "service",
+        "clusterName: wwhd cluster",
+        ["wwhd:service.clusterName", "1-255 letters, digits, hyphens and underscores"],
+    ),
+    (
+        "log-group-name-chars",
+        PROD,
+        "service",
+        "logGroupName: /ecs/wwhd backend",
+        ["wwhd:service.logGroupName", "letters, digits and . - _ / #"],
+    ),
+    (
+        # 500 characters leave room for "/performance" within CloudWatch's 512.
+        "log-group-name-too-long",
+        DEV,
+        "service",
+        "logGroupName: /" + "a" * 500,
+        ["wwhd:service.logGroupName", "1-500"],
+    ),
 ]
 
 

@@ -13,7 +13,12 @@ from botocore.validate import ParamValidator
 from components import containers as c
 from components.load_balancer import SSL_POLICY
 from components.roles import TaskRoles
-from components.service import WwhdService, WwhdServiceArgs, capacity_provider_strategy
+from components.service import (
+    WwhdService,
+    WwhdServiceArgs,
+    capacity_provider_strategy,
+    physical_names,
+)
 from stack_config import StackConfig, parse_stack_config
 from tools.mocks import ACCOUNT_ID, RecordingMocks, RecordingMonitor, Registration, resolve, settle
 
@@ -646,6 +651,36 @@ def test_log_groups(aws_mocks: RecordingMonitor) -> None:
         "awslogs-region": REGION,
         "awslogs-stream-prefix": "api",
     }
+    assert aws_mocks.one("aws:ecs/cluster:Cluster").inputs["name"] == "wwhd-test"
+
+
+def test_adopted_names_reach_the_cluster_log_groups_and_containers(aws_mocks: RecordingMonitor) -> None:
+    """Prod adopts infra-change-001's cluster and log group (imports/prod.json) by name."""
+    service = build(
+        aws_mocks, prod(service={"clusterName": "wwhd-cluster", "logGroupName": "/ecs/wwhd-backend"})
+    )
+    cluster = aws_mocks.one("aws:ecs/cluster:Cluster")
+    assert cluster.inputs["name"] == "wwhd-cluster"
+    providers = aws_mocks.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    assert providers.inputs["clusterName"] == "wwhd-cluster"
+    groups = {g.inputs["name"] for g in aws_mocks.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert groups == {"/ecs/wwhd-backend", "/ecs/wwhd-backend/performance", "/ecs/wwhd-qdrant-test"}
+    assert resolve(service.cluster_name) == "wwhd-cluster"
+    assert resolve(service.api_log_group_name) == "/ecs/wwhd-backend"
+    api = containers(api_task(aws_mocks))
+    assert api[c.API_CONTAINER]["logConfiguration"]["options"]["awslogs-group"] == "/ecs/wwhd-backend"
+    assert api[c.XRAY_CONTAINER]["logConfiguration"]["options"]["awslogs-group"] == "/ecs/wwhd-backend"
+
+
+def test_physical_names_default_per_stack() -> None:
+    names = physical_names(prod().service, "dev")
+    assert (names.cluster, names.api_log_group, names.performance_log_group) == (
+        "wwhd-dev",
+        "/ecs/wwhd-backend-dev",
+        "/ecs/wwhd-backend-dev/performance",
+    )
+    adopted = physical_names(prod(service={"clusterName": "c_1", "logGroupName": "/a/b#c"}).service, "prod")
+    assert (adopted.cluster, adopted.performance_log_group) == ("c_1", "/a/b#c/performance")
 
 
 def test_documents_bucket_private_encrypted_versioned_tls_only(aws_mocks: RecordingMonitor) -> None:
