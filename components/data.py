@@ -128,6 +128,8 @@ class WwhdDataVolume(pulumi.ComponentResource):
     """The daily backup plan."""
     copy_vault_arn: pulumi.Output[str] | None
     """The vault in ``storage.backup_copy_region``; None when no copy region is configured."""
+    backup_role_arn: pulumi.Output[str]
+    """The role AWS Backup assumes: its backup jobs, and the restore jobs an operator starts."""
 
     def __init__(self, name: str, args: WwhdDataVolumeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TOKEN, name, None, opts)
@@ -212,7 +214,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
             opts=child,
         )
 
-        vault, plan, copy_vault = self._backups(name, args, fs)
+        vault, plan, copy_vault, backup_role = self._backups(name, args, fs)
 
         self.file_system_id = fs.id
         self.file_system_arn = fs.arn
@@ -225,6 +227,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
         self.backup_vault_arn = vault.arn
         self.backup_plan_id = plan.id
         self.copy_vault_arn = copy_vault.arn if copy_vault is not None else None
+        self.backup_role_arn = backup_role.arn
         self.register_outputs(
             {
                 "file_system_id": self.file_system_id,
@@ -238,6 +241,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
                 "backup_vault_arn": self.backup_vault_arn,
                 "backup_plan_id": self.backup_plan_id,
                 "copy_vault_arn": self.copy_vault_arn,
+                "backup_role_arn": self.backup_role_arn,
             }
         )
 
@@ -260,7 +264,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
 
     def _backups(
         self, name: str, args: WwhdDataVolumeArgs, fs: aws.efs.FileSystem
-    ) -> tuple[aws.backup.Vault, aws.backup.Plan, aws.backup.Vault | None]:
+    ) -> tuple[aws.backup.Vault, aws.backup.Plan, aws.backup.Vault | None, aws.iam.Role]:
         storage = args.storage
         child = pulumi.ResourceOptions(parent=self)
         protected = pulumi.ResourceOptions(parent=self, protect=storage.protect)
@@ -332,7 +336,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
             # Backup assumes the role at the first job: its permissions must be attached first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
-        return vault, plan, copy_vault
+        return vault, plan, copy_vault, role
 
 
 def _nth_subnet(ids: Sequence[str], i: int, count: int) -> str:

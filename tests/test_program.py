@@ -24,6 +24,10 @@ def test_stack_builds_and_exports(run_stack: RunStack, stack: str) -> None:
     assert out["fileSystemId"].startswith("fs-")
     assert out["dashboardUrl"].endswith(f"#dashboards:name=wwhd-{stack}")
     assert ".dkr.ecr.us-west-2.amazonaws.com/" in out["ecrRepositoryUrl"]
+    # The restore runbook passes this role to start-restore-job: it must be the one Backup uses.
+    selection = run.monitor.one("aws:backup/selection:Selection")
+    assert out["backupRoleArn"] == selection.inputs["iamRoleArn"]
+    assert ":role/" in out["backupRoleArn"]
     if stack == "prod":
         assert out["serviceUrl"] == "https://api.wwhd.ai"
         assert out["qdrantUrl"] == "http://qdrant.prod.wwhd.local:6333"
