@@ -9,7 +9,7 @@ STACK  ?= dev
 
 .PHONY: test lint typecheck pytest preview bench clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt bootstrap/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -22,7 +22,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/pyright components policies
+	$(BIN)/pyright components policies bootstrap
 
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest -n 2

@@ -206,6 +206,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 }
             case "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
                 return {"hostedZone": f"Z{_hex(logical, length=12).upper()}"}
+            case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+                host = str(o.get("url", "")).removeprefix("https://")
+                return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"}
             case "aws:backup/vault:Vault" | "aws:backup/plan:Plan":
                 return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:{typ.rsplit(':', 1)[1].lower()}:{name}"}
         return {}

@@ -1,0 +1,118 @@
+"""The W.W.H.D. delivery bootstrap: GitHub's OIDC provider and the two roles the workflows
+assume. An administrator runs it once per account, with their own credentials and this
+project's own state (docs/bootstrap.md); the workflows never deploy it.
+
+Everything here is protected: deleting the provider or a role stops every preview and deploy.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from wwhd_bootstrap.config import read_config
+from wwhd_bootstrap.permissions import deploy_iam_policy, managed_policy_arn, preview_policy
+from wwhd_bootstrap.trust import (
+    AUDIENCE,
+    DEPLOY_MAX_SESSION_SECONDS,
+    ISSUER_HOST,
+    PREVIEW_MAX_SESSION_SECONDS,
+    deploy_subject,
+    preview_subject,
+    trust_policy,
+)
+
+# Named outside the program's ``wwhd-*`` roles, which the deploy role may change.
+PREVIEW_ROLE_NAME = "github-actions-wwhd-preview"
+DEPLOY_ROLE_NAME = "github-actions-wwhd-deploy"
+
+cfg = read_config()  # raises, listing every problem, before anything is registered
+
+provider = aws.Provider(
+    "aws",
+    region=cfg.region,
+    default_tags=aws.ProviderDefaultTagsArgs(
+        tags={**cfg.tags, "Project": "wwhd", "ManagedBy": "pulumi", "PulumiProject": pulumi.get_project()}
+    ),
+)
+protected = pulumi.ResourceOptions(provider=provider, protect=True)
+invoke = pulumi.InvokeOutputOptions(provider=provider)
+partition = aws.get_partition_output(opts=invoke).partition
+account = aws.get_caller_identity_output(opts=invoke).account_id
+
+if cfg.existing_oidc_provider_arn:
+    oidc_provider_arn: pulumi.Output[str] = pulumi.Output.from_input(cfg.existing_oidc_provider_arn)
+else:
+    oidc_provider_arn = aws.iam.OpenIdConnectProvider(
+        "github",
+        url=f"https://{ISSUER_HOST}",
+        client_id_lists=[AUDIENCE],
+        # No thumbprints: IAM trusts GitHub's issuer through its own root CAs and ignores them.
+        opts=protected,
+    ).arn
+
+
+def github_role(
+    name: str,
+    role_name: str,
+    description: str,
+    subject: tuple[str, str],
+    max_session_seconds: int,
+    managed_policy: str,
+) -> aws.iam.Role:
+    """A role GitHub Actions jobs whose token subject satisfies ``subject`` may assume, with
+    the AWS managed policy ``managed_policy``; its inline policy is the caller's."""
+    role = aws.iam.Role(
+        name,
+        name=role_name,
+        description=description,
+        assume_role_policy=oidc_provider_arn.apply(lambda arn: json.dumps(trust_policy(arn, subject))),
+        max_session_duration=max_session_seconds,
+        opts=protected,
+    )
+    aws.iam.RolePolicyAttachment(
+        f"{name}-managed",
+        role=role.name,
+        policy_arn=partition.apply(lambda p: managed_policy_arn(p, managed_policy)),
+        opts=protected,
+    )
+    return role
+
+
+preview_role = github_role(
+    "preview",
+    PREVIEW_ROLE_NAME,
+    "GitHub Actions preview.yml: pulumi preview of pull requests, read-only",
+    preview_subject(cfg.github),
+    PREVIEW_MAX_SESSION_SECONDS,
+    "ReadOnlyAccess",
+)
+aws.iam.RolePolicy(
+    "preview-no-data-reads",
+    role=preview_role.id,
+    policy=partition.apply(lambda p: json.dumps(preview_policy(p, cfg.state_bucket, cfg.secrets_key_arn))),
+    opts=protected,
+)
+
+deploy_role = github_role(
+    "deploy",
+    DEPLOY_ROLE_NAME,
+    "GitHub Actions deploy.yml: pulumi up of prod from main, in the production environment",
+    deploy_subject(cfg.github),
+    DEPLOY_MAX_SESSION_SECONDS,
+    "PowerUserAccess",
+)
+aws.iam.RolePolicy(
+    "deploy-program-iam",
+    role=deploy_role.id,
+    policy=pulumi.Output.all(partition, account, preview_role.arn, deploy_role.arn, oidc_provider_arn).apply(
+        lambda v: json.dumps(deploy_iam_policy(v[0], v[1], [v[2], v[3], v[4]]))
+    ),
+    opts=protected,
+)
+
+pulumi.export("previewRoleArn", preview_role.arn)
+pulumi.export("deployRoleArn", deploy_role.arn)
+pulumi.export("oidcProviderArn", oidc_provider_arn)

@@ -1,0 +1,161 @@
+"""What the roles may do, beside the AWS managed policy each carries. Pure functions of plain
+values (partition, account, ARNs), tested without mocks.
+
+Preview: ``ReadOnlyAccess``, because `pulumi preview` and the provider's data sources read
+describe/list/get APIs across every service the program uses, and a narrower list would break
+with each new resource type. Its object and secret reads are then denied: the preview runs a
+pull request's code, and a branch pushed by anyone with write access must not be able to print
+a secret, a database row or an object into a CI log.
+
+Deploy: ``PowerUserAccess`` (every service but IAM, Organizations and Account) plus the IAM the
+program itself needs: its roles, all named ``wwhd-*`` (Pulumi names each after its logical
+name, and every logical name starts with the component name ``wwhd``), the AWS managed
+policies it attaches, and passing those roles to the services that assume them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROLE_NAME_PREFIX = "wwhd-"
+"""Every IAM role the program creates is auto-named ``wwhd-<component>-<suffix>``."""
+
+PROGRAM_MANAGED_POLICIES = (
+    "service-role/AmazonECSTaskExecutionRolePolicy",
+    "service-role/AWSBackupServiceRolePolicyForBackup",
+    "service-role/AWSBackupServiceRolePolicyForRestores",
+    "service-role/AmazonRDSEnhancedMonitoringRole",
+)
+"""The AWS managed policies the program attaches to its roles (``policy/<name>``); the deploy
+role may attach these and no other, so it cannot hand a role of its own making
+``AdministratorAccess``."""
+
+PASSED_TO_SERVICES = (
+    "ecs-tasks.amazonaws.com",  # task and execution roles in the task definitions
+    "backup.amazonaws.com",  # the backup selection's role
+    "vpc-flow-logs.amazonaws.com",  # the flow log's delivery role
+    "monitoring.rds.amazonaws.com",  # RDS Enhanced Monitoring
+)
+"""The services the program hands its roles to (iam:PassRole)."""
+
+DATA_READ_ACTIONS = (
+    "secretsmanager:GetSecretValue",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:GetRecords",
+    "logs:GetLogEvents",
+    "logs:FilterLogEvents",
+    "logs:StartQuery",
+    "logs:GetQueryResults",
+    "logs:StartLiveTail",
+    "sqs:ReceiveMessage",
+    "kinesis:GetRecords",
+    "lambda:GetFunction",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+    "rds:DownloadDBLogFilePortion",
+    "rds:DownloadCompleteDBLogFile",
+    "athena:GetQueryResults",
+    "elasticfilesystem:ClientMount",
+)
+"""Reads of data rather than configuration: secret values, items, log lines, image layers,
+function code. ``ReadOnlyAccess`` grants several of them; the preview needs none."""
+
+OBJECT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTorrent")
+DECRYPT_ACTIONS = ("kms:Decrypt", "kms:ReEncryptFrom")
+
+
+def managed_policy_arn(partition: str, name: str) -> str:
+    return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+def preview_policy(partition: str, state_bucket: str | None, secrets_key_arn: str | None) -> dict[str, Any]:
+    """The preview role's inline policy: deny data reads; with a DIY backend, allow reading
+    the state objects and decrypting with the secrets provider's key, and nothing else of the
+    kind (a Deny with ``NotResource`` leaves exactly that one door)."""
+    objects = f"arn:{partition}:s3:::{state_bucket}/*" if state_bucket else None
+    statements: list[dict[str, Any]] = [
+        {"Sid": "DenyDataReads", "Effect": "Deny", "Action": list(DATA_READ_ACTIONS), "Resource": "*"},
+        _deny_except("DenyObjectReads", OBJECT_READ_ACTIONS, objects),
+        _deny_except("DenyDecrypt", DECRYPT_ACTIONS, secrets_key_arn),
+    ]
+    if secrets_key_arn:
+        # ReadOnlyAccess grants no kms:Decrypt; the awskms secrets provider needs it on its key.
+        statements.append(
+            {
+                "Sid": "DecryptStackSecrets",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": secrets_key_arn,
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _deny_except(sid: str, actions: tuple[str, ...], allowed: str | None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Sid": sid, "Effect": "Deny", "Action": list(actions)}
+    if allowed:
+        statement["NotResource"] = allowed
+    else:
+        statement["Resource"] = "*"
+    return statement
+
+
+def deploy_iam_policy(partition: str, account: str, protected_arns: list[str]) -> dict[str, Any]:
+    """The deploy role's IAM: the program's ``wwhd-*`` roles and their policies, the managed
+    policies it attaches, PassRole to the services that use them; never the bootstrap's own
+    roles and provider (``protected_arns``), which an explicit Deny keeps out of reach even
+    if they matched a pattern."""
+    roles = f"arn:{partition}:iam::{account}:role/{ROLE_NAME_PREFIX}*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadIam", "Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"},
+            {
+                "Sid": "ManageProgramRoles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                ],
+                "Resource": roles,
+            },
+            {
+                "Sid": "AttachProgramManagedPolicies",
+                "Effect": "Allow",
+                "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                "Resource": roles,
+                "Condition": {
+                    "ArnEquals": {
+                        "iam:PolicyARN": [managed_policy_arn(partition, p) for p in PROGRAM_MANAGED_POLICIES]
+                    }
+                },
+            },
+            {
+                "Sid": "PassProgramRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": roles,
+                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+            },
+            {
+                "Sid": "KeepOffTheBootstrap",
+                "Effect": "Deny",
+                "NotAction": ["iam:Get*", "iam:List*"],
+                "Resource": protected_arns,
+            },
+        ],
+    }
