@@ -359,21 +359,55 @@ def test_missing_repository_variables_stop_the_job_first(
         assert variable.removeprefix("vars.") in result.stdout
 
 
-def test_actionlint_finds_nothing() -> None:
+def actionlint(cwd: Path, *files: str) -> subprocess.CompletedProcess[str]:
     """The dev requirements install actionlint next to the interpreter; shellcheck, found on
     PATH, checks the run: scripts."""
-    actionlint = BIN / "actionlint"
-    assert actionlint.is_file(), f"{actionlint} is missing: install requirements-dev.txt"
-    files = sorted(str(path.relative_to(ROOT)) for path in WORKFLOWS.glob("*.y*ml"))
-    result = subprocess.run(
-        [str(actionlint), "-no-color", *files],
-        cwd=ROOT,
+    binary = BIN / "actionlint"
+    assert binary.is_file(), f"{binary} is missing: install requirements-dev.txt"
+    return subprocess.run(
+        [str(binary), "-no-color", *files],
+        cwd=cwd,
         env={**os.environ, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_actionlint_finds_nothing() -> None:
+    files = sorted(str(path.relative_to(ROOT)) for path in WORKFLOWS.glob("*.y*ml"))
+    result = actionlint(ROOT, *files)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_reports_what_it_is_relied_on_to_catch(tmp_path: Path) -> None:
+    """A clean verdict means something only if the same binary rejects a faulty workflow:
+    script injection from a pull request title, an undefined step output, a misspelt action
+    input, and a shell mistake that only shellcheck sees."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        """on: pull_request
+jobs:
+  bad:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-dept: 0
+      - run: echo "${{ github.event.pull_request.title }}"
+      - run: echo "${{ steps.missing.outputs.value }}"
+      - run: cd $HOME/wwhd && ls
+""",
+        encoding="utf-8",
+    )
+    result = actionlint(tmp_path, ".github/workflows/bad.yml")
+    assert result.returncode == 1, result.stdout + result.stderr
+    for rule in ("[expression]", "[action]", "[shellcheck]"):
+        assert rule in result.stdout, result.stdout
+    assert "github.event.pull_request.title" in result.stdout
+    assert "missing" in result.stdout
+    assert "fetch-dept" in result.stdout
 
 
 def test_dependabot_updates_actions_and_python_requirements() -> None:
@@ -409,7 +443,13 @@ def test_checks_use_python_311_with_a_pip_cache_keyed_on_the_requirements() -> N
     assert step["with"]["python-version"] == "3.11"
     assert step["with"]["cache"] == "pip"
     keyed = set(step["with"]["cache-dependency-path"].split())
-    assert keyed == {"requirements.txt", "requirements-dev.txt", "policies/requirements.txt"}
+    # Every file requirements-dev.txt pulls in, so a change to any of them refreshes the cache.
+    included = {
+        line.split(maxsplit=1)[1]
+        for line in (ROOT / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
+        if line.startswith("-r ")
+    }
+    assert keyed == {"requirements-dev.txt", *included}
     assert index_of(job, step) < next(i for i, s in enumerate(job["steps"]) if "run" in s)
 
 
