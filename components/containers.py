@@ -134,9 +134,11 @@ def api_container(
     log: LogTarget,
     data_volume: bool,
     wait_for_qdrant: bool,
+    ecs_exec: bool,
 ) -> dict[str, Any]:
     """The FastAPI container. ``secrets`` maps variable names to Secrets Manager ``valueFrom``
-    references: ECS injects them at start, so no credential is in the task definition."""
+    references: ECS injects them at start, so no credential is in the task definition.
+    ``ecs_exec`` trades the read-only root for ``aws ecs execute-command`` (see below)."""
     clash = set(environment) & set(secrets)
     if clash:
         raise ValueError(f"{sorted(clash)} set both as environment and as secrets")
@@ -155,8 +157,11 @@ def api_container(
         "mountPoints": mounts,
         # The app writes only SQLite under /data and temporary files under /tmp (a task
         # volume on Fargate's ephemeral storage, as Fargate has no tmpfs); the image itself
-        # stays immutable.
-        "readonlyRootFilesystem": True,
+        # stays immutable. Except with ECS Exec: the SSM agent ECS injects writes under
+        # /managed-agents and /var/{lib,log}/amazon/ssm, and AWS documents a read-only root as
+        # unsupported for ECS Exec, so a stack that turns exec on (a debugging switch, off by
+        # default) gets a writable root and the pack's advisory read-only-root finding.
+        "readonlyRootFilesystem": not ecs_exec,
         "privileged": False,
         # An init process reaps the ECS Exec agent's children and forwards SIGTERM.
         "linuxParameters": {"initProcessEnabled": True},

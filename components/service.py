@@ -621,6 +621,7 @@ class WwhdService(pulumi.ComponentResource):
                     log=api_log,
                     data_volume=args.database_engine == "sqlite",
                     wait_for_qdrant=sidecar,
+                    ecs_exec=svc.ecs_exec,
                 )
             ]
             if sidecar:

@@ -261,6 +261,15 @@ def test_containers_are_hardened(aws_mocks: RecordingMonitor) -> None:
     assert "http://localhost:8000/health" in api["healthCheck"]["command"][-1]
 
 
+def test_ecs_exec_gets_the_writable_root_its_agent_needs(aws_mocks: RecordingMonitor) -> None:
+    """The SSM agent ECS Exec injects writes under /managed-agents and /var/lib/amazon/ssm;
+    AWS does not support ECS Exec with a read-only root, so the switch trades one for the other."""
+    build(aws_mocks, dev(service={"ecsExec": True}))
+    api = containers(api_task(aws_mocks))[c.API_CONTAINER]
+    assert api["readonlyRootFilesystem"] is False
+    assert api["linuxParameters"]["initProcessEnabled"] is True
+
+
 def test_qdrant_health_check_runs_in_the_qdrant_image(aws_mocks: RecordingMonitor) -> None:
     """The image (debian:12-slim) has bash but no curl/wget/nc, and /bin/sh (dash) has no /dev/tcp."""
     build(aws_mocks, dev())
