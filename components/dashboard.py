@@ -46,8 +46,8 @@ class DashboardRefs:
     """The API's ECS service (ServiceName dimension)."""
     qdrant_service_name: str | None
     """The Qdrant ECS service, when Qdrant runs as its own service."""
-    file_system_id: str
-    """The EFS file system (FileSystemId dimension)."""
+    file_system_id: str | None
+    """The EFS file system (FileSystemId dimension), when the stack keeps data on EFS."""
     bursting: bool
     """EFS bursting throughput: show the burst credit balance."""
     efs_general_purpose: bool
@@ -84,7 +84,6 @@ def dashboard_body(r: DashboardRefs) -> dict[str, Any]:
         if r.qdrant_service_name
         else None
     )
-    fs = ["FileSystemId", r.file_system_id]
 
     widgets: list[dict[str, Any]] = [
         _text(
@@ -159,32 +158,8 @@ def dashboard_body(r: DashboardRefs) -> dict[str, Any]:
     )
     widgets.append(_metric(r, "Running tasks", tasks))
 
-    widgets.append(
-        _metric(
-            r,
-            "EFS throughput (bytes/second)",
-            [
-                # MeteredIOBytes is a per-minute sum: divide by the period for a rate.
-                [EFS, "MeteredIOBytes", *fs, {"id": "metered", "stat": "Sum", "visible": False}],
-                [{"id": "rate", "expression": "metered / PERIOD(metered)", "label": "Metered throughput"}],
-                [EFS, "PermittedThroughput", *fs, {"stat": "Average", "label": "Permitted throughput"}],
-            ],
-        )
-    )
-    limits: list[list[Any]] = []
-    if r.efs_general_purpose:
-        limits.append([EFS, "PercentIOLimit", *fs, {"stat": "Maximum", "label": "I/O limit used %"}])
-    if r.bursting:
-        limits.append(
-            [
-                EFS,
-                "BurstCreditBalance",
-                *fs,
-                {"stat": "Minimum", "label": "Burst credits (bytes)", "yAxis": "right"},
-            ]
-        )
-    if limits:
-        widgets.append(_metric(r, "EFS I/O limit and burst credits", limits))
+    if r.file_system_id:
+        widgets += _efs_widgets(r, ["FileSystemId", r.file_system_id])
 
     if r.db_instance_identifier:
         db = ["DBInstanceIdentifier", r.db_instance_identifier]
@@ -232,6 +207,36 @@ def dashboard_body(r: DashboardRefs) -> dict[str, Any]:
             )
         )
     return {"start": "-PT12H", "periodOverride": "inherit", "widgets": _place(widgets)}
+
+
+def _efs_widgets(r: DashboardRefs, fs: list[str]) -> list[dict[str, Any]]:
+    widgets = [
+        _metric(
+            r,
+            "EFS throughput (bytes/second)",
+            [
+                # MeteredIOBytes is a per-minute sum: divide by the period for a rate.
+                [EFS, "MeteredIOBytes", *fs, {"id": "metered", "stat": "Sum", "visible": False}],
+                [{"id": "rate", "expression": "metered / PERIOD(metered)", "label": "Metered throughput"}],
+                [EFS, "PermittedThroughput", *fs, {"stat": "Average", "label": "Permitted throughput"}],
+            ],
+        )
+    ]
+    limits: list[list[Any]] = []
+    if r.efs_general_purpose:
+        limits.append([EFS, "PercentIOLimit", *fs, {"stat": "Maximum", "label": "I/O limit used %"}])
+    if r.bursting:
+        limits.append(
+            [
+                EFS,
+                "BurstCreditBalance",
+                *fs,
+                {"stat": "Minimum", "label": "Burst credits (bytes)", "yAxis": "right"},
+            ]
+        )
+    if limits:
+        widgets.append(_metric(r, "EFS I/O limit and burst credits", limits))
+    return widgets
 
 
 def _text(markdown: str, height: int) -> dict[str, Any]:

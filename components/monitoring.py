@@ -114,8 +114,6 @@ class WwhdMonitoringArgs:
     api_log_group_name: pulumi.Input[str]
     """The API log group (``/ecs/wwhd-backend-<stack>``, created by WwhdService). Pass the log
     group's ``name`` output so the metric filter waits for the group to exist."""
-    file_system_id: pulumi.Input[str]
-    """The EFS file system id ``fs-...`` (WwhdDataVolume)."""
     throughput_mode: Literal["bursting", "elastic"] = "bursting"
     """EFS throughput mode (``StorageConfig.throughput_mode``): bursting adds the burst credit
     alarm. Default bursting."""
@@ -124,6 +122,10 @@ class WwhdMonitoringArgs:
     PercentIOLimit); default True."""
     performance_log_group_name: pulumi.Input[str] | None = None
     """The performance log group (WwhdService); shown on the dashboard. Default none."""
+    file_system_id: pulumi.Input[str] | None = None
+    """The EFS file system id ``fs-...`` (WwhdDataVolume), when the stack has one: adds the EFS
+    alarms and dashboard widgets. Default none (PostgreSQL with an external Qdrant keeps no
+    data on EFS)."""
     qdrant_service_name: pulumi.Input[str] | None = None
     """The Qdrant ECS service name, only when Qdrant placement is ``service``: adds the
     Qdrant-not-running alarm. Default none."""
@@ -248,7 +250,6 @@ def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpe
     lb = {"LoadBalancer": args.alb_arn_suffix}
     tg = {"TargetGroup": args.target_group_arn_suffix, **lb}
     api = {"ClusterName": args.cluster_name, "ServiceName": args.api_service_name}
-    fs = {"FileSystemId": args.file_system_id}
     specs = [
         AlarmSpec(
             "api-cpu-high",
@@ -364,36 +365,8 @@ def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpe
             metric=Metric("AWS/ApplicationELB", "TargetResponseTime", tg, "p95", 300),
         ),
     ]
-    if args.throughput_mode == "bursting":
-        # Credits exist only in bursting mode; elastic throughput has none to run out of.
-        specs.append(
-            AlarmSpec(
-                "efs-burst-credits-low",
-                "warning",
-                f"EFS burst credits below {args.efs_burst_credit_floor_bytes / TIB:g} TiB: the file "
-                "system will fall back to its baseline throughput; consider elastic throughput.",
-                "<",
-                args.efs_burst_credit_floor_bytes,
-                periods=1,
-                missing="missing",
-                metric=Metric("AWS/EFS", "BurstCreditBalance", fs, "Minimum", 300),
-            )
-        )
-    if args.efs_general_purpose:
-        # The General Purpose I/O ceiling applies in every throughput mode: this is the EFS
-        # alarm an elastic file system keeps.
-        specs.append(
-            AlarmSpec(
-                "efs-io-limit",
-                "warning",
-                "EFS above 90% of the General Purpose I/O limit for 15 minutes.",
-                ">",
-                90,
-                periods=3,
-                missing="notBreaching",
-                metric=Metric("AWS/EFS", "PercentIOLimit", fs, "Average", 300),
-            )
-        )
+    if args.file_system_id is not None:
+        specs += _efs_alarms(args, {"FileSystemId": args.file_system_id})
     if args.qdrant_service_name is not None:
         qdrant = {"ClusterName": args.cluster_name, "ServiceName": args.qdrant_service_name}
         # A singleton: no task, no vector search. Five minutes covers a stop-then-start deploy.
@@ -424,6 +397,41 @@ def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpe
             metric=Metric(error_namespace, ERROR_METRIC, {}, "Sum", 300),
         )
     )
+    return specs
+
+
+def _efs_alarms(args: WwhdMonitoringArgs, fs: Mapping[str, pulumi.Input[str]]) -> list[AlarmSpec]:
+    specs: list[AlarmSpec] = []
+    if args.throughput_mode == "bursting":
+        # Credits exist only in bursting mode; elastic throughput has none to run out of.
+        specs.append(
+            AlarmSpec(
+                "efs-burst-credits-low",
+                "warning",
+                f"EFS burst credits below {args.efs_burst_credit_floor_bytes / TIB:g} TiB: the file "
+                "system will fall back to its baseline throughput; consider elastic throughput.",
+                "<",
+                args.efs_burst_credit_floor_bytes,
+                periods=1,
+                missing="missing",
+                metric=Metric("AWS/EFS", "BurstCreditBalance", fs, "Minimum", 300),
+            )
+        )
+    if args.efs_general_purpose:
+        # The General Purpose I/O ceiling applies in every throughput mode: this is the EFS
+        # alarm an elastic file system keeps.
+        specs.append(
+            AlarmSpec(
+                "efs-io-limit",
+                "warning",
+                "EFS above 90% of the General Purpose I/O limit for 15 minutes.",
+                ">",
+                90,
+                periods=3,
+                missing="notBreaching",
+                metric=Metric("AWS/EFS", "PercentIOLimit", fs, "Average", 300),
+            )
+        )
     return specs
 
 

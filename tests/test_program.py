@@ -24,6 +24,7 @@ def test_stack_builds_and_exports(run_stack: RunStack, stack: str) -> None:
     assert out["fileSystemId"].startswith("fs-")
     assert out["dashboardUrl"].endswith(f"#dashboards:name=wwhd-{stack}")
     assert ".dkr.ecr.us-west-2.amazonaws.com/" in out["ecrRepositoryUrl"]
+    assert out["qdrantLogGroupName"] == f"/ecs/wwhd-qdrant-{stack}"
     # The restore runbook passes this role to start-restore-job: it must be the one Backup uses.
     selection = run.monitor.one("aws:backup/selection:Selection")
     assert out["backupRoleArn"] == selection.inputs["iamRoleArn"]
@@ -57,6 +58,15 @@ def test_postgres_with_external_qdrant_keeps_nothing_on_efs(run_stack: RunStack)
     assert run.monitor.of_type("aws:efs/fileSystem:FileSystem") == []
     assert run.monitor.of_type("aws:ecs/service:Service")[0].name == "wwhd-api"
     assert run.outputs["qdrantUrl"] == "https://qdrant.example.cloud:6333"
+    assert run.outputs["qdrantLogGroupName"] is None
+    # No file system, so no EFS alarm or widget with an empty FileSystemId dimension.
+    alarms = run.monitor.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarms and not [a.name for a in alarms if "efs" in a.name]
+    assert all(a.inputs.get("namespace") != "AWS/EFS" for a in alarms)
+    dashboard = run.monitor.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
+    assert "AWS/EFS" not in dashboard and "FileSystemId" not in dashboard
+    # ...while the database alarms that replace them are there.
+    assert any(a.inputs.get("namespace") == "AWS/RDS" for a in alarms)
 
 
 def test_every_resource_belongs_to_a_component(run_stack: RunStack, stack: str) -> None:
