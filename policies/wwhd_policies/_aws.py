@@ -8,6 +8,7 @@ from ._util import Findings, Res, Stack, as_list, is_unknown, parse_json, truthy
 
 EFS_FS = "aws:efs/fileSystem:FileSystem"
 EFS_MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
+EFS_ACCESS_POINT = "aws:efs/accessPoint:AccessPoint"
 EFS_BACKUP_POLICY = "aws:efs/backupPolicy:BackupPolicy"
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"
@@ -181,7 +182,11 @@ class _SubnetIndex:
                     self.subnets.setdefault(v, subnet)
         self.assocs = _Links(stack, stack.of_type(ROUTE_TABLE_ASSOC), "subnetId")
         self.routes = _Links(stack, stack.of_type(ROUTE), "routeTableId")
-        self.igw_ids = {g.get("id") for g in stack.of_type(INTERNET_GATEWAY) if isinstance(g.get("id"), str)}
+        self.igw_ids = {
+            g.get("id")
+            for g in stack.of_type(INTERNET_GATEWAY)
+            if isinstance(g.get("id"), str) and not is_unknown(g.get("id"))
+        }
 
 
 class _Links:
@@ -196,14 +201,20 @@ class _Links:
         self.key = key
         for r in resources:
             v = r.get(key)
-            try:
-                self.by_value.setdefault(v, []).append(r)
-            except TypeError:
-                self.unhashable.append(r)
+            # Every not-yet-known id reads as the same placeholder: indexing it would link all
+            # of them to each other (a private subnet to the public table's routes). Unknown
+            # values link only through property dependencies.
+            if not is_unknown(v):
+                try:
+                    self.by_value.setdefault(v, []).append(r)
+                except TypeError:
+                    self.unhashable.append(r)
             for urn in dict.fromkeys(r.property_dependencies.get(key, [])):
                 self.by_dep.setdefault(urn, []).append(r)
 
     def linked(self, value: Any, urn: str) -> list[Res]:
+        if is_unknown(value):
+            return self.stack.ordered(list(self.by_dep.get(urn, ())))
         try:
             found = list(self.by_value.get(value, ()))
         except TypeError:  # an unhashable value (a list or map) matches only by equality
@@ -232,12 +243,17 @@ def _subnet_kind(stack: Stack, idx: _SubnetIndex, subnet_id: str) -> tuple[str, 
             return PUBLIC, f"subnet {subnet_id} maps public IPs on launch"
         return UNDECIDED, f"subnet {subnet_id} has no explicit route table association (uses the main table)"
     for table in tables:
-        routes = [r for r in as_list(table.get("routes")) if isinstance(r, dict)]
-        routes += [r.props for r in idx.routes.linked(table.get("id"), table.urn)]
-        for route in routes:
+        # Inline routes have no dependencies of their own; aws.ec2.Route resources do.
+        routes: list[tuple[dict[str, Any], Res | None]] = [
+            (r, None) for r in as_list(table.get("routes")) if isinstance(r, dict)
+        ]
+        routes += [(r.props, r) for r in idx.routes.linked(table.get("id"), table.urn)]
+        for route, resource in routes:
             gw = route.get("gatewayId")
+            if is_unknown(gw):
+                if resource is not None and stack.resolve(resource, "gatewayId", gw, (INTERNET_GATEWAY,)):
+                    return PUBLIC, f"subnet {subnet_id} routes to an internet gateway of this stack"
+                return UNDECIDED, f"subnet {subnet_id}: a route's gatewayId is unknown during preview"
             if isinstance(gw, str) and (gw.startswith("igw-") or gw in idx.igw_ids):
                 return PUBLIC, f"subnet {subnet_id} routes to internet gateway {gw}"
-            if is_unknown(gw):
-                return UNDECIDED, f"subnet {subnet_id}: a route's gatewayId is unknown during preview"
     return PRIVATE, f"subnet {subnet_id} has no route to an internet gateway"

@@ -69,6 +69,8 @@ def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
             stateful[td.urn] = vols
     if not stateful:
         return
+    # Where each service's SQLite/Qdrant data lives -> the services writing there.
+    writers: dict[str, dict[str, Res]] = {}
     for svc in stack.of_type(aws.SERVICE):
         tds = aws.task_definition_of(stack, svc)
         if tds is None:
@@ -80,6 +82,11 @@ def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
         vols = sorted({v for td in tds for v in stateful.get(td.urn, [])})
         if not vols:
             continue
+        for td in tds:
+            for vol in aws.efs_volumes(td):
+                if vol.get("name") in stateful.get(td.urn, []):
+                    for where in _data_location(stack, td, vol["efsVolumeConfiguration"]):
+                        writers.setdefault(where, {})[svc.urn] = svc
         what = f"{svc.label()} writes SQLite/Qdrant data on EFS (volumes {', '.join(vols)})"
         desired = svc.get("desiredCount")
         if is_unknown(desired):
@@ -107,17 +114,47 @@ def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
                 )
         for t in undecided:
             out.cannot_decide(f"{t.label()}: its resourceId is unknown, cannot tell if it scales {svc.name}")
+    # One task per service is not enough when two services mount the same data.
+    for where, services in writers.items():
+        if len(services) > 1:
+            names = ", ".join(sorted(s.name for s in services.values()))
+            first = stack.ordered(list(services.values()))[0]
+            out.violation(f"Services {names} all write SQLite/Qdrant data in the same {where}.", first.urn)
+
+
+def _data_location(stack: Stack, td: Res, efs: dict[str, Any]) -> list[str]:
+    """What an EFS volume writes into: its access point, else its file system and root directory.
+
+    A reference is matched to the stack's access point or file system by its id outputs, or,
+    while the id is unknown during preview (every unknown reads as the same placeholder, so
+    they are never compared), through the task definition's property dependencies: all of the
+    task's, so a task with several unknown ones is matched a little broadly."""
+    auth = efs.get("authorizationConfig")
+    access_point = auth.get("accessPointId") if isinstance(auth, dict) else None
+    if access_point is not None:
+        return _referenced(stack, td, access_point, aws.EFS_ACCESS_POINT, "access point {}")
+    root = str(efs.get("rootDirectory") or "/")
+    return _referenced(stack, td, efs.get("fileSystemId"), aws.EFS_FS, f"directory {root} of {{}}")
+
+
+def _referenced(stack: Stack, td: Res, value: Any, typ: str, label: str) -> list[str]:
+    hits = stack.resolve(td, "volumes", value, (typ,)) or []
+    if hits:
+        return [label.format(f"'{r.name}'") for r in hits]
+    return [] if value is None or is_unknown(value) else [label.format(value)]
 
 
 single_writer_storage = stack_policy(
     name="single-writer-storage",
-    description="A service whose tasks keep SQLite or Qdrant data on EFS never runs two tasks at once.",
+    description="A service whose tasks keep SQLite or Qdrant data on EFS never runs two tasks at once, "
+    "and no two services write the same access point (or file system directory).",
     check=_check_single_writer,
     level=MANDATORY,
     severity=Severity.CRITICAL,
     remediation="For that service: desired_count=1, autoscaling max_capacity=1 (or no autoscaling), "
     "deployment_maximum_percent=100 and deployment_minimum_healthy_percent=0 (stop, then start). "
-    "Scale the stateless API separately, or move relational data to RDS.",
+    "Scale the stateless API separately, or move relational data to RDS. Give every writer its own "
+    "access point.",
     schema={
         "dataPattern": {
             "type": "string",

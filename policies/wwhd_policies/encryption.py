@@ -293,8 +293,15 @@ def _check_ecr(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
         out.cannot_decide(f"{r.label()}: imageTagMutability unknown during preview")
     elif mutability not in ("IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION"):
         out.violation(f"{r.label()} allows tags to be overwritten: set imageTagMutability=IMMUTABLE.")
-    encs = [e for e in as_list(r.get("encryptionConfigurations")) if isinstance(e, dict)]
-    if not any(e.get("encryptionType") == "KMS" for e in encs):
+    configured = r.get("encryptionConfigurations")
+    encs = [e for e in as_list(configured) if isinstance(e, dict)]
+    if any(e.get("encryptionType") == "KMS" for e in encs):
+        return
+    if is_unknown(configured) or any(
+        is_unknown(e) or is_unknown(e.get("encryptionType")) for e in as_list(configured)
+    ):
+        out.cannot_decide(f"{r.label()}: encryptionConfigurations unknown during preview")
+    else:
         out.violation(f"{r.label()} is not encrypted with KMS (encryptionType KMS).")
 
 
@@ -309,8 +316,12 @@ ecr_repository_hardened = resource_policy(
     "encryption_configurations=[{'encryption_type': 'KMS', 'kms_key': key.arn}] (encryption needs a replacement).",
 )
 
+# The number after TLS13- is the lowest version a policy still accepts: TLS13-1-0-* and
+# TLS13-1-1-* offer TLS 1.3 yet still negotiate TLS 1.0/1.1, so only -1-2- and -1-3- pass
+# (with their Res/Ext/FIPS/PQ variants), plus the older TLS 1.2 floor families.
 _TLS12_POLICIES_PREFIXES = (
-    "ELBSecurityPolicy-TLS13-",
+    "ELBSecurityPolicy-TLS13-1-2-",
+    "ELBSecurityPolicy-TLS13-1-3-",
     "ELBSecurityPolicy-TLS-1-2-",
     "ELBSecurityPolicy-FS-1-2-",
 )

@@ -125,8 +125,9 @@ container_health_check = resource_policy(
     check=_check_health_check,
     level=ADVISORY,
     severity=Severity.LOW,
-    remediation="Add healthCheck {command: ['CMD-SHELL', 'curl -f http://localhost:8000/health || exit 1'], "
-    "interval, timeout, retries, startPeriod} to each essential container (the image must contain the tool).",
+    remediation="Add healthCheck {command, interval, timeout, retries, startPeriod} to each essential "
+    "container, with a probe the image can run: slim images often ship no curl, so a Python image can use "
+    "['CMD', 'python', '-c', \"import urllib.request; urllib.request.urlopen('http://localhost:8000/health')\"].",
 )
 
 

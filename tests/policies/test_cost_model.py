@@ -171,6 +171,9 @@ def test_every_price_records_unit_source_and_date() -> None:
     assert prices["hoursPerMonth"] == 730
     for key, entry in prices["regions"]["us-west-2"].items():
         assert {"unit", "source", "read"} <= set(entry), key
+        # A figure nobody read from a price list must not carry a date that says otherwise.
+        recalled = entry["source"].startswith("recalled:")
+        assert (entry["read"] is None) is recalled, key
     assert set(DEFAULT_USAGE) >= {"natGbPerMonth", "albLcu", "efsGbStored", "logIngestGbPerGroup"}
 
 

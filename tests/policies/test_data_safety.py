@@ -82,6 +82,48 @@ def test_single_writer_unknown_desired_count_cannot_decide() -> None:
         )
 
 
+def _writer(name: str, access_point: str, ap_dep: str | None = None) -> list[R]:
+    """A singleton Qdrant service (each on its own passes) mounting `access_point`."""
+    arn = f"arn:aws:ecs:us-west-2:123456789012:task-definition/{name}:1"
+    td = task_def(name=f"{name}-td")
+    td.props["arn"] = arn
+    td.props["volumes"] = [
+        {
+            "name": "data",
+            "efsVolumeConfiguration": {
+                "fileSystemId": UNKNOWN if ap_dep else "fs-1",
+                "transitEncryption": "ENABLED",
+                "authorizationConfig": {"accessPointId": access_point, "iam": "ENABLED"},
+            },
+        }
+    ]
+    if ap_dep:
+        td.prop_deps = {"volumes": ["fs", ap_dep]}
+    svc = R(
+        "aws:ecs/service:Service",
+        name,
+        {"name": name, "taskDefinition": arn, "desiredCount": 1, "deploymentMaximumPercent": 100},
+    )
+    return [td, svc]
+
+
+def test_single_writer_two_services_on_one_access_point_violate() -> None:
+    found = check_stack(ds.single_writer_storage, [*_writer("a", "fsap-1"), *_writer("b", "fsap-1")])
+    assert len(found) == 1 and "Services a, b" in found[0][0] and "fsap-1" in found[0][0]
+    assert check_stack(ds.single_writer_storage, [*_writer("a", "fsap-1"), *_writer("b", "fsap-2")]) == []
+
+
+def test_single_writer_shared_access_point_found_through_dependencies() -> None:
+    """In a first preview every access point id is the same unknown: only the graph tells them apart."""
+    fs = R("aws:efs/fileSystem:FileSystem", "fs", {"id": UNKNOWN})
+    aps = [R("aws:efs/accessPoint:AccessPoint", n, {"id": UNKNOWN}) for n in ("ap-data", "ap-qdrant")]
+    apart = [fs, *aps, *_writer("a", UNKNOWN, "ap-data"), *_writer("b", UNKNOWN, "ap-qdrant")]
+    assert check_stack(ds.single_writer_storage, apart) == []
+    shared = [fs, *aps, *_writer("a", UNKNOWN, "ap-qdrant"), *_writer("b", UNKNOWN, "ap-qdrant")]
+    found = check_stack(ds.single_writer_storage, shared)
+    assert len(found) == 1 and "access point 'ap-qdrant'" in found[0][0]
+
+
 FS = R(
     "aws:efs/fileSystem:FileSystem",
     "fs",

@@ -172,6 +172,26 @@ def test_alb_https_only(stack_named) -> None:
     assert check_resource(enc.alb_https_only, LISTENER, old)
 
 
+@pytest.mark.parametrize(
+    ("ssl_policy", "passes"),
+    [
+        ("ELBSecurityPolicy-TLS13-1-3-2021-06", True),
+        ("ELBSecurityPolicy-TLS13-1-2-Res-2021-06", True),
+        ("ELBSecurityPolicy-TLS-1-2-Ext-2018-06", True),
+        ("ELBSecurityPolicy-FS-1-2-Res-2020-10", True),
+        # TLS 1.3 policies whose floor is still TLS 1.0 or 1.1.
+        ("ELBSecurityPolicy-TLS13-1-0-2021-06", False),
+        ("ELBSecurityPolicy-TLS13-1-1-2021-06", False),
+        ("ELBSecurityPolicy-FS-1-1-2019-08", False),
+        ("ELBSecurityPolicy-TLS-1-1-2017-01", False),
+    ],
+)
+def test_alb_tls_policy_floor_is_tls12(stack_named, ssl_policy: str, passes: bool) -> None:
+    stack_named("prod")
+    listener = {"port": 443, "protocol": "HTTPS", "sslPolicy": ssl_policy}
+    assert (check_resource(enc.alb_https_only, LISTENER, listener) == []) is passes
+
+
 def test_alb_plain_http_allowed_only_for_named_stack(stack_named) -> None:
     config = {"allowPlainHttpStacks": ["dev"]}
     stack_named("dev")

@@ -78,6 +78,59 @@ def test_subnet_privacy_from_route_tables() -> None:
     assert len(found) == 1 and "internet gateway" in found[0][0]
 
 
+def _new_route_tables(public_gateway: str) -> list[R]:
+    """Known subnets (adopted), new route tables and routes: every id of the new resources is
+    the same unknown placeholder during preview, linked only through property dependencies."""
+    rtb, assoc, route = (
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/route:Route",
+    )
+    return [
+        R("aws:ec2/internetGateway:InternetGateway", "igw", {"id": UNKNOWN}),
+        R("aws:ec2/subnet:Subnet", "s-pub", {"id": "subnet-1"}),
+        R("aws:ec2/subnet:Subnet", "s-priv", {"id": "subnet-2"}),
+        R(rtb, "rt-pub", {"id": UNKNOWN}),
+        R(rtb, "rt-priv", {"id": UNKNOWN}),
+        R(
+            route,
+            "r-igw",
+            {"routeTableId": UNKNOWN, "gatewayId": public_gateway, "destinationCidrBlock": "0.0.0.0/0"},
+            prop_deps={"routeTableId": ["rt-pub"], "gatewayId": ["igw"] if public_gateway == UNKNOWN else []},
+        ),
+        R(
+            route,
+            "r-nat",
+            {"routeTableId": UNKNOWN, "natGatewayId": UNKNOWN, "destinationCidrBlock": "0.0.0.0/0"},
+            prop_deps={"routeTableId": ["rt-priv"]},
+        ),
+        R(
+            assoc,
+            "a1",
+            {"subnetId": "subnet-1", "routeTableId": UNKNOWN},
+            prop_deps={"routeTableId": ["rt-pub"]},
+        ),
+        R(
+            assoc,
+            "a2",
+            {"subnetId": "subnet-2", "routeTableId": UNKNOWN},
+            prop_deps={"routeTableId": ["rt-priv"]},
+        ),
+    ]
+
+
+@pytest.mark.parametrize("public_gateway", ["igw-1", UNKNOWN])
+def test_unknown_route_table_ids_do_not_mix_tables(public_gateway: str) -> None:
+    """The private table's routes are its own, not every route whose table id is unknown; a
+    route to a new internet gateway is recognised through its dependency."""
+    stack = _new_route_tables(public_gateway)
+    ok = R("aws:efs/mountTarget:MountTarget", "mt-ok", {"subnetId": "subnet-2"})
+    assert check_stack(net.efs_mount_target_private, [*stack, ok]) == []
+    bad = R("aws:efs/mountTarget:MountTarget", "mt-bad", {"subnetId": "subnet-1"})
+    found = check_stack(net.efs_mount_target_private, [*stack, bad])
+    assert len(found) == 1 and "internet gateway" in found[0][0]
+
+
 def test_efs_mount_target_unknown_subnet_cannot_decide() -> None:
     with pytest.raises(UnknownValueError):
         check_stack(

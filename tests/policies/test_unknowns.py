@@ -120,6 +120,18 @@ def test_resource_policy_cannot_decide(name: str, stack_named) -> None:
         check_resource(POLICIES[name], typ, props)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("encryption", [UNKNOWN, [UNKNOWN], [{"encryptionType": UNKNOWN}]])
+def test_ecr_encryption_unknown_is_not_a_violation(encryption: object) -> None:
+    """Scan and tag settings known and fine, the encryption not yet known: cannot decide."""
+    props = {
+        "imageScanningConfiguration": {"scanOnPush": True},
+        "imageTagMutability": "IMMUTABLE",
+        "encryptionConfigurations": encryption,
+    }
+    with pytest.raises(UnknownValueError, match="encryptionConfigurations unknown"):
+        check_resource(POLICIES["ecr-repository-hardened"], "aws:ecr/repository:Repository", props)
+
+
 @pytest.mark.parametrize("name", sorted(STACK_CASES))
 def test_stack_policy_cannot_decide(name: str) -> None:
     with pytest.raises(UnknownValueError, match="cannot decide"):
