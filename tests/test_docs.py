@@ -47,6 +47,29 @@ def test_relative_links_resolve(doc: Path) -> None:
     assert not missing, f"{doc.name} links to missing files: {missing}"
 
 
+def _cells(row: str) -> int:
+    """Cells of a Markdown table row: an unescaped | splits cells even inside `code`."""
+    return len(re.split(r"(?<!\\)\|", row.strip().strip("|")))
+
+
+def test_cell_counting_respects_escaped_pipes() -> None:
+    assert _cells("| `a` | `curl x \\|\\| exit 1` |") == 2
+    assert _cells("| `a` | `curl x || exit 1` |") == 4
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_table_rows_have_as_many_cells_as_their_header(doc: Path) -> None:
+    broken, header = [], None
+    for number, line in enumerate(doc.read_text().splitlines(), 1):
+        if not line.startswith("|"):
+            header = None
+        elif header is None:
+            header = _cells(line)
+        elif _cells(line) != header:
+            broken.append(number)
+    assert not broken, f"{doc.name}: rows with a stray | (escape it as \\|): lines {broken}"
+
+
 def test_every_output_the_docs_read_is_exported(run_stack: RunStack) -> None:
     refs = [r for r in _references(DOCS + WORKFLOWS) if r[1] == ""]
     assert len(refs) >= 8, "the runbooks read stack outputs; the pattern found too few"
