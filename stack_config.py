@@ -270,6 +270,12 @@ class ImagesConfig(_Model):
         problem = image_pin_problem(value)
         if problem:
             raise ValueError(problem)
+        # The container health check relies on what the official image contains (bash, no
+        # curl); a mirror of it (an ECR pull-through cache, another registry) keeps the path.
+        name = value.partition("@")[0]
+        repository = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+        if not (repository == "qdrant/qdrant" or repository.endswith("/qdrant/qdrant")):
+            raise ValueError(f"{value!r} is not the qdrant/qdrant image (or a mirror of it)")
         return value
 
 
@@ -694,6 +700,12 @@ def _load_balancer_rules(c: StackConfig) -> list[Problem]:
         problems.append(Problem(_p("loadBalancer", "domain"), "set certificateArn or domain, not both"))
     if (lb.domain is None) != (lb.hosted_zone_id is None):
         problems.append(Problem(_p("loadBalancer", "hostedZoneId"), "domain and hostedZoneId go together"))
+    if c.environment == "prod":
+        # Issue 4: prod keeps a record of every request and cannot lose its load balancer to a
+        # mistaken destroy (its DNS name is what the domain points at).
+        for key, on in (("accessLogs", lb.access_logs), ("deletionProtection", lb.deletion_protection)):
+            if not on:
+                problems.append(Problem(_p("loadBalancer", key), "must be true in prod"))
     if not (lb.certificate_arn or lb.domain or lb.allow_plain_http):
         problems.append(
             Problem(

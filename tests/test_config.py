@@ -166,11 +166,25 @@ INVALID = [
         ["wwhd:images.qdrant", "moving tag 'latest'"],
     ),
     (
+        "image-qdrant-other",
+        DEV,
+        "images",
+        "apiTag: v1\nqdrant: example/vector-db:v1.16.2",
+        ["wwhd:images.qdrant", "not the qdrant/qdrant image"],
+    ),
+    (
         "plain-http-prod",
         PROD,
         "loadBalancer",
         "idleTimeout: 600\nallowPlainHttp: true",
         ["wwhd:loadBalancer.allowPlainHttp", "dev only"],
+    ),
+    (
+        "prod-lb-unprotected",
+        PROD,
+        "loadBalancer",
+        "idleTimeout: 600\ncertificateArn: arn:aws:acm:us-west-2:123456789012:certificate/abc\ndeletionProtection: false",
+        ["wwhd:loadBalancer.deletionProtection", "must be true in prod"],
     ),
     (
         "no-recipient-prod",

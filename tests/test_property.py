@@ -89,8 +89,8 @@ def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         load_balancer["certificateArn"] = (
             f"arn:aws:acm:{REGION}:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"
         )
-    load_balancer["accessLogs"] = draw(st.booleans())
-    load_balancer["deletionProtection"] = draw(st.booleans())
+    load_balancer["accessLogs"] = env == "prod" or draw(st.booleans())
+    load_balancer["deletionProtection"] = env == "prod" or draw(st.booleans())
 
     retention = {
         "dev": list(LOG_RETENTION_DAYS),
