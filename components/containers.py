@@ -35,9 +35,12 @@ XRAY_IMAGE = "public.ecr.aws/xray/aws-xray-daemon:3.3.12"
 XRAY_CPU = 32
 XRAY_MEMORY = 128
 
-# Fargate's ceiling for stopTimeout. After SIGTERM uvicorn stops accepting connections and
-# lets open SSE/WebSocket streams finish; two minutes covers a long LLM answer. (The ALB has
-# already stopped routing new requests to the task during its deregistration delay.)
+# Fargate's ceiling for stopTimeout: the time between SIGTERM and SIGKILL. ECS sends SIGTERM
+# only after the load balancer has drained the task for its deregistration delay
+# (loadBalancer.deregistrationDelay, 30 s by default) and closed what was still open, so that
+# delay, not this one, bounds an SSE/WebSocket stream through the ALB during a deploy. This
+# gives the process time to finish in-process work (flush SQLite, Qdrant's WAL, traces) and
+# costs nothing when it exits sooner.
 STOP_TIMEOUT_SECONDS = 120
 
 # The issue asks for `curl -f http://localhost:8000/health`, but the API image is built from

@@ -717,9 +717,9 @@ class WwhdService(pulumi.ComponentResource):
             cluster=cluster.arn,
             task_definition=task_definition.arn,
             desired_count=1,
-            capacity_provider_strategies=service_strategy(
-                args.service.spot_percent, args.service.on_demand_base
-            ),
+            # The only vector store: a Spot interruption is a search outage until ECS replaces
+            # it, so it runs on Spot only in an all-Spot stack (dev), never by a share's chance.
+            capacity_provider_strategies=service_strategy(100 if args.service.spot_percent == 100 else 0, 0),
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.private_subnet_ids,
                 security_groups=[args.qdrant_security_group_id],

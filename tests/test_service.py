@@ -907,6 +907,18 @@ def test_dev_runs_on_spot_single_writer(aws_mocks: RecordingMonitor) -> None:
     assert api["desiredCount"] == 1
 
 
+@pytest.mark.parametrize(
+    ("spot_percent", "qdrant_provider"), [(0, "FARGATE"), (50, "FARGATE"), (100, "FARGATE_SPOT")]
+)
+def test_qdrant_singleton_is_on_spot_only_in_an_all_spot_stack(
+    aws_mocks: RecordingMonitor, spot_percent: int, qdrant_provider: str
+) -> None:
+    """An API Spot share spreads many tasks; applied to the only Qdrant task it is a coin toss."""
+    build(aws_mocks, prod(service={"spotPercent": spot_percent}))
+    qdrant = aws_mocks.one(ECS_SERVICE, "t-qdrant").inputs
+    assert qdrant["capacityProviderStrategies"] == [{"capacityProvider": qdrant_provider, "weight": 1}]
+
+
 def test_autoscaling_targets_and_policies(aws_mocks: RecordingMonitor) -> None:
     build(aws_mocks, prod(service={"requestsPerTarget": 500}))
     target = aws_mocks.one("aws:appautoscaling/target:Target")
