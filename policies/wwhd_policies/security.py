@@ -61,16 +61,40 @@ def _check_wildcard_actions(r: Res, _cfg: dict[str, Any], out: Findings) -> None
         for st in allow_statements(doc):
             if "NotAction" in st:
                 out.violation(f"{label}: Allow with NotAction grants everything except a list.")
-            wild = [
-                a for a in as_list(st.get("Action")) if isinstance(a, str) and (a == "*" or a.endswith(":*"))
-            ]
+            actions = [a for a in as_list(st.get("Action")) if isinstance(a, str)]
+            wild = [a for a in actions if a == "*" or a.endswith(":*")]
             if wild:
                 out.violation(f"{label}: allows wildcard actions {wild}.")
+            for action in actions:
+                if action in wild or not any(ch in action for ch in "*?"):
+                    continue
+                granted = permissions_management(action)
+                if granted is None:
+                    out.cannot_decide(f"{label}: action {action} is not in the IAM action database")
+                elif granted:
+                    out.violation(f"{label}: {action} grants permissions management actions {granted}.")
+
+
+def permissions_management(action: str) -> list[str] | None:
+    """The 'Permissions management' actions (iam:PassRole, iam:PutRolePolicy, kms:CreateGrant,
+    ...) a partial wildcard such as ``iam:Pass*`` expands to; None when the IAM action
+    database does not know the service or nothing matches. ``kms:GenerateDataKey*`` expands
+    to data-plane actions only, so it is fine."""
+    service = action.split(":", 1)[0].lower()
+    matches = (
+        [a for a in _service_actions(service) if fnmatch.fnmatchcase(a, action.lower())]
+        if ":" in action
+        else []
+    )
+    if not matches:
+        return None
+    return sorted(a for a in matches if a in _permissions_management_actions(service))
 
 
 iam_no_wildcard_actions = resource_policy(
     name="iam-no-wildcard-actions",
-    description="IAM policies never allow '*' or 'service:*' actions (or Allow+NotAction).",
+    description="IAM policies never allow '*' or 'service:*' actions (or Allow+NotAction), nor a partial "
+    "wildcard that reaches permissions management (iam:Pass*, iam:Put*, kms:*Grant).",
     types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
     check=_check_wildcard_actions,
     level=MANDATORY,
@@ -116,6 +140,13 @@ def _wildcard_only(service: str) -> frozenset[str]:
     from policy_sentry.querying.actions import get_actions_that_support_wildcard_arns_only
 
     return frozenset(a.lower() for a in get_actions_that_support_wildcard_arns_only(service))
+
+
+@cache
+def _permissions_management_actions(service: str) -> frozenset[str]:
+    from policy_sentry.querying.actions import get_actions_with_access_level
+
+    return frozenset(a.lower() for a in get_actions_with_access_level(service, "Permissions management"))
 
 
 @cache

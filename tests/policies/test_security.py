@@ -42,6 +42,37 @@ def test_iam_no_wildcard_actions() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("action", "reaches"),
+    [
+        ("iam:Pass*", "iam:passrole"),
+        ("iam:Put*Policy", "iam:putrolepolicy"),
+        ("kms:*Grant", "kms:creategrant"),
+        ("kms:GenerateDataKey*", None),  # data-plane actions only
+        ("s3:Get*", None),
+    ],
+)
+def test_partial_wildcards_that_reach_permissions_management_violate(
+    action: str, reaches: str | None
+) -> None:
+    found = check_resource(
+        sec.iam_no_wildcard_actions, ROLE_POLICY, doc({"Effect": "Allow", "Action": action, "Resource": "*"})
+    )
+    if reaches is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and reaches in found[0]
+
+
+def test_partial_wildcard_of_an_unknown_service_cannot_decide() -> None:
+    with pytest.raises(UnknownValueError, match="not in the IAM action database"):
+        check_resource(
+            sec.iam_no_wildcard_actions,
+            ROLE_POLICY,
+            doc({"Effect": "Allow", "Action": "nosuchservice:Get*", "Resource": "*"}),
+        )
+
+
 def test_iam_inline_role_policies_are_checked() -> None:
     role = {
         "inlinePolicies": [
