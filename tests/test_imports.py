@@ -3,10 +3,11 @@ program declares: every entry lands on a resource of the same type, name, parent
 with an id that names the very resource the program will manage, so the first ``pulumi up``
 after the import updates it in place instead of replacing it.
 
-URNs here are the engine's: the mocks build theirs from the immediate parent only and keep the
-root stack's type, while the engine qualifies a child by its whole chain of parent types and
-leaves the root stack out (``Deployment.generateURN``). The import command resolves an entry's
-URN the same way from its ``parent`` (a name in ``nameTable``) and its own type and name.
+URNs are the engine's: it qualifies a child by its whole chain of parent types and leaves the
+root stack out (``Deployment.generateURN``); the recording monitor of the offline preview does
+the same (the SDK's own mock does not), and a test here holds it to that. The import command
+resolves an entry's URN the same way from its ``parent`` (a name in ``nameTable``) and its own
+type and name.
 """
 
 from __future__ import annotations
@@ -78,31 +79,42 @@ class Declared:
     inputs: dict[str, Any]
 
 
+def qualified_type(run: ProgramRun, urn: str) -> str:
+    """The engine's qualified type of a registration: the types of its ancestors below the
+    root stack and its own, joined by ``$``, computed from the parent links alone."""
+    by_urn = {r.urn: r for r in run.registrations}
+    chain, reg = [], by_urn[urn]
+    while True:
+        chain.append(reg.type)
+        if not reg.parent or by_urn[reg.parent].type == STACK_TYPE:
+            return "$".join(reversed(chain))
+        reg = by_urn[reg.parent]
+
+
 def engine_urns(run: ProgramRun) -> dict[str, Declared]:
-    """Every registration of a run, keyed by the URN the engine would give it."""
-    by_mock = {r.urn: r for r in run.registrations}
-    assert len(by_mock) == len(run.registrations), "two registrations share a mock URN"
-
-    def qualified(urn: str) -> str:
-        reg = by_mock[urn]
-        chain = [reg.type]
-        parent = reg.parent
-        while parent and by_mock[parent].type != STACK_TYPE:
-            chain.append(by_mock[parent].type)
-            parent = by_mock[parent].parent
-        return "$".join(reversed(chain))
-
-    def engine(urn: str) -> str:
-        return f"urn:pulumi:{run.stack}::{run.project}::{qualified(urn)}::{by_mock[urn].name}"
-
+    """Every registration of a run, keyed by its URN (the preview names them as the engine does)."""
     declared = {}
     for reg in run.registrations:
         # A provider reference is "<urn>::<id>"; the URN itself contains "::".
-        provider = engine(reg.provider.rsplit("::", 1)[0]) if reg.provider else ""
-        parent = engine(reg.parent) if reg.parent else ""
-        urn = engine(reg.urn)
-        declared[urn] = Declared(urn, reg.type, reg.name, reg.custom, parent, provider, reg.inputs)
+        provider = reg.provider.rsplit("::", 1)[0] if reg.provider else ""
+        declared[reg.urn] = Declared(
+            reg.urn, reg.type, reg.name, reg.custom, reg.parent, provider, reg.inputs
+        )
+    assert len(declared) == len(run.registrations), "two registrations share a URN"
     return declared
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_preview_urns_are_the_engines(stack: str) -> None:
+    """An import file, a state file and a policy finding all name resources by the engine's URN;
+    the offline preview must give the same ones, two component levels deep included."""
+    run = run_program(ROOT, stack)
+    deep = 0
+    for reg in run.registrations:
+        expected = f"urn:pulumi:{stack}::{run.project}::{qualified_type(run, reg.urn)}::{reg.name}"
+        assert reg.urn == expected
+        deep += qualified_type(run, reg.urn).count("$") >= 2
+    assert deep, "no resource two component levels deep: the test would not see a lost outer type"
 
 
 @functools.cache

@@ -73,7 +73,7 @@ def bench_preview(stack: str, runs: int) -> bool:
 
 
 def _urn(typ: str, name: str, parent_type: str = "") -> str:
-    chain = f"pulumi:pulumi:Stack${parent_type}$" if parent_type else "pulumi:pulumi:Stack$"
+    chain = f"{parent_type}$" if parent_type else ""  # the engine's form: no root stack type
     return f"urn:pulumi:bench::wwhd::{chain}{typ}::{name}"
 
 

@@ -321,6 +321,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {"id": _hex(text), "json": text, "minifiedJson": json.dumps(document, separators=(",", ":"))}
 
 
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that keeps every registration, in order, with its options."""
 
@@ -328,6 +331,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.outputs: dict[str, dict[str, Any]] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives: the parent's whole qualified type chain, then ``$`` and the
+        type, with the root stack contributing nothing. (The SDK's mock keeps only the parent's
+        last type and prefixes top-level resources with ``pulumi:pulumi:Stack$``, so its URNs
+        would not match a real state file or an import file.)"""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
