@@ -393,12 +393,21 @@ class AlarmThresholds(_Model):
     cpu_percent: float = 80
     memory_percent: float = 85
     unhealthy_targets: int = Field(default=1, ge=1)
-    target_5xx_per_minute: float = 10
-    alb_5xx_per_minute: float = 10
-    error_4xx_rate_percent: float = Field(default=10, gt=0, le=100)
+    # to_camel would spell these target5XxPerMinute; the keys say 5xx/4xx as HTTP does.
+    target_5xx_per_minute: float = Field(default=10, alias="target5xxPerMinute")
+    alb_5xx_per_minute: float = Field(default=10, alias="alb5xxPerMinute")
+    error_4xx_rate_percent: float = Field(default=10, gt=0, le=100, alias="error4xxRatePercent")
     latency_p95_seconds: float = Field(default=2, gt=0)
     latency_critical_seconds: float = Field(default=5, gt=0)
     error_log_lines_per_5_minutes: float = 5
+    db_connections_percent: float = Field(default=80, gt=0, le=100)
+    """The database connections alarm fires above this share of max_connections."""
+    db_free_storage_percent: float = Field(default=10, gt=0, lt=100)
+    """The database free storage alarm fires below this share of the allocated storage."""
+    efs_burst_credit_floor_tib: float = Field(default=1, gt=0)
+    """The EFS burst credit alarm fires below this balance. A new file system starts with
+    2.1 TiB; 1 TiB left is about 3 hours of bursting at 100 MiB/s, time to switch to elastic
+    throughput before it falls back to its baseline (50 KiB/s per GiB stored, at least 1 MiB/s)."""
 
 
 class MonitoringConfig(_Model):

@@ -141,15 +141,6 @@ class WwhdMonitoringArgs:
     db_max_connections: int | None = None
     """The instance's max_connections when it is not RDS's default (a custom parameter
     group); default none: estimated from ``db_instance_class``."""
-    db_connections_percent: float = 80
-    """The connections alarm fires above this share of max_connections; default 80."""
-    db_free_storage_percent: float = 10
-    """The free storage alarm fires below this share of the allocated storage; default 10."""
-    efs_burst_credit_floor_bytes: int = TIB
-    """The burst credit alarm fires below this balance; default 1 TiB. A new file system
-    starts with 2.1 TiB; 1 TiB left is about 3 hours of bursting at 100 MiB/s, time to switch
-    to elastic throughput before the file system falls back to its baseline (50 KiB/s per
-    GiB stored, at least 1 MiB/s)."""
     api_desired_count: int = 1
     """The API's desired task count at deploy time; default 1. With zero desired and zero
     minimum tasks the stack is parked on purpose and the running-tasks alarm is not made."""
@@ -163,12 +154,6 @@ class WwhdMonitoringArgs:
         where = "WwhdMonitoringArgs"
         if self.throughput_mode not in ("bursting", "elastic"):
             raise ValueError(f"{where}.throughput_mode: bursting or elastic, not {self.throughput_mode!r}")
-        if self.efs_burst_credit_floor_bytes <= 0:
-            raise ValueError(f"{where}.efs_burst_credit_floor_bytes: must be positive")
-        if not 0 < self.db_connections_percent <= 100:
-            raise ValueError(f"{where}.db_connections_percent: must be in (0, 100]")
-        if not 0 < self.db_free_storage_percent < 100:
-            raise ValueError(f"{where}.db_free_storage_percent: must be in (0, 100)")
         if self.db_instance_identifier is None:
             return
         if not self.db_allocated_storage_gb or self.db_allocated_storage_gb <= 0:
@@ -401,6 +386,7 @@ def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpe
 
 
 def _efs_alarms(args: WwhdMonitoringArgs, fs: Mapping[str, pulumi.Input[str]]) -> list[AlarmSpec]:
+    t = args.config.thresholds
     specs: list[AlarmSpec] = []
     if args.throughput_mode == "bursting":
         # Credits exist only in bursting mode; elastic throughput has none to run out of.
@@ -408,10 +394,10 @@ def _efs_alarms(args: WwhdMonitoringArgs, fs: Mapping[str, pulumi.Input[str]]) -
             AlarmSpec(
                 "efs-burst-credits-low",
                 "warning",
-                f"EFS burst credits below {args.efs_burst_credit_floor_bytes / TIB:g} TiB: the file "
+                f"EFS burst credits below {t.efs_burst_credit_floor_tib:g} TiB: the file "
                 "system will fall back to its baseline throughput; consider elastic throughput.",
                 "<",
-                args.efs_burst_credit_floor_bytes,
+                int(t.efs_burst_credit_floor_tib * TIB),
                 periods=1,
                 missing="missing",
                 metric=Metric("AWS/EFS", "BurstCreditBalance", fs, "Minimum", 300),
@@ -439,9 +425,9 @@ def _database_specs(args: WwhdMonitoringArgs, identifier: pulumi.Input[str]) -> 
     t = args.config.thresholds
     db = {"DBInstanceIdentifier": identifier}
     allocated = args.db_allocated_storage_gb or 0
-    free_floor = int(allocated * GIB * args.db_free_storage_percent / 100)
+    free_floor = int(allocated * GIB * t.db_free_storage_percent / 100)
     max_connections = args.max_connections or 0
-    connections = int(max_connections * args.db_connections_percent / 100)
+    connections = int(max_connections * t.db_connections_percent / 100)
     return [
         AlarmSpec(
             "db-cpu-high",
@@ -458,8 +444,7 @@ def _database_specs(args: WwhdMonitoringArgs, identifier: pulumi.Input[str]) -> 
             "critical",
             # Storage autoscaling grows the volume when free space stays under 10%: this says
             # it is happening, or that the volume has reached its ceiling.
-            f"Database free storage below {args.db_free_storage_percent:g}% of the allocated "
-            f"{allocated} GiB.",
+            f"Database free storage below {t.db_free_storage_percent:g}% of the allocated {allocated} GiB.",
             "<",
             free_floor,
             periods=1,
@@ -469,7 +454,7 @@ def _database_specs(args: WwhdMonitoringArgs, identifier: pulumi.Input[str]) -> 
         AlarmSpec(
             "db-connections-high",
             "warning",
-            f"Database connections above {args.db_connections_percent:g}% of max_connections "
+            f"Database connections above {t.db_connections_percent:g}% of max_connections "
             f"({connections} of {max_connections}) for 10 minutes.",
             ">",
             connections,

@@ -394,3 +394,22 @@ def test_parse_is_pure_and_frozen() -> None:
 def test_prod_keeps_logs_a_week(tmp_path: Path) -> None:
     text = with_section(PROD, "monitoring", "alarmEmails: [oncall@wwhd.ai]\nlogRetentionDays: 3")
     assert "wwhd:monitoring.logRetentionDays: prod keeps logs at least 7 days, not 3" in error(tmp_path, text)
+
+
+def test_alarm_thresholds_read_from_the_stack_file(tmp_path: Path) -> None:
+    body = """
+        alarmEmails: [oncall@wwhd.ai]
+        logRetentionDays: 30
+        thresholds:
+          target5xxPerMinute: 3
+          error4xxRatePercent: 5
+          dbConnectionsPercent: 90
+          efsBurstCreditFloorTib: 0.5
+    """
+    t = read(tmp_path, with_section(PROD, "monitoring", body)).monitoring.thresholds
+    assert (t.target_5xx_per_minute, t.error_4xx_rate_percent) == (3, 5)
+    assert (t.db_connections_percent, t.efs_burst_credit_floor_tib) == (90, 0.5)
+    bad = with_section(
+        PROD, "monitoring", body.replace("dbConnectionsPercent: 90", "dbConnectionsPercent: 120")
+    )
+    assert "wwhd:monitoring.thresholds.dbConnectionsPercent" in error(tmp_path, bad)

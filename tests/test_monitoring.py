@@ -349,11 +349,18 @@ def test_thresholds_come_from_the_config(mocks: RecordingMonitor) -> None:
     assert found["api-error-lines"] == 20
 
 
-def test_database_connections_threshold_can_be_given(mocks: RecordingMonitor) -> None:
-    build(prod_args(db_max_connections=1000, db_connections_percent=90, db_allocated_storage_gb=100))
+def test_database_and_efs_thresholds_come_from_the_config(mocks: RecordingMonitor) -> None:
+    thresholds = AlarmThresholds(
+        db_connections_percent=90, db_free_storage_percent=20, efs_burst_credit_floor_tib=0.5
+    )
+    build(
+        prod_args(config=config(thresholds=thresholds), db_max_connections=1000, db_allocated_storage_gb=100)
+    )
     found = alarms(mocks)
     assert found["db-connections-high"].inputs["threshold"] == 900
-    assert found["db-storage-low"].inputs["threshold"] == 10 * GIB
+    assert found["db-storage-low"].inputs["threshold"] == 20 * GIB
+    assert found["efs-burst-credits-low"].inputs["threshold"] == TIB // 2
+    assert "below 0.5 TiB" in found["efs-burst-credits-low"].inputs["alarmDescription"]
 
 
 # --- what exists per topology ----------------------------------------------------------------
