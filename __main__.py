@@ -13,8 +13,14 @@ from components.database import WwhdDatabase, WwhdDatabaseArgs
 from components.kms import WwhdStackKey, WwhdStackKeyArgs
 from components.monitoring import WatchedService, WwhdMonitoring, WwhdMonitoringArgs
 from components.network import WwhdNetwork, WwhdNetworkArgs
-from components.platform import PlatformNetwork, PlatformSecrets, WwhdPlatform, WwhdPlatformArgs
-from components.service import WwhdService
+from components.platform import (
+    PlatformNetwork,
+    PlatformSecrets,
+    PullThroughCache,
+    WwhdPlatform,
+    WwhdPlatformArgs,
+)
+from components.service import Encryption, WwhdService
 from stack_config import read_stack_config
 
 # Raises ConfigError (a RunError: one readable message, no traceback) before anything exists.
@@ -23,6 +29,8 @@ stack = pulumi.get_stack()
 names = workloads.physical_names(cfg, stack)
 postgres, placement = cfg.database.engine == "postgres", cfg.qdrant.placement
 efs_services = [s.name for s in cfg.services if s.efs]
+sqlite, qdrant_on_efs = not postgres, placement in ("sidecar", "service")
+has_efs = sqlite or qdrant_on_efs or bool(efs_services)
 
 # One explicit provider: its default tags reach every taggable resource of every component.
 provider = aws.Provider(
@@ -31,6 +39,10 @@ provider = aws.Provider(
 with_provider = pulumi.ResourceOptions(providers={"aws": provider})
 
 key = WwhdStackKey("wwhd", WwhdStackKeyArgs(region=cfg.region, protect=cfg.storage.protect), with_provider)
+encryption = Encryption(key.key_arn, f"alias/wwhd-{stack}")
+# Every role the program creates carries the bootstrap's boundary (docs/bootstrap.md): the deploy
+# role may create roles only with it, so nothing it deploys can exceed it.
+boundary = workloads.boundary_arn(provider)
 
 network = WwhdNetwork(
     "wwhd",
@@ -39,10 +51,15 @@ network = WwhdNetwork(
         region=cfg.region,
         key_arn=key.key_arn,
         container_port=cfg.service.container_port,
+        https=cfg.load_balancer.https,
+        efs=has_efs,
+        api_efs=sqlite or placement == "sidecar",
         qdrant_service=placement == "service",
+        qdrant_efs=placement == "service",
         postgres=postgres,
         flow_log_retention_days=cfg.monitoring.log_retention_days,
         services=workloads.service_ports(cfg),
+        permissions_boundary=boundary,
     ),
     with_provider,
 )
@@ -56,16 +73,17 @@ data = (
             key_arn=key.key_arn,
             private_subnet_ids=network.private_subnet_ids,
             subnet_count=network.private_subnet_count,
-            efs_security_group_id=network.efs_security_group_id,
+            efs_security_group_id=network.efs_security_group_id,  # type: ignore[arg-type] - set with efs
             region=cfg.region,
-            sqlite=not postgres,
-            qdrant_on_efs=placement != "external",
+            sqlite=sqlite,
+            qdrant_on_efs=qdrant_on_efs,
             service_directories=efs_services,
             tags=cfg.stack_tags,
+            permissions_boundary=boundary,
         ),
         with_provider,
     )
-    if not postgres or placement != "external" or efs_services
+    if has_efs
     else None
 )
 
@@ -78,6 +96,7 @@ database = (
             private_subnet_ids=network.private_subnet_ids,
             db_security_group_id=network.db_security_group_id,  # type: ignore[arg-type] - set with postgres
             log_retention_days=cfg.monitoring.log_retention_days,
+            permissions_boundary=boundary,
         ),
         with_provider,
     )
@@ -102,6 +121,9 @@ platform = WwhdPlatform(
             qdrant_api_key=placement == "external",
             qdrant_api_key_arn=cfg.qdrant.api_key_secret_arn,
         ),
+        pull_through_cache=PullThroughCache(cfg.images.docker_hub_credential_arn)
+        if cfg.images.pull_through_cache and cfg.images.docker_hub_credential_arn
+        else None,
         protect=cfg.storage.protect,
         discovery_namespace=names.namespace if placement == "service" else None,
         legacy=workloads.PLATFORM_LEGACY,
@@ -112,7 +134,9 @@ platform = WwhdPlatform(
 # Qdrant first: the API's tasks start once the service they search exists.
 qdrant = (
     WwhdService(
-        "wwhd-qdrant", workloads.qdrant(cfg, names, platform, network, data, key.key_arn), with_provider
+        "wwhd-qdrant",
+        workloads.qdrant(cfg, names, platform, network, data, encryption, boundary),
+        with_provider,
     )
     if placement == "service" and data is not None
     else None
@@ -121,13 +145,23 @@ storage = [data] if data is not None else []
 api = WwhdService(
     "wwhd-api",
     workloads.api(
-        cfg, names, platform, network, data, database, [*storage, *([qdrant] if qdrant else [])], key.key_arn
+        cfg,
+        names,
+        platform,
+        network,
+        data,
+        database,
+        [*storage, *([qdrant] if qdrant else [])],
+        encryption,
+        boundary,
     ),
     with_provider,
 )
 extras = {
     s.name: WwhdService(
-        f"wwhd-svc-{s.name}", workloads.extra(s, cfg, platform, network, data, key.key_arn), with_provider
+        f"wwhd-svc-{s.name}",
+        workloads.extra(s, cfg, platform, network, data, encryption, boundary),
+        with_provider,
     )
     for s in cfg.services
 }
@@ -200,7 +234,7 @@ pulumi.export(
     qdrant.log_group_name if qdrant else api.extra_log_group_names.get("qdrant"),
 )
 pulumi.export("documentsBucketName", platform.documents_bucket_name)
-pulumi.export("openaiApiKeySecretArn", platform.secret_arns["OPENAI_API_KEY"])
+pulumi.export("openaiApiKeyParameter", platform.secret_references["OPENAI_API_KEY"])
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
@@ -210,5 +244,6 @@ pulumi.export("backupVaultName", data.backup_vault_name if data else None)
 pulumi.export("backupRoleArn", data.backup_role_arn if data else None)
 pulumi.export("databaseAddress", database.address if database else None)
 pulumi.export("databaseSecretArn", database.secret_arn if database else None)
+pulumi.export("databaseAppUser", cfg.database.app_user if database else None)
 pulumi.export("alarmTopicArn", monitoring.topic_arn)
 pulumi.export("dashboardUrl", monitoring.dashboard_url)

@@ -30,6 +30,8 @@ from pydantic import (
     field_validator,
 )
 
+from components.containers import split_task
+
 NAMESPACE = "wwhd"
 
 Environment = Literal["dev", "staging", "prod"]
@@ -55,6 +57,14 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
 
 # EFS lifecycle TransitionToIA values (AFTER_<n>_DAY[S]).
 EFS_IA_DAYS: tuple[int, ...] = (1, 7, 14, 30, 60, 90, 180, 270, 365)
+
+# The AWS Distro for OpenTelemetry collector this version of the program runs beside the API
+# when tracing is on: ECR Public (no Docker Hub pull limits), pinned by tag and index digest so
+# one reference serves x86_64 and arm64 tasks.
+COLLECTOR_IMAGE = (
+    "public.ecr.aws/aws-observability/aws-otel-collector:v0.48.0"
+    "@sha256:9b28046359054b414f4ba76056ba4e8cffda2d53fbcee06171d7eeecd71326c3"
+)
 
 # Tags that move: an image referenced by one of these is not pinned.
 MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev"})
@@ -251,7 +261,28 @@ class ImagesConfig(_Model):
     """Tag (``v1.4.2``, a git sha) or digest (``sha256:...``) of the API image in this stack's
     ECR repository. Moving tags such as ``latest`` are refused."""
     qdrant: str
-    """The full Qdrant image reference, a pinned ``qdrant/qdrant`` release."""
+    """The full Qdrant image reference, a pinned ``qdrant/qdrant`` release (Docker Hub)."""
+    collector: str = COLLECTOR_IMAGE
+    """The AWS Distro for OpenTelemetry collector run beside the API when tracing is on, pinned
+    by tag and digest (ECR Public). Default: the release this version of the program is tested
+    with."""
+    repository_name: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+    )
+    """Name of the API image repository. Default ``wwhd/<stack>/api``. Set it to keep an existing
+    repository (prod keeps ``wwhd-prod-backend``): ECR cannot rename one, so another name
+    replaces it and its images."""
+    pull_through_cache: bool = False
+    """Pull third-party images (Qdrant from Docker Hub, the collector from ECR Public) through
+    ECR pull-through cache rules of this stack, so tasks pull only from the account's private
+    registry: no Docker Hub anonymous pull limit behind the shared NAT address. On in prod."""
+    docker_hub_credential_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/.+$",
+    )
+    """The Secrets Manager secret (name starting ``ecr-pullthroughcache/``) with a Docker Hub
+    username and access token, which ECR requires to cache Docker Hub images. Required with
+    ``pullThroughCache`` (docs/operations.md: creating it)."""
 
     @field_validator("api_tag")
     @classmethod
@@ -276,6 +307,14 @@ class ImagesConfig(_Model):
         repository = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
         if not (repository == "qdrant/qdrant" or repository.endswith("/qdrant/qdrant")):
             raise ValueError(f"{value!r} is not the qdrant/qdrant image (or a mirror of it)")
+        return value
+
+    @field_validator("collector")
+    @classmethod
+    def _collector(cls, value: str) -> str:
+        problem = image_pin_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 
@@ -339,6 +378,10 @@ class DatabaseConfig(_Model):
     """Refuse deletion and take a final snapshot (on in prod)."""
     name: str = Field(default="wwhd", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
     """The database created in the instance."""
+    app_user: str = Field(default="wwhd_app", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    """The database user the API connects as, with IAM authentication (a token per connection,
+    no password): created once by an operator (docs/operations.md). The master user, whose
+    RDS-managed password rotates every 7 days, is for administration only."""
 
 
 class QdrantConfig(_Model):
@@ -467,6 +510,11 @@ class LoadBalancerConfig(_Model):
     deletion_protection: bool = False
     """Refuse deletion of the ALB (on in prod)."""
 
+    @property
+    def https(self) -> bool:
+        """An HTTPS listener exists (a certificate is given or issued for ``domain``)."""
+        return bool(self.certificate_arn or self.domain)
+
 
 class AlarmThresholds(_Model):
     """Alarm thresholds (seeds 000, 001 and 002)."""
@@ -570,7 +618,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "dev": {
         "network": {"natGateways": "single", "flowLogs": False},
         "service": {
-            "cpu": 512, "memory": 1024, "desiredCount": 1, "minCount": 1, "maxCount": 1,
+            "cpu": 512, "memory": 2048, "desiredCount": 1, "minCount": 1, "maxCount": 1,
             "spotPercent": 100, "logLevel": "DEBUG",
         },
         "storage": {"transitionToIaDays": 7, "backupRetentionDays": 7, "protect": False},
@@ -605,6 +653,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "qdrant": {"placement": "service"},
         "loadBalancer": {"idleTimeout": 600, "accessLogs": True, "deletionProtection": True},
         "monitoring": {"logRetentionDays": 30, "tracing": True},
+        "images": {"pullThroughCache": True},
     },
 }  # fmt: skip
 
@@ -693,6 +742,21 @@ def _service_rules(c: StackConfig) -> list[Problem]:
     if s.max_count < 1:
         problems.append(Problem(_p("service", "maxCount"), "must allow at least one task"))
     return problems
+
+
+def _task_fit_rules(c: StackConfig) -> list[Problem]:
+    """The API task's containers fit it: their hard limits within its memory, each essential
+    one at least at its floor."""
+    s = c.service
+    if _fargate_size("", s.cpu, s.memory):
+        return []  # reported by _service_rules
+    try:
+        split_task(
+            s.cpu, s.memory, qdrant_sidecar=c.qdrant.placement == "sidecar", tracing=c.monitoring.tracing
+        )
+    except ValueError as exc:
+        return [Problem(_p("service", "memory"), str(exc))]
+    return []
 
 
 def _network_rules(c: StackConfig) -> list[Problem]:
@@ -837,6 +901,19 @@ def _monitoring_rules(c: StackConfig) -> list[Problem]:
     return problems
 
 
+def _images_rules(c: StackConfig) -> list[Problem]:
+    i = c.images
+    if i.pull_through_cache and i.docker_hub_credential_arn is None:
+        return [
+            Problem(
+                _p("images", "dockerHubCredentialArn"),
+                "required with pullThroughCache: ECR caches Docker Hub images only with Docker Hub"
+                " credentials in a secret named ecr-pullthroughcache/... (docs/operations.md)",
+            )
+        ]
+    return []
+
+
 def _storage_rules(c: StackConfig) -> list[Problem]:
     s = c.storage
     problems = []
@@ -895,12 +972,14 @@ def _services_rules(c: StackConfig) -> list[Problem]:
 RULES: tuple[tuple[tuple[str, ...], Callable[[StackConfig], list[Problem]]], ...] = (
     (("network",), _network_rules),
     (("service",), _service_rules),
+    (("service", "qdrant", "monitoring"), _task_fit_rules),
     (("service", "database", "qdrant"), _single_writer_rules),
     (("qdrant",), _qdrant_rules),
     (("database",), _database_rules),
     (("loadBalancer",), _load_balancer_rules),
     (("monitoring",), _monitoring_rules),
     (("storage",), _storage_rules),
+    (("images",), _images_rules),
     ((), _services_rules),
 )
 

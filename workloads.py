@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from components import containers as c
 from components import service_iam as iam
 from components.data import Writer, WwhdDataVolume
-from components.database import WwhdDatabase
+from components.database import POSTGRES_PORT, WwhdDatabase
 from components.legacy import Legacy
 from components.network import ServicePorts, WwhdNetwork
 from components.platform import WwhdPlatform
@@ -26,8 +26,10 @@ from components.service import (
     Deployment,
     Discovery,
     EfsVolume,
+    Encryption,
     LogGroupSpec,
     Logs,
+    Permissions,
     Route,
     Scaling,
     ServiceNetwork,
@@ -53,6 +55,7 @@ API_LEGACY = Legacy(
 QDRANT_LEGACY = Legacy(parents=OLD_PARENTS)
 
 DISCOVERY_NAME = "qdrant"
+KEEP_ALIVE_MARGIN_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,22 @@ def physical_names(cfg: StackConfig, stack: str) -> PhysicalNames:
         api_log_group=api_logs,
         performance_log_group=api_logs + PERFORMANCE_LOG_SUFFIX,
         qdrant_log_group=f"/ecs/wwhd-qdrant-{stack}",
-        repository=f"wwhd-{stack}-backend",
+        repository=cfg.images.repository_name or f"wwhd/{stack}/api",
         namespace=f"{stack}.wwhd.local",
+    )
+
+
+BOUNDARY_POLICY = "wwhd-workload-boundary"
+"""The permissions boundary the bootstrap project creates (bootstrap/wwhd_bootstrap/boundary.py)."""
+
+
+def boundary_arn(provider: pulumi.ProviderResource) -> pulumi.Output[str]:
+    """The boundary's ARN, formed from its name, the partition and the account."""
+    invoke = pulumi.InvokeOptions(provider=provider)
+    partition = aws.get_partition_output(opts=invoke).partition
+    account = aws.get_caller_identity_output(opts=invoke).account_id
+    return pulumi.Output.all(partition, account).apply(
+        lambda v: f"arn:{v[0]}:iam::{v[1]}:policy/{BOUNDARY_POLICY}"
     )
 
 
@@ -105,7 +122,39 @@ def qdrant_url(cfg: StackConfig, names: PhysicalNames) -> str:
     return cfg.qdrant.url or ""
 
 
+# --- images ---------------------------------------------------------------------------------------
+
+DOCKER_HUB_HOSTS = ("docker.io", "registry-1.docker.io", "index.docker.io")
+
+
+def cached_reference(reference: str, registry: str, prefixes: dict[str, str]) -> str:
+    """The reference through the stack's pull-through cache when its registry has one:
+    ``qdrant/qdrant:v1.16.2`` -> ``<registry>/<prefix>/qdrant/qdrant:v1.16.2`` (Docker Hub's
+    official images live under ``library/``); anything else is returned as it is."""
+    first, slash, rest = reference.partition("/")
+    host_given = bool(slash) and ("." in first or ":" in first or first == "localhost")
+    host, path = (first, rest) if host_given else ("docker.io", reference)
+    if host in DOCKER_HUB_HOSTS:
+        host, path = "docker.io", path if "/" in path.split(":", 1)[0].split("@", 1)[0] else f"library/{path}"
+    prefix = prefixes.get(host)
+    return f"{registry}/{prefix}/{path}" if prefix else reference
+
+
+def image(platform: WwhdPlatform, reference: str) -> pulumi.Output[str]:
+    """A third-party image as tasks pull it: through the cache, or as given."""
+    return platform.registry.apply(
+        lambda registry: cached_reference(reference, registry, platform.cache_prefixes)
+    )
+
+
 # --- the API --------------------------------------------------------------------------------------
+
+
+def keep_alive_seconds(idle_timeout: int) -> int:
+    """How long the API keeps an idle connection open: longer than the load balancer does, so
+    the load balancer always closes first. If the server closed first, the load balancer could
+    send the next request into a socket that is closing and answer it with a 502."""
+    return idle_timeout + KEEP_ALIVE_MARGIN_SECONDS
 
 
 def api(
@@ -116,10 +165,11 @@ def api(
     data: WwhdDataVolume | None,
     database: WwhdDatabase | None,
     start_after: Sequence[pulumi.Resource],
-    key_arn: pulumi.Input[str],
+    encryption: Encryption,
+    boundary_arn: pulumi.Input[str],
 ) -> WwhdServiceArgs:
     """The API service: the FastAPI container, Qdrant beside it when it is a sidecar, the
-    X-Ray daemon when tracing is on; its permissions, routing and autoscaling."""
+    OpenTelemetry collector when tracing is on; its permissions, routing and autoscaling."""
     svc, region = cfg.service, cfg.region
     sidecar = cfg.qdrant.placement == "sidecar"
     tracing = cfg.monitoring.tracing
@@ -135,27 +185,37 @@ def api(
         "JWT_AUDIENCE": svc.jwt_audience,
         "ALLOW_ORIGINS": ",".join(svc.allow_origins),
         "DOCUMENTS_BUCKET": platform.documents_bucket_name,
+        # uvicorn reads its CLI options from UVICORN_* variables (--timeout-keep-alive).
+        "UVICORN_TIMEOUT_KEEP_ALIVE": str(keep_alive_seconds(cfg.load_balancer.idle_timeout)),
     }
-    secrets: dict[str, pulumi.Input[str]] = dict(platform.secret_arns)
+    secrets: dict[str, pulumi.Input[str]] = dict(platform.secret_references)
     if database is not None:
-        # No credentials in the URL: the app reads DB_USER/DB_PASSWORD (injected from the
-        # RDS-managed secret) and composes the connection.
-        environment["DATABASE_URL"] = pulumi.Output.concat(
-            "postgresql://", database.address, ":", database.port.apply(lambda p: str(int(p))), "/",
-            database.database_name, "?sslmode=require",
-        )  # fmt: skip
-        secrets["DB_USER"] = pulumi.Output.concat(database.secret_arn, ":username::")
-        secrets["DB_PASSWORD"] = pulumi.Output.concat(database.secret_arn, ":password::")
+        # IAM database authentication as the app's own user: the app signs a token for each new
+        # connection with its task role, so no password is injected and none rotates under a
+        # running task. The host comes through a parameter, named before the instance exists.
+        secrets["DB_HOST"] = database.host_parameter_name
+        environment |= {
+            "DB_PORT": str(POSTGRES_PORT),
+            "DB_NAME": cfg.database.name,
+            "DB_USER": cfg.database.app_user,
+            "DB_AUTH": "iam",
+            "DB_SSLMODE": "require",
+            "AWS_REGION": region,
+        }
     else:
         environment["DATABASE_URL"] = c.SQLITE_URL
     if tracing:
         environment["AWS_XRAY_DAEMON_ADDRESS"] = f"localhost:{c.XRAY_PORT}"
+        environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://localhost:{c.OTLP_HTTP_PORT}"
 
     shares = c.split_task(svc.cpu, svc.memory, qdrant_sidecar=sidecar, tracing=tracing)
     api_log = c.LogTarget(names.api_log_group, region)
+    repository = names.repository
     containers: list[dict[str, Any]] = [
         c.api_container(
-            image=platform.repository_url.apply(lambda url: c.api_image(url, cfg.images.api_tag)),
+            image=platform.registry.apply(
+                lambda registry: c.api_image(f"{registry}/{repository}", cfg.images.api_tag)
+            ),
             port=svc.container_port,
             share=shares[c.API_CONTAINER],
             environment=environment,
@@ -169,43 +229,33 @@ def api(
     if sidecar:
         containers.append(
             c.qdrant_container(
-                image=cfg.images.qdrant,
+                image=image(platform, cfg.images.qdrant),
                 share=shares[c.QDRANT_CONTAINER],
                 log=c.LogTarget(names.qdrant_log_group, region),
                 loopback_only=True,
             )
         )
     if tracing:
-        containers.append(c.xray_container(log=api_log))
+        containers.append(c.collector_container(image=image(platform, cfg.images.collector), log=api_log))
 
     efs_volumes: list[EfsVolume] = []
-    access_points: list[tuple[str, pulumi.Output[str]]] = []
     if data is not None and sqlite and data.api_access_point_id is not None:
-        assert data.api_access_point_arn is not None
         efs_volumes.append(EfsVolume(c.DATA_VOLUME, data.file_system_id, data.api_access_point_id))
-        access_points.append(("SqliteAccessPoint", data.api_access_point_arn))
     if data is not None and sidecar and data.qdrant_access_point_id is not None:
-        assert data.qdrant_access_point_arn is not None
         efs_volumes.append(EfsVolume(c.QDRANT_VOLUME, data.file_system_id, data.qdrant_access_point_id))
-        access_points.append(("QdrantAccessPoint", data.qdrant_access_point_arn))
 
-    account = aws.get_caller_identity_output().account_id
-    permissions = pulumi.Output.all(
-        fs=data.file_system_arn if data is not None else None,
-        aps=pulumi.Output.all(*[arn for _, arn in access_points]),
-        bucket=platform.documents_bucket_arn,
-        key=key_arn,
-        account=account,
-    ).apply(
-        lambda v: iam.api_task_policy(
-            file_system_arn=v["fs"],
-            access_point_arns=list(zip([sid for sid, _ in access_points], v["aps"], strict=True)),
-            bucket_arn=v["bucket"],
-            key_arn=v["key"],
-            performance_log_group_arn=f"arn:aws:logs:{region}:{v['account']}:log-group:{names.performance_log_group}",
+    scope = aws.get_caller_identity_output().account_id.apply(
+        lambda a: iam.Scope(region, a, encryption.key_alias)
+    )
+    statements = pulumi.Output.all(scope, platform.documents_bucket_name).apply(
+        lambda v: iam.api_task_statements(
+            v[0],
+            bucket=v[1],
+            performance_log_group=names.performance_log_group,
             tracing=tracing,
             ecs_exec=svc.ecs_exec,
-        )["Statement"]
+            database_user=cfg.database.app_user if database is not None else None,
+        )
     )
 
     extra_logs = {
@@ -243,8 +293,10 @@ def api(
             requests_per_target=svc.requests_per_target,
         ),
         logs=Logs(LogGroupSpec(names.api_log_group, cfg.monitoring.log_retention_days), extra_logs),
-        key_arn=key_arn,
-        permissions=permissions,
+        encryption=encryption,
+        permissions=Permissions(
+            task=statements, boundary_arn=boundary_arn, cache_prefixes=tuple(platform.cache_prefixes.values())
+        ),
         routing=Route(
             container=c.API_CONTAINER,
             port=svc.container_port,
@@ -266,15 +318,17 @@ def qdrant(
     platform: WwhdPlatform,
     network: WwhdNetwork,
     data: WwhdDataVolume,
-    key_arn: pulumi.Input[str],
+    encryption: Encryption,
+    boundary_arn: pulumi.Input[str],
 ) -> WwhdServiceArgs:
-    """Qdrant alone, one task at a time, found by the API as ``qdrant.<namespace>``."""
+    """Qdrant alone, one task at a time, found by the API as ``qdrant.<namespace>``. Its task
+    role holds nothing: the file system policy lets it mount its own access point."""
     q = cfg.qdrant
     assert data.qdrant_access_point_id is not None and network.qdrant_security_group_id is not None
     assert platform.namespace_id is not None
     container = c.qdrant_container(
-        image=cfg.images.qdrant,
-        share=c.Share(q.cpu, q.memory),
+        image=image(platform, cfg.images.qdrant),
+        share=c.Share(q.cpu, q.memory, int(q.memory * c.QDRANT_RESERVATION_SHARE)),
         log=c.LogTarget(names.qdrant_log_group, cfg.region),
         loopback_only=False,
     )
@@ -296,9 +350,9 @@ def qdrant(
             desired=1, minimum=1, maximum=1, spot_percent=100 if cfg.service.spot_percent == 100 else 0
         ),
         logs=Logs(LogGroupSpec(names.qdrant_log_group, cfg.monitoring.log_retention_days)),
-        key_arn=key_arn,
-        permissions=pulumi.Output.all(data.file_system_arn, data.qdrant_access_point_arn).apply(
-            lambda v: iam.qdrant_task_policy(v[0], v[1])["Statement"]
+        encryption=encryption,
+        permissions=Permissions(
+            boundary_arn=boundary_arn, cache_prefixes=tuple(platform.cache_prefixes.values())
         ),
         discovery=Discovery(platform.namespace_id, DISCOVERY_NAME),
         # One writer on its storage: stop the old task before the new one starts.
@@ -316,24 +370,21 @@ def extra(
     platform: WwhdPlatform,
     network: WwhdNetwork,
     data: WwhdDataVolume | None,
-    key_arn: pulumi.Input[str],
+    encryption: Encryption,
+    boundary_arn: pulumi.Input[str],
 ) -> WwhdServiceArgs:
     """One entry of ``wwhd:services``."""
     stack = pulumi.get_stack()
     efs_volumes: list[EfsVolume] = []
-    permissions: pulumi.Input[Sequence[dict[str, Any]]] | None = None
     if spec.efs:
         assert data is not None
-        ap_id, ap_arn = data.service_access_points[spec.name]
+        ap_id, _ = data.service_access_points[spec.name]
         efs_volumes.append(EfsVolume(c.DATA_VOLUME, data.file_system_id, ap_id))
-        permissions = pulumi.Output.all(data.file_system_arn, ap_arn).apply(
-            lambda v: [iam.efs_statement("ServiceDirectory", v[0], v[1])]
-        )
     container = c.service_container(
         name=spec.name,
-        image=spec.image,
+        image=image(platform, spec.image),
         port=spec.port,
-        share=c.Share(spec.cpu, spec.memory),
+        share=c.Share(spec.cpu, spec.memory, int(spec.memory * c.API_RESERVATION_SHARE)),
         environment=spec.environment,
         secrets=spec.secrets,
         log=c.LogTarget(f"/ecs/wwhd-{stack}-{spec.name}", cfg.region),
@@ -378,8 +429,10 @@ def extra(
             requests_per_target=cfg.service.requests_per_target if route is not None else None,
         ),
         logs=Logs(LogGroupSpec(f"/ecs/wwhd-{stack}-{spec.name}", cfg.monitoring.log_retention_days)),
-        key_arn=key_arn,
-        permissions=permissions,
+        encryption=encryption,
+        permissions=Permissions(
+            boundary_arn=boundary_arn, cache_prefixes=tuple(platform.cache_prefixes.values())
+        ),
         routing=route,
         deployment=Deployment(health_check_grace_seconds=cfg.service.health_check_grace_seconds),
     )

@@ -17,10 +17,14 @@ Text = pulumi.Input[str]
 
 API_CONTAINER = "api"
 QDRANT_CONTAINER = "qdrant"
-XRAY_CONTAINER = "xray-daemon"
+COLLECTOR_CONTAINER = "otel-collector"
 
 QDRANT_PORT = 6333
 XRAY_PORT = 2000
+"""The X-Ray SDKs send segments to UDP 2000 of the daemon; the collector's awsxray receiver
+listens there, so today's instrumentation keeps working."""
+OTLP_GRPC_PORT, OTLP_HTTP_PORT = 4317, 4318
+COLLECTOR_HEALTH_PORT = 13133
 
 # Volume names (the task definition's ``volumes`` and the containers' ``mountPoints``).
 DATA_VOLUME = "data"
@@ -31,13 +35,22 @@ DATA_PATH = "/data"
 QDRANT_STORAGE_PATH = "/qdrant/storage"
 SQLITE_URL = "sqlite:////data/wwhd.db"
 
-# The X-Ray daemon, not the ADOT collector: the seeds name X-Ray, the daemon is one small Go
-# binary (a few MiB of memory) while ADOT is a general OpenTelemetry collector that needs a
-# configuration file and several times the memory. Pinned: 3.3.12 is a published tag of
-# public.ecr.aws/xray/aws-xray-daemon (ECR Public avoids Docker Hub's pull rate limits).
-XRAY_IMAGE = "public.ecr.aws/xray/aws-xray-daemon:3.3.12"
-XRAY_CPU = 32
-XRAY_MEMORY = 128
+# The AWS Distro for OpenTelemetry collector, not the X-Ray daemon: AWS ends support for the
+# daemon and the X-Ray SDKs on 2027-02-25 (maintenance since 2026-02-25). Its awsxray receiver
+# accepts the SDKs' segments on UDP 2000 as the daemon did, its OTLP receiver is where the app
+# moves next, and it exports to X-Ray. The image is ``wwhd:images.collector``.
+COLLECTOR_CPU = 64
+COLLECTOR_MEMORY = 256
+"""Hard limit (MiB): the collector's memory_limiter keeps it well below (see COLLECTOR_CONFIG)."""
+COLLECTOR_MEMORY_RESERVATION = 128
+
+ESSENTIAL_MEMORY_FLOOR = 512
+"""No essential container gets a hard memory limit below this (MiB): a kernel kill of an
+essential container stops the whole task (the pack's container-memory-fits checks the same)."""
+API_RESERVATION_SHARE = 0.75
+"""The API's soft reservation, as a share of its hard limit."""
+QDRANT_RESERVATION_SHARE = 0.5
+"""Qdrant's soft reservation, as a share of its hard limit: its page cache grows into the rest."""
 
 # Fargate's ceiling for stopTimeout: the time between SIGTERM and SIGKILL. ECS sends SIGTERM
 # only after the load balancer has drained the task for its deregistration delay
@@ -59,7 +72,7 @@ API_HEALTH_COMMAND = [
     "import urllib.request; urllib.request.urlopen('http://localhost:8000/health', timeout=4)",
 ]
 
-# qdrant/qdrant is built FROM debian:12-slim (bookworm) and installs only ca-certificates,
+# qdrant/qdrant (v1.16) is built FROM debian:13-slim (trixie) and installs only ca-certificates,
 # tzdata and libunwind8: no curl, wget or nc (the maintainers refused curl for security,
 # qdrant/qdrant#3491, #3505; #4250 suggests bash's /dev/tcp). Debian's /bin/sh is dash, which
 # has no /dev/tcp, so the probe runs under bash (Essential in Debian, as are head and grep).
@@ -84,10 +97,12 @@ class LogTarget:
 
 @dataclass(frozen=True)
 class Share:
-    """CPU units and memory (MiB, a hard limit) of one container."""
+    """CPU units and memory (MiB) of one container: ``memory`` is its hard limit (the kernel
+    kills it above), ``reservation`` what it is guaranteed (``memoryReservation``)."""
 
     cpu: int
     memory: int
+    reservation: int | None = None
 
 
 def app_env(environment: str) -> str:
@@ -101,17 +116,29 @@ def api_image(repository_url: str, tag: str) -> str:
 
 
 def split_task(cpu: int, memory: int, *, qdrant_sidecar: bool, tracing: bool) -> dict[str, Share]:
-    """Divide the API task's size among its containers; the shares add up to the task size.
+    """Divide the API task among its containers. The hard limits add up to the task's memory
+    (so no container can starve another into a kill), each essential container's hard limit is
+    at least ``ESSENTIAL_MEMORY_FLOOR``, and each gets a soft reservation below it.
 
-    A Qdrant sidecar gets a quarter (seed 003: 256/512 of a 1024/2048 task), the X-Ray
-    daemon a fixed sliver, the API the rest."""
+    A Qdrant sidecar gets a quarter of the task, and never less than the floor (a single large
+    collection did not fit in the 256 MiB it once had); the collector a fixed sliver; the API
+    the rest. Raises ValueError for a task too small to hold them."""
     shares: dict[str, Share] = {}
     if qdrant_sidecar:
-        shares[QDRANT_CONTAINER] = Share(cpu // 4, memory // 4)
+        qdrant_memory = max(memory // 4, ESSENTIAL_MEMORY_FLOOR)
+        shares[QDRANT_CONTAINER] = Share(
+            cpu // 4, qdrant_memory, int(qdrant_memory * QDRANT_RESERVATION_SHARE)
+        )
     if tracing:
-        shares[XRAY_CONTAINER] = Share(XRAY_CPU, XRAY_MEMORY)
+        shares[COLLECTOR_CONTAINER] = Share(COLLECTOR_CPU, COLLECTOR_MEMORY, COLLECTOR_MEMORY_RESERVATION)
+    api_memory = memory - sum(s.memory for s in shares.values())
+    if api_memory < ESSENTIAL_MEMORY_FLOOR:
+        raise ValueError(
+            f"a {memory} MiB task cannot give the API {ESSENTIAL_MEMORY_FLOOR} MiB beside "
+            f"{', '.join(shares)} ({memory - api_memory} MiB); choose a larger memory size"
+        )
     shares[API_CONTAINER] = Share(
-        cpu - sum(s.cpu for s in shares.values()), memory - sum(s.memory for s in shares.values())
+        cpu - sum(s.cpu for s in shares.values()), api_memory, int(api_memory * API_RESERVATION_SHARE)
     )
     return shares
 
@@ -125,6 +152,12 @@ def log_configuration(target: LogTarget, prefix: str) -> dict[str, Any]:
             "awslogs-stream-prefix": prefix,
         },
     }
+
+
+def _sizes(share: Share) -> dict[str, int]:
+    """``cpu``, ``memory`` (hard limit) and ``memoryReservation`` (soft, when set)."""
+    sizes = {"cpu": share.cpu, "memory": share.memory}
+    return sizes | ({"memoryReservation": share.reservation} if share.reservation else {})
 
 
 def _pairs(values: Mapping[str, Text], value_key: str) -> list[dict[str, Text]]:
@@ -156,8 +189,7 @@ def api_container(
         "name": API_CONTAINER,
         "image": image,
         "essential": True,
-        "cpu": share.cpu,
-        "memory": share.memory,
+        **_sizes(share),
         "portMappings": [{"containerPort": port, "protocol": "tcp", "name": "http"}],
         "environment": _pairs(environment, "value"),
         "secrets": _pairs(secrets, "valueFrom"),
@@ -191,7 +223,7 @@ def api_container(
 def service_container(
     *,
     name: str,
-    image: str,
+    image: Text,
     port: int | None,
     share: Share,
     environment: Mapping[str, str],
@@ -213,8 +245,7 @@ def service_container(
         "name": name,
         "image": image,
         "essential": True,
-        "cpu": share.cpu,
-        "memory": share.memory,
+        **_sizes(share),
         "environment": _pairs(environment, "value"),
         "secrets": _pairs(secrets, "valueFrom"),
         "mountPoints": mounts,
@@ -229,7 +260,7 @@ def service_container(
     return container
 
 
-def qdrant_container(*, image: str, share: Share, log: LogTarget, loopback_only: bool) -> dict[str, Any]:
+def qdrant_container(*, image: Text, share: Share, log: LogTarget, loopback_only: bool) -> dict[str, Any]:
     """Qdrant with its storage on its EFS access point."""
     environment = {
         "QDRANT__SERVICE__HTTP_PORT": str(QDRANT_PORT),
@@ -242,8 +273,7 @@ def qdrant_container(*, image: str, share: Share, log: LogTarget, loopback_only:
         "name": QDRANT_CONTAINER,
         "image": image,
         "essential": True,
-        "cpu": share.cpu,
-        "memory": share.memory,
+        **_sizes(share),
         "portMappings": [{"containerPort": QDRANT_PORT, "protocol": "tcp", "name": "qdrant-http"}],
         "environment": _pairs(environment, "value"),
         "mountPoints": [
@@ -267,20 +297,65 @@ def qdrant_container(*, image: str, share: Share, log: LogTarget, loopback_only:
     }
 
 
-def xray_container(*, log: LogTarget) -> dict[str, Any]:
-    """The X-Ray daemon: the API's SDK sends segments to localhost:2000/udp; not essential, so
-    a daemon crash never stops the API (traces are lost, requests are not)."""
+COLLECTOR_CONFIG = f"""\
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{COLLECTOR_HEALTH_PORT}
+receivers:
+  awsxray:
+    endpoint: 127.0.0.1:{XRAY_PORT}
+    transport: udp
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{OTLP_GRPC_PORT}
+      http:
+        endpoint: 127.0.0.1:{OTLP_HTTP_PORT}
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_percentage: 75
+    spike_limit_percentage: 20
+  batch: {{}}
+exporters:
+  awsxray: {{}}
+service:
+  extensions: [health_check]
+  pipelines:
+    traces:
+      receivers: [awsxray, otlp]
+      processors: [memory_limiter, batch]
+      exporters: [awsxray]
+"""
+"""The collector's whole configuration: traces in from the X-Ray SDK (UDP 2000) and OTLP (4317
+gRPC, 4318 HTTP), bounded in memory, batched, out to X-Ray. Everything listens on loopback:
+only the task's own containers send to it. No metrics or logs pipeline, so nothing is billed
+beyond the traces the sampling rule keeps."""
+
+
+def collector_container(*, image: Text, log: LogTarget) -> dict[str, Any]:
+    """The AWS Distro for OpenTelemetry collector, configured inline (``AOT_CONFIG_CONTENT``);
+    not essential, so a collector crash never stops the API (traces are lost, requests are not)."""
     return {
-        "name": XRAY_CONTAINER,
-        "image": XRAY_IMAGE,
+        "name": COLLECTOR_CONTAINER,
+        "image": image,
         "essential": False,
-        "cpu": XRAY_CPU,
-        "memory": XRAY_MEMORY,
-        "portMappings": [{"containerPort": XRAY_PORT, "protocol": "udp"}],
-        "environment": [{"name": "AWS_REGION", "value": log.region}],
+        **_sizes(Share(COLLECTOR_CPU, COLLECTOR_MEMORY, COLLECTOR_MEMORY_RESERVATION)),
+        "environment": [
+            {"name": "AOT_CONFIG_CONTENT", "value": COLLECTOR_CONFIG},
+            {"name": "AWS_REGION", "value": log.region},
+        ],
         "readonlyRootFilesystem": True,
         "privileged": False,
-        "logConfiguration": log_configuration(log, XRAY_CONTAINER),
+        # The image ships /healthcheck, which asks the health_check extension.
+        "healthCheck": {
+            "command": ["/healthcheck"],
+            "interval": 30,
+            "timeout": 5,
+            "retries": 3,
+            "startPeriod": 15,
+        },
+        "logConfiguration": log_configuration(log, COLLECTOR_CONTAINER),
     }
 
 

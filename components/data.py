@@ -90,6 +90,9 @@ class WwhdDataVolumeArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default tags of the provider made for the backup copy region (the stack's provider does
     not reach another region). Default: none."""
+    permissions_boundary: pulumi.Input[str] | None = None
+    """The permissions boundary its roles carry (the bootstrap's ``wwhd-workload-boundary``).
+    Default: none."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -332,6 +335,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
             f"{name}-backup-role",
             description="W.W.H.D. AWS Backup: back up and restore the data volume",
             assume_role_policy=json.dumps(backup_trust_policy()),
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         attachments = [

@@ -67,6 +67,9 @@ class WwhdDatabaseArgs:
     enhanced_monitoring_interval: int = 0
     """Seconds between Enhanced Monitoring (OS metrics) samples: 0 (off), 1, 5, 10, 15, 30 or
     60. Performance Insights is always on. Default 0; billed as CloudWatch Logs ingestion."""
+    permissions_boundary: pulumi.Input[str] | None = None
+    """The permissions boundary its roles carry (the bootstrap's ``wwhd-workload-boundary``).
+    Default: none."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,11 +91,16 @@ class WwhdDatabase(pulumi.ComponentResource):
     EFS cannot have two writers, PostgreSQL can.
 
     The master password never exists in the program or its state: RDS generates it, keeps it
-    in Secrets Manager under the stack key and rotates it; tasks receive it from that secret.
+    in Secrets Manager under the stack key and rotates it every 7 days; it is for
+    administration only. The API connects as its own user with IAM database authentication (a
+    token per connection, no password to rotate under running tasks).
     """
 
     address: pulumi.Output[str]
-    """Host name of the instance (the API's ``DATABASE_URL`` host)."""
+    """Host name of the instance."""
+    host_parameter_name: str
+    """The SSM parameter holding that host name (``/wwhd/<stack>/database-host``): what a task
+    definition injects, by name."""
     port: pulumi.Output[int]
     """Port, 5432."""
     database_name: pulumi.Output[str]
@@ -149,6 +157,7 @@ class WwhdDatabase(pulumi.ComponentResource):
                 f"{name}-db-monitoring",
                 description="W.W.H.D. PostgreSQL: Enhanced Monitoring publishes OS metrics",
                 assume_role_policy=json.dumps(monitoring_trust_policy()),
+                permissions_boundary=args.permissions_boundary,
                 opts=child,
             )
             aws.iam.RolePolicyAttachment(
@@ -213,6 +222,18 @@ class WwhdDatabase(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=log_groups),
         )
 
+        # The API finds the database through this parameter (injected by name, known before the
+        # instance exists) rather than through the address itself, which is not.
+        self.host_parameter_name = f"/wwhd/{pulumi.get_stack()}/database-host"
+        aws.ssm.Parameter(
+            f"{name}-db-host",
+            name=self.host_parameter_name,
+            type="String",
+            value=instance.address,
+            description="Host name of the W.W.H.D. PostgreSQL instance (DB_HOST of the API)",
+            opts=child,
+        )
+
         self.address = instance.address
         self.port = instance.port
         self.database_name = pulumi.Output.from_input(cfg.name)
@@ -222,6 +243,7 @@ class WwhdDatabase(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "address": self.address,
+                "host_parameter_name": self.host_parameter_name,
                 "port": self.port,
                 "database_name": self.database_name,
                 "secret_arn": self.secret_arn,

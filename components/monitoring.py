@@ -680,8 +680,16 @@ class WwhdMonitoring(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-alarms",
             arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, identity.account_id).apply(
-                lambda v: json.dumps(topic_policy(v[0], v[1], args.region, f"wwhd-{slug}-"))
+            # The topic's ARN formed from its name: a new stack's document is judged whole.
+            policy=identity.account_id.apply(
+                lambda account: json.dumps(
+                    topic_policy(
+                        f"arn:aws:sns:{args.region}:{account}:wwhd-{slug}-alarms",
+                        account,
+                        args.region,
+                        f"wwhd-{slug}-",
+                    )
+                )
             ),
             opts=child,
         )

@@ -47,14 +47,28 @@ class WwhdNetworkArgs:
     """The stack key; encrypts the flow-log group."""
     container_port: int = 8000
     """The API's port: the only one the load balancer may reach on the tasks."""
+    https: bool = True
+    """The load balancer has an HTTPS listener: open 443 (without one, only 80). Default True."""
+    efs: bool = True
+    """The stack has a file system: create the mount targets' group. Default True."""
+    api_efs: bool = True
+    """The API's tasks mount the file system (SQLite, or Qdrant beside it). Default True."""
     qdrant_service: bool = False
     """Qdrant runs as its own service: create its group (6333 from the API only)."""
+    qdrant_efs: bool = False
+    """That service keeps its storage on the file system (NFS to the mount targets)."""
+    qdrant_host: bool = False
+    """It runs on a container host of its own: create the host's group (no ingress, HTTPS out
+    for the ECS agent, Session Manager and image pulls)."""
     postgres: bool = False
     """The API uses RDS PostgreSQL: create the database group (5432 from the API only)."""
     flow_log_retention_days: int = 30
     """Retention of the flow-log group, in a value CloudWatch accepts."""
     services: Sequence[ServicePorts] = ()
     """The extra services (``wwhd:services``): a group each. Default: none."""
+    permissions_boundary: pulumi.Input[str] | None = None
+    """The permissions boundary its roles carry (the bootstrap's ``wwhd-workload-boundary``).
+    Default: none."""
 
 
 class WwhdNetwork(pulumi.ComponentResource):
@@ -78,10 +92,12 @@ class WwhdNetwork(pulumi.ComponentResource):
     """Load balancer: 80 and 443 from anywhere, out to the API port only."""
     api_security_group_id: pulumi.Output[str]
     """API tasks: the app port from the load balancer only."""
-    efs_security_group_id: pulumi.Output[str]
-    """EFS mount targets: NFS from the task groups only."""
+    efs_security_group_id: pulumi.Output[str] | None
+    """EFS mount targets: NFS from the task groups that mount (``efs`` only)."""
     qdrant_security_group_id: pulumi.Output[str] | None
     """Qdrant service: 6333 from the API only (``qdrant_service`` only)."""
+    qdrant_host_security_group_id: pulumi.Output[str] | None
+    """Qdrant's container host: no ingress, HTTPS out (``qdrant_host`` only)."""
     db_security_group_id: pulumi.Output[str] | None
     """Database: 5432 from the API only (``postgres`` only)."""
     service_security_group_ids: dict[str, pulumi.Output[str]]
@@ -144,15 +160,22 @@ class WwhdNetwork(pulumi.ComponentResource):
         if cfg.flow_logs:
             self._flow_logs(name, args)
 
+        # Every rule follows from what the stack has: a port is open only while something
+        # listens on it, NFS only for tasks that mount the file system.
         lb = self._group(name, "lb", "W.W.H.D. load balancer: HTTP and HTTPS from the internet")
         api = self._group(name, "api", "W.W.H.D. API tasks: the app port from the load balancer")
-        efs = self._group(name, "efs", "W.W.H.D. EFS mount targets: NFS from the tasks")
+        efs = self._group(name, "efs", "W.W.H.D. EFS mount targets: NFS from the tasks") if args.efs else None
         qdrant = (
             self._group(name, "qdrant", "W.W.H.D. Qdrant: 6333 from the API") if args.qdrant_service else None
         )
+        host = (
+            self._group(name, "qdrant-host", "W.W.H.D. Qdrant container host: no ingress")
+            if args.qdrant_host
+            else None
+        )
         db = self._group(name, "db", "W.W.H.D. PostgreSQL: 5432 from the API") if args.postgres else None
 
-        for port in (80, HTTPS_PORT):
+        for port in (80, HTTPS_PORT) if args.https else (80,):
             for family, cidr in (("v4", ANYWHERE_V4), ("v6", ANYWHERE_V6)):
                 self._ingress(
                     f"{name}-lb-{port}-{family}", lb, port, f"HTTP{'S' if port == HTTPS_PORT else ''} from the internet",
@@ -164,8 +187,14 @@ class WwhdNetwork(pulumi.ComponentResource):
         # Under awsvpc the task's own ENI pulls images, fetches secrets and ships logs, and the
         # API calls OpenAI: HTTPS out (through the NAT, or the S3 endpoint for image layers).
         self._egress(f"{name}-api-https", api, HTTPS_PORT, "HTTPS to AWS APIs and OpenAI", cidr=ANYWHERE_V4)
-        self._egress(f"{name}-api-to-efs", api, NFS_PORT, "NFS to EFS", group=efs)
-        self._ingress(f"{name}-efs-from-api", efs, NFS_PORT, "NFS from the API tasks", group=api)
+
+        def mounts(label: str, source: aws.ec2.SecurityGroup, who: str) -> None:
+            assert efs is not None, f"{who} mounts the file system, but the stack has none"
+            self._egress(f"{name}-{label}-to-efs", source, NFS_PORT, "NFS to EFS", group=efs)
+            self._ingress(f"{name}-efs-from-{label}", efs, NFS_PORT, f"NFS from {who}", group=source)
+
+        if args.api_efs:
+            mounts("api", api, "the API tasks")
 
         if qdrant is not None:
             self._ingress(
@@ -179,9 +208,15 @@ class WwhdNetwork(pulumi.ComponentResource):
                 "HTTPS to pull the image and ship logs",
                 cidr=ANYWHERE_V4,
             )
-            self._egress(f"{name}-qdrant-to-efs", qdrant, NFS_PORT, "NFS to EFS", group=efs)
-            self._ingress(
-                f"{name}-efs-from-qdrant", efs, NFS_PORT, "NFS from the Qdrant service", group=qdrant
+            if args.qdrant_efs:
+                mounts("qdrant", qdrant, "the Qdrant service")
+        if host is not None:
+            self._egress(
+                f"{name}-qdrant-host-https",
+                host,
+                HTTPS_PORT,
+                "HTTPS to ECS, Session Manager, EC2 and CloudWatch",
+                cidr=ANYWHERE_V4,
             )
         if db is not None:
             self._ingress(
@@ -207,20 +242,14 @@ class WwhdNetwork(pulumi.ComponentResource):
                 cidr=ANYWHERE_V4,
             )
             if svc.efs:
-                self._egress(f"{name}-svc-{svc.name}-to-efs", group, NFS_PORT, "NFS to EFS", group=efs)
-                self._ingress(
-                    f"{name}-efs-from-svc-{svc.name}",
-                    efs,
-                    NFS_PORT,
-                    f"NFS from the {svc.name} tasks",
-                    group=group,
-                )
+                mounts(f"svc-{svc.name}", group, f"the {svc.name} tasks")
             self.service_security_group_ids[svc.name] = group.id
 
         self.lb_security_group_id = lb.id
         self.api_security_group_id = api.id
-        self.efs_security_group_id = efs.id
+        self.efs_security_group_id = efs.id if efs is not None else None
         self.qdrant_security_group_id = qdrant.id if qdrant is not None else None
+        self.qdrant_host_security_group_id = host.id if host is not None else None
         self.db_security_group_id = db.id if db is not None else None
         self.register_outputs(
             {
@@ -232,6 +261,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                 "api_security_group_id": self.api_security_group_id,
                 "efs_security_group_id": self.efs_security_group_id,
                 "qdrant_security_group_id": self.qdrant_security_group_id,
+                "qdrant_host_security_group_id": self.qdrant_host_security_group_id,
                 "db_security_group_id": self.db_security_group_id,
                 "service_security_group_ids": self.service_security_group_ids,
             }
@@ -294,14 +324,18 @@ class WwhdNetwork(pulumi.ComponentResource):
     def _flow_logs(self, name: str, args: WwhdNetworkArgs) -> None:
         """Every accepted and rejected flow into a KMS-encrypted group that expires."""
         child = pulumi.ResourceOptions(parent=self)
+        group_name = f"/wwhd/{pulumi.get_stack()}/vpc-flow-logs"
         group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/wwhd/{pulumi.get_stack()}/vpc-flow-logs",
+            name=group_name,
             retention_in_days=args.flow_log_retention_days,
             kms_key_id=args.key_arn,
             opts=child,
         )
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        group_arn = identity.account_id.apply(
+            lambda account: f"arn:aws:logs:{args.region}:{account}:log-group:{group_name}"
+        )
         role = aws.iam.Role(
             f"{name}-flow-logs",
             description="Lets VPC Flow Logs deliver to this stack's flow-log group",
@@ -321,12 +355,14 @@ class WwhdNetwork(pulumi.ComponentResource):
                     }
                 )
             ),
+            permissions_boundary=args.permissions_boundary,
             opts=child,
         )
         aws.iam.RolePolicy(
             f"{name}-flow-logs",
             role=role.id,
-            policy=group.arn.apply(
+            # The group's ARN formed from its name: a new stack's document is judged whole.
+            policy=group_arn.apply(
                 lambda arn: json.dumps(
                     {
                         "Version": "2012-10-17",

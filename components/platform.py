@@ -19,9 +19,13 @@ from stack_config import LoadBalancerConfig
 
 TOKEN = "wwhd:index:WwhdPlatform"
 
+DOCKER_HUB = "docker.io"
+ECR_PUBLIC = "public.ecr.aws"
+OPERATOR_SETS_IT = "set-by-the-operator"
+"""A parameter's value until the operator sets the real one (SSM refuses an empty value)."""
+
 ECR_KEEP_IMAGES = 20
 ECR_UNTAGGED_DAYS = 30
-SECRET_RECOVERY_DAYS = 7
 JWT_SECRET_LENGTH = 64
 DOCUMENTS_NONCURRENT_DAYS = 90
 # Container Insights "enabled" (cluster- and service-level metrics), not "enhanced": the alarms
@@ -42,19 +46,36 @@ class PlatformNetwork:
 
 @dataclass(frozen=True)
 class PlatformSecrets:
-    """The application secrets the stack holds for its services."""
+    """The application secrets the stack holds for its services, as SSM SecureString
+    parameters encrypted with the stack key.
+
+    Parameter Store rather than Secrets Manager: a task definition may name a parameter of its
+    own region by its name, which is known before anything exists, while a Secrets Manager
+    secret must be named by its full ARN, whose random suffix is not -- so container definitions
+    that inject them could not be judged by the policy pack on a new stack. These are static
+    keys (nothing rotates them), and standard parameters cost nothing."""
 
     openai_api_key: pulumi.Input[str] | None = None
-    """The OpenAI key (an encrypted stack config value). Default None: the secret is created
-    empty and the operator sets its value; tasks that inject it cannot start until then."""
+    """The OpenAI key (an encrypted stack config value). Default None: the parameter holds a
+    placeholder the operator overwrites (``aws ssm put-parameter --overwrite``), and the stack
+    leaves the value alone from then on."""
     jwt_secret: pulumi.Input[str] | None = None
     """The JWT signing secret. Default None: 64 random characters generated at deploy time
     (kept, encrypted, in the Pulumi state)."""
     qdrant_api_key: bool = False
     """Hold an API key for an external Qdrant. Default False."""
     qdrant_api_key_arn: str | None = None
-    """An existing secret with that key; when unset with ``qdrant_api_key``, the stack creates
-    an empty secret the operator fills in."""
+    """An existing Secrets Manager secret with that key (its full ARN); when unset with
+    ``qdrant_api_key``, the stack creates a parameter the operator fills in."""
+
+
+@dataclass(frozen=True)
+class PullThroughCache:
+    """ECR pull-through cache rules: tasks pull third-party images from the account's private
+    registry, which fetches them once from upstream."""
+
+    docker_hub_credential_arn: str
+    """The ``ecr-pullthroughcache/...`` secret with Docker Hub credentials."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,8 @@ class WwhdPlatformArgs:
     """...above this many on-demand tasks. Default 0."""
     secrets: PlatformSecrets = PlatformSecrets()
     """Application secrets. Default: OpenAI key left to the operator, a generated JWT secret."""
+    pull_through_cache: PullThroughCache | None = None
+    """Cache Docker Hub and ECR Public images in the account's registry. Default: off."""
     protect: bool = False
     """Protect the documents bucket from deletion (on in prod). Default False."""
     discovery_namespace: str | None = None
@@ -112,8 +135,14 @@ class WwhdPlatform(pulumi.ComponentResource):
     """The default backend's target group."""
     rules_listener_arn: pulumi.Output[str]
     """The listener services add their rules to (HTTPS when there is a certificate)."""
-    secret_arns: dict[str, pulumi.Output[str]]
-    """Environment variable -> ARN of the secret holding it."""
+    secret_references: dict[str, str]
+    """Environment variable -> what a task definition names to inject it (a parameter name in
+    the stack's region, or a given secret's ARN): known before anything exists."""
+    registry: pulumi.Output[str]
+    """The account's private registry host (``<account>.dkr.ecr.<region>.amazonaws.com``)."""
+    cache_prefixes: dict[str, str]
+    """Upstream registry host -> the repository prefix its cached images live under (empty
+    without a pull-through cache)."""
     documents_bucket_name: pulumi.Output[str]
     """The documents bucket (seed 003)."""
     documents_bucket_arn: pulumi.Output[str]
@@ -163,7 +192,11 @@ class WwhdPlatform(pulumi.ComponentResource):
             opts=legacy.options(self, f"{name}-capacity"),
         )
 
-        self.secret_arns = self._secrets(name, stack)
+        self.secret_references = self._secrets(name, stack)
+        self.registry = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOptions(parent=self)
+        ).account_id.apply(lambda account: f"{account}.dkr.ecr.{args.region}.amazonaws.com")
+        self.cache_prefixes = self._pull_through_cache(name, stack)
         bucket = self._documents_bucket(name)
 
         lb = WwhdLoadBalancer(
@@ -207,63 +240,88 @@ class WwhdPlatform(pulumi.ComponentResource):
                 "repository_url": self.repository_url,
                 "repository_name": self.repository_name,
                 "rules_listener_arn": self.rules_listener_arn,
-                "secret_arns": self.secret_arns,
+                "secret_references": self.secret_references,
+                "registry": self.registry,
+                "cache_prefixes": self.cache_prefixes,
                 "documents_bucket_name": self.documents_bucket_name,
                 "documents_bucket_arn": self.documents_bucket_arn,
                 "namespace_id": self.namespace_id,
             }
         )
 
-    def _secrets(self, name: str, stack: str) -> dict[str, pulumi.Output[str]]:
-        """Environment variable -> secret ARN, for every application secret the stack holds."""
+    def _secrets(self, name: str, stack: str) -> dict[str, str]:
+        """Environment variable -> parameter name (or given secret ARN), for every application
+        secret the stack holds."""
         args = self._args
-        legacy = args.legacy
         given = args.secrets
 
-        def secret(key: str, description: str) -> aws.secretsmanager.Secret:
-            return aws.secretsmanager.Secret(
+        def parameter(key: str, description: str, value: pulumi.Input[str] | None) -> str:
+            path = f"/wwhd/{stack}/{key}"
+            aws.ssm.Parameter(
                 f"{name}-{key}",
-                name=f"wwhd/{stack}/{key}",
+                name=path,
+                type="SecureString",
+                key_id=args.key_arn,
                 description=description,
-                kms_key_id=args.key_arn,
-                # A 7-day window to undo a deletion; 0 would delete at once. The name stays
-                # reserved during the window.
-                recovery_window_in_days=SECRET_RECOVERY_DAYS,
-                opts=legacy.options(self, f"{name}-{key}"),
+                value=pulumi.Output.secret(value if value is not None else OPERATOR_SETS_IT),
+                # Without a value from the stack the operator sets it, and the stack keeps out.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"] if value is None else None),
             )
+            return path
 
-        openai = secret("openai-api-key", "OPENAI_API_KEY of the W.W.H.D. API (set by the operator)")
-        if given.openai_api_key is not None:
-            aws.secretsmanager.SecretVersion(
-                f"{name}-openai-api-key",
-                secret_id=openai.id,
-                secret_string=pulumi.Output.secret(given.openai_api_key),
-                opts=legacy.options(self, f"{name}-openai-api-key"),
-            )
-        jwt = secret("jwt-secret", "JWT_SECRET of the W.W.H.D. API (signs user tokens)")
-        value = given.jwt_secret
-        if value is None:
-            value = random.RandomPassword(
+        jwt = given.jwt_secret
+        if jwt is None:
+            jwt = random.RandomPassword(
                 f"{name}-jwt-secret",
                 length=JWT_SECRET_LENGTH,
                 special=False,
-                opts=legacy.options(self, f"{name}-jwt-secret"),
+                opts=args.legacy.options(self, f"{name}-jwt-secret"),
             ).result
-        aws.secretsmanager.SecretVersion(
-            f"{name}-jwt-secret",
-            secret_id=jwt.id,
-            secret_string=pulumi.Output.secret(value),
-            opts=legacy.options(self, f"{name}-jwt-secret"),
-        )
-        found: dict[str, pulumi.Output[str]] = {"OPENAI_API_KEY": openai.arn, "JWT_SECRET": jwt.arn}
+        found = {
+            "OPENAI_API_KEY": parameter(
+                "openai-api-key", "OPENAI_API_KEY of the W.W.H.D. API", given.openai_api_key
+            ),
+            "JWT_SECRET": parameter("jwt-secret", "JWT_SECRET of the W.W.H.D. API (signs user tokens)", jwt),
+        }
         if given.qdrant_api_key:
-            if given.qdrant_api_key_arn is not None:
-                found["QDRANT_API_KEY"] = pulumi.Output.from_input(given.qdrant_api_key_arn)
-            else:
-                found["QDRANT_API_KEY"] = secret(
-                    "qdrant-api-key", "QDRANT_API_KEY of the external Qdrant (set by the operator)"
-                ).arn
+            found["QDRANT_API_KEY"] = given.qdrant_api_key_arn or parameter(
+                "qdrant-api-key", "QDRANT_API_KEY of the external Qdrant", None
+            )
         return found
+
+    def _pull_through_cache(self, name: str, stack: str) -> dict[str, str]:
+        """Pull-through cache rules of this stack (prefixes carry the stack's name, so stacks
+        sharing an account do not collide), and a creation template that makes each cached
+        repository immutable and expiring. Cached images are public ones: the registry's
+        default encryption (AES256) is enough, and a KMS template would need a role of its own."""
+        cache = self._args.pull_through_cache
+        if cache is None:
+            return {}
+        prefixes = {DOCKER_HUB: f"wwhd-{stack}/docker-hub", ECR_PUBLIC: f"wwhd-{stack}/ecr-public"}
+        credentials = {DOCKER_HUB: cache.docker_hub_credential_arn, ECR_PUBLIC: None}
+        upstream_url = {DOCKER_HUB: "registry-1.docker.io", ECR_PUBLIC: "public.ecr.aws"}
+        for upstream, prefix in prefixes.items():
+            slug = prefix.rsplit("/", 1)[1]
+            aws.ecr.PullThroughCacheRule(
+                f"{name}-{slug}",
+                ecr_repository_prefix=prefix,
+                upstream_registry_url=upstream_url[upstream],
+                credential_arn=credentials[upstream],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.ecr.RepositoryCreationTemplate(
+                f"{name}-{slug}",
+                prefix=prefix,
+                applied_fors=["PULL_THROUGH_CACHE"],
+                description=f"Repositories of the {upstream} pull-through cache of stack {stack}",
+                image_tag_mutability="IMMUTABLE",
+                encryption_configurations=[
+                    aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
+                ],
+                lifecycle_policy=json.dumps(ecr_lifecycle_policy()),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return prefixes
 
     def _documents_bucket(self, name: str) -> aws.s3.Bucket:
         """Private, versioned, encrypted with the stack key, TLS only (seed 003's documents)."""

@@ -213,6 +213,31 @@ class Discovery:
 
 
 @dataclass(frozen=True)
+class Encryption:
+    """The stack key, as resources name it (its ARN) and as IAM documents reach it (its alias)."""
+
+    key_arn: pulumi.Input[str]
+    """Log groups are encrypted with it."""
+    key_alias: str
+    """``alias/wwhd-<stack>``: the execution role decrypts injected secrets with the key that
+    carries it."""
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What the task's code may call, and the ceiling of both roles."""
+
+    task: pulumi.Input[Sequence[Mapping[str, Any]]] | None = None
+    """Statements of the task role's policy, as data. Default: none (no permission)."""
+    boundary_arn: pulumi.Input[str] | None = None
+    """The permissions boundary both roles carry (the bootstrap's ``wwhd-workload-boundary``).
+    Default: none."""
+    cache_prefixes: Sequence[str] = ()
+    """Pull-through cache prefixes the images come through: the execution role may create the
+    cached repositories and import into them. Default: none."""
+
+
+@dataclass(frozen=True)
 class WwhdServiceArgs:
     """One ECS service, grouped by what it needs."""
 
@@ -226,11 +251,10 @@ class WwhdServiceArgs:
     """Counts, capacity providers and target tracking."""
     logs: Logs
     """Its log groups."""
-    key_arn: pulumi.Input[str]
+    encryption: Encryption
     """The stack key: its log groups are encrypted with it, the secrets it injects decrypted."""
-    permissions: pulumi.Input[Sequence[Mapping[str, Any]]] | None = None
-    """Statements of the task role's policy (what the application may call), as data. Default:
-    none (the task role holds no permission)."""
+    permissions: Permissions = Permissions()
+    """Task role statements, the roles' boundary, pull-through cache prefixes. Default: none."""
     routing: Route | None = None
     """Load balancer routing. Default: none (a worker, or a backend reached through discovery)."""
     discovery: Discovery | None = None
@@ -276,21 +300,26 @@ class WwhdService(pulumi.ComponentResource):
         self._name, self._args = name, args
         legacy = args.legacy
         region = args.cluster.region
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        scope = account.apply(lambda a: iam.Scope(region, a, args.encryption.key_alias))
+        permissions = args.permissions
 
         trust = account.apply(lambda a: json.dumps(iam.ecs_tasks_trust_policy(a, region)))
-        task_role = aws.iam.Role(
-            f"{name}-task",
-            description=f"W.W.H.D. {name} task: what the application may call",
-            assume_role_policy=trust,
-            opts=legacy.options(self, f"{name}-task"),
-        )
-        execution_role = aws.iam.Role(
-            f"{name}-execution",
-            description=f"W.W.H.D. {name} task execution: image pull, logs, injected secrets",
-            assume_role_policy=trust,
-            opts=legacy.options(self, f"{name}-execution"),
-        )
+        roles = {
+            kind: aws.iam.Role(
+                f"{name}-{kind}",
+                description=f"W.W.H.D. {name} task{' execution' if kind == 'execution' else ''}: {why}",
+                assume_role_policy=trust,
+                permissions_boundary=permissions.boundary_arn,
+                opts=legacy.options(self, f"{name}-{kind}"),
+            )
+            for kind, why in (
+                ("task", "what the application may call"),
+                ("execution", "image pull, logs, injected secrets"),
+            )
+        }
+        task_role, execution_role = roles["task"], roles["execution"]
         granted: list[pulumi.Resource] = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-execution-managed",
@@ -300,23 +329,23 @@ class WwhdService(pulumi.ComponentResource):
             )
         ]
         references = secret_references(args.task.containers)
-        if references:
+        if references or permissions.cache_prefixes:
             granted.append(
                 aws.iam.RolePolicy(
                     f"{name}-execution",
                     role=execution_role.name,
-                    policy=pulumi.Output.all(args.key_arn, account, *references).apply(
-                        lambda v: json.dumps(iam.execution_policy(v[2:], v[0], region, v[1]))
+                    policy=pulumi.Output.all(scope, *references).apply(
+                        lambda v: json.dumps(iam.execution_policy(v[1:], v[0], permissions.cache_prefixes))
                     ),
                     opts=legacy.options(self, f"{name}-execution"),
                 )
             )
-        if args.permissions is not None:
+        if permissions.task is not None:
             granted.append(
                 aws.iam.RolePolicy(
                     f"{name}-task",
                     role=task_role.name,
-                    policy=pulumi.Output.from_input(args.permissions).apply(
+                    policy=pulumi.Output.from_input(permissions.task).apply(
                         lambda statements: json.dumps({"Version": iam.VERSION, "Statement": list(statements)})
                     ),
                     opts=legacy.options(self, f"{name}-task"),
@@ -337,8 +366,10 @@ class WwhdService(pulumi.ComponentResource):
             cpu=str(task.cpu),
             memory=str(task.memory),
             runtime_platform=runtime_platform(task.architecture),
-            execution_role_arn=execution_role.arn,
-            task_role_arn=task_role.arn,
+            # ARNs formed from the roles' names (known before they exist), so a new stack's task
+            # definition is judged whole; the names carry the dependency on the roles.
+            execution_role_arn=role_arn(scope, execution_role),
+            task_role_arn=role_arn(scope, task_role),
             container_definitions=pulumi.Output.json_dumps(list(task.containers)),
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=v) for v in task.scratch_volumes]
             + [efs_volume(v) for v in task.efs_volumes]
@@ -353,9 +384,9 @@ class WwhdService(pulumi.ComponentResource):
 
         self.service_name = service.name
         self.task_definition_arn = task_definition.arn
-        self.task_role_arn = task_role.arn
+        self.task_role_arn = role_arn(scope, task_role)
         self.task_role_name = task_role.name
-        self.execution_role_arn = execution_role.arn
+        self.execution_role_arn = role_arn(scope, execution_role)
         self.log_group_name = main_logs.name
         self.extra_log_group_names = {key: group.name for key, group in extra_logs.items()}
         self.target_group_arn_suffix = (
@@ -381,7 +412,7 @@ class WwhdService(pulumi.ComponentResource):
             logical,
             name=spec.name,
             retention_in_days=spec.retention_days,
-            kms_key_id=self._args.key_arn,
+            kms_key_id=self._args.encryption.key_arn,
             opts=self._args.legacy.options(self, logical),
         )
 
@@ -549,6 +580,10 @@ class WwhdService(pulumi.ComponentResource):
                 scaling.requests_per_target,
                 pulumi.Output.concat(route.load_balancer_arn_suffix, "/", target_group.arn_suffix),
             )
+
+
+def role_arn(scope: pulumi.Output[iam.Scope], role: aws.iam.Role) -> pulumi.Output[str]:
+    return pulumi.Output.all(scope, role.name).apply(lambda v: v[0].role_arn(v[1]))
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------

@@ -1,12 +1,14 @@
-"""IAM and bucket policy documents of the W.W.H.D. service, as data built from exact ARNs.
+"""IAM and bucket policy documents of the W.W.H.D. services, as data built from ARNs formed
+from names (known before anything exists, so the policy pack judges them on a new stack).
 
-Wildcard resources appear only for actions that AWS does not scope to a resource
-(X-Ray's writes and sampling calls, the ECS Exec SSM channel); no action is a wildcard.
+Wildcard resources appear only for actions that AWS does not scope to a resource (X-Ray's
+writes and sampling calls, the ECS Exec SSM channel); no action is a wildcard.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 VERSION = "2012-10-17"
@@ -33,6 +35,9 @@ SSM_EXEC_ACTIONS = [
     "ssmmessages:OpenDataChannel",
 ]
 LOG_WRITE_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+# What the task's pull needs for an image behind a pull-through cache rule: ECR creates the
+# cached repository and imports the upstream image on the first pull.
+PULL_THROUGH_ACTIONS = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
 
 
 def _doc(statements: list[dict[str, Any]]) -> dict[str, Any]:
@@ -60,7 +65,36 @@ def ecs_tasks_trust_policy(account: str, region: str) -> dict[str, Any]:
     )
 
 
-def secret_source(reference: str, region: str, account: str) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Scope:
+    """Where the stack lives, for ARNs formed from names: known before anything exists, so the
+    documents built from them can be judged by the policy pack on a stack not yet created."""
+
+    region: str
+    account: str
+    key_alias: str
+    """The stack key's alias (``alias/wwhd-<stack>``): its key id is random, so statements reach
+    the key through the alias (``kms:ResourceAliases``) rather than through its ARN."""
+    partition: str = "aws"
+
+    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account}:{resource}"
+
+    def role_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{name}"
+
+    def stack_key(self, sid: str, actions: Sequence[str] | str) -> dict[str, Any]:
+        """Use the stack key, and no other: any key of the account that carries the stack's alias."""
+        return {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": self.arn("kms", "key/*"),
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": self.key_alias}},
+        }
+
+
+def secret_source(reference: str, scope: Scope) -> tuple[str, str]:
     """(service, ARN) of what an ECS ``secrets[].valueFrom`` reads: a Secrets Manager secret
     (its ARN, possibly followed by ``:json-key:version-stage:version-id``) or an SSM parameter
     (its ARN, or its name in the task's own region)."""
@@ -70,17 +104,18 @@ def secret_source(reference: str, region: str, account: str) -> tuple[str, str]:
             return "secretsmanager", ":".join(parts[:7])
         return parts[2], reference
     name = reference if reference.startswith("/") else f"/{reference}"
-    return "ssm", f"arn:aws:ssm:{region}:{account}:parameter{name}"
+    return "ssm", scope.arn("ssm", f"parameter{name}")
 
 
 def execution_policy(
-    secret_references: Sequence[str], key_arn: str, region: str, account: str
+    secret_references: Sequence[str], scope: Scope, cache_prefixes: Sequence[str] = ()
 ) -> dict[str, Any]:
     """What ECS needs beyond the managed policy to start a task: read exactly the secrets and
-    parameters it injects, and decrypt them with the stack key."""
+    parameters it injects, decrypt them with the stack key, and, for images behind the stack's
+    pull-through cache, let ECR create the cached repository and import the image on first pull."""
     sources: dict[str, set[str]] = {}
     for reference in secret_references:
-        service, arn = secret_source(reference, region, account)
+        service, arn = secret_source(reference, scope)
         sources.setdefault(service, set()).add(arn)
     statements: list[dict[str, Any]] = []
     if "secretsmanager" in sources:
@@ -101,9 +136,17 @@ def execution_policy(
                 "Resource": sorted(sources["ssm"]),
             }
         )
-    statements.append(
-        {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn}
-    )
+    if sources:
+        statements.append(scope.stack_key("DecryptWithStackKey", "kms:Decrypt"))
+    if cache_prefixes:
+        statements.append(
+            {
+                "Sid": "PullThroughCache",
+                "Effect": "Allow",
+                "Action": PULL_THROUGH_ACTIONS,
+                "Resource": [scope.arn("ecr", f"repository/{prefix}/*") for prefix in sorted(cache_prefixes)],
+            }
+        )
     return _doc(statements)
 
 
@@ -119,20 +162,20 @@ def efs_statement(sid: str, file_system_arn: str, access_point_arn: str) -> dict
     }
 
 
-def api_task_policy(
+def api_task_statements(
+    scope: Scope,
     *,
-    file_system_arn: str,
-    access_point_arns: Sequence[tuple[str, str]],
-    bucket_arn: str,
-    key_arn: str,
-    performance_log_group_arn: str,
+    bucket: str,
+    performance_log_group: str,
     tracing: bool,
     ecs_exec: bool,
-) -> dict[str, Any]:
-    """What the API task's code may call. ``access_point_arns`` lists (sid, ARN) for each
-    access point the task mounts (SQLite's, and Qdrant's when it is a sidecar)."""
-    statements = [efs_statement(sid, file_system_arn, arn) for sid, arn in access_point_arns]
-    statements += [
+    database_user: str | None,
+) -> list[dict[str, Any]]:
+    """What the API task's code may call, every ARN formed from a name. EFS is granted by the
+    file system policy to the task role through its access points (the access point ids are
+    random, so they stay out of this document)."""
+    bucket_arn = f"arn:{scope.partition}:s3:::{bucket}"
+    statements: list[dict[str, Any]] = [
         {
             "Sid": "DocumentsObjects",
             "Effect": "Allow",
@@ -140,26 +183,33 @@ def api_task_policy(
             "Resource": f"{bucket_arn}/*",
         },
         {"Sid": "DocumentsList", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-        {"Sid": "DocumentsEncryption", "Effect": "Allow", "Action": KMS_DATA_ACTIONS, "Resource": key_arn},
+        scope.stack_key("DocumentsEncryption", KMS_DATA_ACTIONS),
         {
             # The performance log group (seed 000) is written by the application itself
             # (awslogs sends only stdout/stderr, to the main group).
             "Sid": "PerformanceLogs",
             "Effect": "Allow",
             "Action": LOG_WRITE_ACTIONS,
-            "Resource": f"{performance_log_group_arn}:*",
+            "Resource": scope.arn("logs", f"log-group:{performance_log_group}:*"),
         },
     ]
+    if database_user is not None:
+        statements.append(
+            {
+                # IAM database authentication as the app's own user. The instance's resource id
+                # (dbuser:<DbiResourceId>/<user>) is random: any instance of this account and
+                # region, as this user only.
+                "Sid": "DatabaseConnect",
+                "Effect": "Allow",
+                "Action": "rds-db:connect",
+                "Resource": scope.arn("rds-db", f"dbuser:*/{database_user}"),
+            }
+        )
     if tracing:
-        statements.append({"Sid": "XRayWrite", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"})
+        statements.append({"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"})
     if ecs_exec:
         statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": SSM_EXEC_ACTIONS, "Resource": "*"})
-    return _doc(statements)
-
-
-def qdrant_task_policy(file_system_arn: str, access_point_arn: str) -> dict[str, Any]:
-    """The Qdrant service's task: its own access point, nothing else."""
-    return _doc([efs_statement("QdrantStorage", file_system_arn, access_point_arn)])
+    return statements
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:

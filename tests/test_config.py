@@ -34,6 +34,7 @@ config:
   wwhd:images:
     apiTag: v1.2.3
     qdrant: qdrant/qdrant:v1.16.2
+    dockerHubCredentialArn: arn:aws:secretsmanager:us-west-2:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf
   wwhd:loadBalancer:
     idleTimeout: 600
     certificateArn: arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab
@@ -315,7 +316,7 @@ def test_minimal_files_take_environment_defaults(tmp_path: Path) -> None:
     dev, prod = read(tmp_path, DEV), read(tmp_path, PROD)
     assert (dev.service.cpu, dev.service.memory, dev.service.desired_count, dev.service.spot_percent) == (
         512,
-        1024,
+        2048,
         1,
         100,
     )

@@ -380,7 +380,10 @@ DEV_RAW: dict[str, Any] = {
 }
 PROD_RAW: dict[str, Any] = {
     "environment": "prod",
-    "images": {"apiTag": "v1.0.0"},
+    "images": {
+        "apiTag": "v1.0.0",
+        "dockerHubCredentialArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf",
+    },
     "loadBalancer": {
         "certificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
     },

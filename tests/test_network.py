@@ -108,7 +108,7 @@ def test_reachability_sqlite_sidecar(mocks: RecordingMonitor) -> None:
 
 
 def test_reachability_postgres_and_qdrant_service(mocks: RecordingMonitor) -> None:
-    build(mocks, qdrant_service=True, postgres=True)
+    build(mocks, qdrant_service=True, qdrant_efs=True, postgres=True)
     ingress = rules(mocks, INGRESS)
     assert {r for r in ingress if r[0] == "qdrant"} == {("qdrant", 6333, "api")}
     assert {r for r in ingress if r[0] == "db"} == {("db", 5432, "api")}
@@ -122,7 +122,7 @@ def test_reachability_postgres_and_qdrant_service(mocks: RecordingMonitor) -> No
 
 
 def test_security_groups_have_no_inline_rules(mocks: RecordingMonitor) -> None:
-    build(mocks, qdrant_service=True, postgres=True)
+    build(mocks, qdrant_service=True, qdrant_efs=True, postgres=True)
     for group in mocks.of_type(GROUP):
         assert "ingress" not in group.inputs and "egress" not in group.inputs, group.name
         assert group.inputs["description"]
@@ -142,7 +142,7 @@ def test_flow_logs(mocks: RecordingMonitor, enabled: bool) -> None:
 
 
 def test_children_are_parented_to_the_component(mocks: RecordingMonitor) -> None:
-    build(mocks, NetworkConfig(flow_logs=True), qdrant_service=True, postgres=True)
+    build(mocks, NetworkConfig(flow_logs=True), qdrant_service=True, qdrant_efs=True, postgres=True)
     component = mocks.one("wwhd:index:WwhdNetwork")
     for r in mocks.registrations:
         if r is not component and r.type != "pulumi:pulumi:Stack":

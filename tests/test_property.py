@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from components.containers import split_task
 from stack_config import EFS_IA_DAYS, FARGATE_SIZES, LOG_RETENTION_DAYS, parse_stack_config
 from tools.preview import program
 from tools.preview.analyzer import PolicyPack, StackContext, load_policy_config
@@ -103,6 +104,12 @@ def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         "performanceLogRetentionDays": draw(st.sampled_from(retention)),
         "tracing": draw(st.booleans()),
     }
+    # Only tasks whose containers fit (each essential one at its memory floor): the
+    # configuration refuses the others, naming the key.
+    try:
+        split_task(cpu, memory, qdrant_sidecar=placement == "sidecar", tracing=monitoring["tracing"])
+    except ValueError:
+        assume(False)
     storage: dict[str, Any] = {
         "transitionToIaDays": draw(st.sampled_from(EFS_IA_DAYS)),
         "backupRetentionDays": draw(st.sampled_from([1, 7, 30, 35, 365])),
@@ -124,6 +131,13 @@ def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         "images": {
             "apiTag": draw(st.sampled_from(["v0.1.0", "v1.4.2", "3f9c2ab"])),
             "qdrant": "qdrant/qdrant:v1.16.2",
+            **(
+                {
+                    "dockerHubCredentialArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+                }
+                if env == "prod"
+                else {}
+            ),
         },
         "storage": storage,
         "database": database,
@@ -139,7 +153,7 @@ def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real program (linked, not copied) beside generated stack files."""
     work = tmp_path_factory.mktemp("property")
-    for name in ("__main__.py", "stack_config.py", "Pulumi.yaml", "components"):
+    for name in ("__main__.py", "stack_config.py", "workloads.py", "Pulumi.yaml", "components"):
         (work / name).symlink_to(ROOT / name)
     return work
 

@@ -16,8 +16,10 @@ from components.service import (
     Deployment,
     Discovery,
     EfsVolume,
+    Encryption,
     LogGroupSpec,
     Logs,
+    Permissions,
     Route,
     Scaling,
     ServiceNetwork,
@@ -28,13 +30,19 @@ from components.service import (
     capacity_provider_strategy,
     secret_references,
 )
-from components.service_iam import execution_policy, secret_source
+from components.service_iam import Scope, execution_policy, secret_source
 from tools.mocks import ACCOUNT_ID, RecordingMonitor, resolve, settle
 
 REGION = "us-west-2"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/test"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:wwhd/test/token-AbCdEf"
 LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:listener/app/wwhd/0123/4567"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/wwhd-workload-boundary"
+SCOPE = Scope(REGION, ACCOUNT_ID, "alias/wwhd-test")
+STACK_KEY = {
+    "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/*",
+    "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/wwhd-test"}},
+}
 
 
 def container(**extra: Any) -> dict[str, Any]:
@@ -57,7 +65,8 @@ def args(**overrides: Any) -> WwhdServiceArgs:
         "network": ServiceNetwork(["subnet-0a", "subnet-0b"], ["sg-0web"]),
         "scaling": Scaling(desired=1, minimum=1, maximum=3, spot_percent=50, on_demand_base=1),
         "logs": Logs(LogGroupSpec("/ecs/wwhd-test-web", 14)),
-        "key_arn": KEY,
+        "encryption": Encryption(KEY, "alias/wwhd-test"),
+        "permissions": Permissions(boundary_arn=BOUNDARY),
         "routing": Route(
             container="web",
             port=8080,
@@ -167,10 +176,14 @@ def test_roles_trust_this_accounts_ecs_tasks_only(mocks: RecordingMonitor) -> No
             "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
             "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:*"},
         }
-    task = mocks.one("aws:ecs/taskDefinition:TaskDefinition").inputs
-    assert task["taskRoleArn"] == roles["wwhd-svc-web-task"].outputs["arn"]
-    assert task["executionRoleArn"] == roles["wwhd-svc-web-execution"].outputs["arn"]
-    assert task["taskRoleArn"] != task["executionRoleArn"]
+        assert role.inputs["permissionsBoundary"] == BOUNDARY
+    # The task definition names the roles by ARNs formed from their names, known before they exist.
+    task = mocks.one("aws:ecs/taskDefinition:TaskDefinition")
+    for kind in ("task", "execution"):
+        role = roles[f"wwhd-svc-web-{kind}"]
+        assert task.inputs[f"{kind}RoleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{role.outputs['name']}"
+        assert role.urn in task.dependencies
+    assert task.inputs["taskRoleArn"] != task.inputs["executionRoleArn"]
 
 
 def test_execution_role_reads_exactly_what_the_containers_inject(mocks: RecordingMonitor) -> None:
@@ -185,7 +198,7 @@ def test_execution_role_reads_exactly_what_the_containers_inject(mocks: Recordin
     assert by_sid["ReadInjectedParameters"]["Resource"] == [
         f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter/wwhd/test/flag"
     ]
-    assert by_sid["DecryptWithStackKey"]["Resource"] == KEY
+    assert {k: by_sid["DecryptWithStackKey"][k] for k in ("Resource", "Condition")} == STACK_KEY
 
 
 def test_no_secrets_no_execution_policy_and_no_task_policy(mocks: RecordingMonitor) -> None:
@@ -197,7 +210,7 @@ def test_no_secrets_no_execution_policy_and_no_task_policy(mocks: RecordingMonit
 
 def test_task_role_holds_the_given_statements(mocks: RecordingMonitor) -> None:
     statement = {"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
-    build(mocks, permissions=[statement])
+    build(mocks, permissions=Permissions(task=[statement]))
     policy = mocks.one("aws:iam/rolePolicy:RolePolicy", "wwhd-svc-web-task").inputs["policy"]
     assert json.loads(policy) == {"Version": "2012-10-17", "Statement": [statement]}
 
@@ -357,15 +370,24 @@ def test_outputs_are_registered_once(mocks: RecordingMonitor) -> None:
 
 
 def test_secret_sources() -> None:
-    assert secret_source(SECRET_ARN + ":password::", REGION, ACCOUNT_ID) == ("secretsmanager", SECRET_ARN)
-    assert secret_source("/wwhd/test/flag", REGION, ACCOUNT_ID) == (
+    assert secret_source(SECRET_ARN + ":password::", SCOPE) == ("secretsmanager", SECRET_ARN)
+    assert secret_source("/wwhd/test/flag", SCOPE) == (
         "ssm", f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter/wwhd/test/flag",
     )  # fmt: skip
     arn = f"arn:aws:ssm:eu-west-1:{ACCOUNT_ID}:parameter/x"
-    assert secret_source(arn, REGION, ACCOUNT_ID) == ("ssm", arn)
+    assert secret_source(arn, SCOPE) == ("ssm", arn)
     assert secret_references([container(secrets=[{"name": "A", "valueFrom": "/a"}]), container()]) == ["/a"]
-    doc = execution_policy(["/a", "/a"], KEY, REGION, ACCOUNT_ID)
+    doc = execution_policy(["/a", "/a"], SCOPE)
     assert [s["Sid"] for s in doc["Statement"]] == ["ReadInjectedParameters", "DecryptWithStackKey"]
+    assert execution_policy([], SCOPE)["Statement"] == []
+    assert execution_policy([], SCOPE, ["wwhd-test/docker-hub"])["Statement"] == [
+        {
+            "Sid": "PullThroughCache",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+            "Resource": [f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/wwhd-test/docker-hub/*"],
+        }
+    ]
 
 
 @pytest.mark.parametrize("spot", [0, 1, 25, 50, 67, 99, 100])

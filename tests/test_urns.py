@@ -46,6 +46,39 @@ REPLACED_BY = {
 }  # fmt: skip
 
 
+# Resources later changes removed on purpose, each with its reason: (stack, type, name). None of
+# them holds data (the test refuses a stateful type here).
+RETIRED = {
+    ("dev", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-lb-443-v4"):
+        "dev has no HTTPS listener: nothing listens on 443 (issue 17, item 8)",
+    ("dev", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-lb-443-v6"):
+        "dev has no HTTPS listener: nothing listens on 443 (issue 17, item 8)",
+    ("prod", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "wwhd-api-to-efs"):
+        "prod's API keeps nothing on EFS (issue 17, item 8)",
+    ("prod", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-efs-from-api"):
+        "prod's API keeps nothing on EFS (issue 17, item 8)",
+    ("prod", "aws:iam/rolePolicy:RolePolicy", "wwhd-qdrant-task"):
+        "the file system policy admits the Qdrant task role; its own policy held only that grant",
+    **{
+        (stack, typ, name): "application secrets moved to SSM SecureString parameters, which task "
+        "definitions name before they exist (issue 19); docs/operations.md copies the OpenAI key"
+        for stack in ("dev", "prod")
+        for typ, name in (
+            ("aws:secretsmanager/secret:Secret", "wwhd-openai-api-key"),
+            ("aws:secretsmanager/secret:Secret", "wwhd-jwt-secret"),
+            ("aws:secretsmanager/secretVersion:SecretVersion", "wwhd-jwt-secret"),
+        )
+    },
+}  # fmt: skip
+# Stateful resources replaced on purpose, each with its reason.
+REPLACED = {
+    ("dev", "aws:ecr/repository:Repository", "wwhd-api"):
+        "dev's repository took the name of the account's hand-made wwhd-dev-backend, so no dev stack "
+        "could be created before that repository was deleted; it holds images the deploy workflow "
+        "pushes again (issue 17, item 5)",
+}  # fmt: skip
+
+
 @dataclass
 class Registered:
     urn: str
@@ -128,10 +161,16 @@ def matches(old_urn: str, now: dict[str, Registered]) -> list[Registered]:
 def test_every_old_resource_is_still_there_or_aliased(stack: str, recorded: dict[str, list[Any]]) -> None:
     before = json.loads((FIXTURES / f"{stack}.json").read_text())["resources"]
     now = build(stack, recorded)
+    retired = {key for key in RETIRED if key[0] == stack}
+    assert not [key for key in retired if key[1] in REPLACED_BY], "a stateful resource cannot be retired"
     # A component of this program owns no cloud resource (its children are checked one by one):
     # one that no longer exists costs nothing to drop.
     lost = [
-        old["urn"] for old in before if not matches(old["urn"], now) and not old["type"].startswith(COMPONENT)
+        old["urn"]
+        for old in before
+        if not matches(old["urn"], now)
+        and not old["type"].startswith(COMPONENT)
+        and (stack, old["type"], old["urn"].rsplit("::", 1)[1]) not in retired
     ]
     assert not lost, "resources the update would delete (add an alias): " + "\n".join(lost)
     claimed = [old["urn"] for old in before if len(matches(old["urn"], now)) > 1]
@@ -144,11 +183,21 @@ def test_no_stateful_resource_is_replaced(stack: str, recorded: dict[str, list[A
     now = build(stack, recorded)
     stateful = [old for old in before if "inputs" in old]
     assert len(stateful) >= 6
+    replaced = []
     for old in stateful:
         (new,) = matches(old["urn"], now)
         assert new.type == old["type"], old["urn"]
-        for prop in REPLACED_BY[old["type"]]:
-            assert new.inputs.get(prop) == old["inputs"].get(prop), f"{old['urn']}: {prop} changes: replaced"
+        if [p for p in REPLACED_BY[old["type"]] if new.inputs.get(p) != old["inputs"].get(p)]:
+            replaced.append((stack, old["type"], old["urn"].rsplit("::", 1)[1]))
+    assert set(replaced) == {key for key in REPLACED if key[0] == stack}, replaced
+
+
+def test_retired_resources_are_really_gone(recorded: dict[str, list[Any]]) -> None:
+    """The table lists only what no longer exists: a resource back in the program leaves it."""
+    for stack in ("dev", "prod"):
+        now = build(stack, recorded)
+        present = {(stack, r.type, r.urn.rsplit("::", 1)[1]) for r in now.values()}
+        assert not [key for key in RETIRED if key[0] == stack and key in present]
 
 
 def test_alias_computation_follows_parents(recorded: dict[str, list[Any]]) -> None:

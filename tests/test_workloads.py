@@ -10,6 +10,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+import yaml
 from botocore.validate import ParamValidator
 
 from components import containers as c
@@ -30,9 +31,10 @@ LISTENER = "aws:lb/listener:Listener"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY = "aws:appautoscaling/policy:Policy"
-SECRET = "aws:secretsmanager/secret:Secret"
+PARAMETER = "aws:ssm/parameter:Parameter"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-SECRET_CREDENTIALS = {"OPENAI_API_KEY", "JWT_SECRET", "DB_USER", "DB_PASSWORD", "QDRANT_API_KEY"}
+# DB_USER is the app's database user name: with IAM authentication, no password goes with it.
+SECRET_CREDENTIALS = {"OPENAI_API_KEY", "JWT_SECRET", "DB_PASSWORD", "QDRANT_API_KEY"}
 EXTERNAL = {"placement": "external", "url": "https://q.cloud.qdrant.io"}
 
 
@@ -130,18 +132,37 @@ def test_credentials_only_through_secrets(name: str) -> None:
             for value in env(container).values():
                 assert "@" not in value.split("//", 1)[-1].split("/", 1)[0], f"credentials in {value}"
     injected = secrets(api_containers(run)[c.API_CONTAINER])
-    assert injected["OPENAI_API_KEY"] == one(run, SECRET, "wwhd-openai-api-key").outputs["arn"]
-    assert injected["JWT_SECRET"] == one(run, SECRET, "wwhd-jwt-secret").outputs["arn"]
+    stack = run.stack
+    # Parameters by name: known before they exist, so a new stack's task definition is judged whole.
+    assert injected["OPENAI_API_KEY"] == one(run, PARAMETER, "wwhd-openai-api-key").inputs["name"]
+    assert injected["OPENAI_API_KEY"] == f"/wwhd/{stack}/openai-api-key"
+    assert injected["JWT_SECRET"] == f"/wwhd/{stack}/jwt-secret"
+    assert "DB_PASSWORD" not in injected
 
 
-def test_postgres_credentials_from_the_rds_secret() -> None:
+def test_postgres_with_iam_authentication_as_the_app_user() -> None:
+    """Issue 17, day 8: RDS rotates the master secret every 7 days and ECS injects secrets only
+    when a task starts. The API injects no database password at all: it connects as its own
+    user with an IAM token per connection, so no rotation can strand a running task."""
     run = program("prod")
     api = api_containers(run)[c.API_CONTAINER]
-    db = one(run, "aws:rds/instance:Instance").outputs
-    secret = db["masterUserSecrets"][0]["secretArn"]
-    assert secrets(api)["DB_USER"] == f"{secret}:username::"
-    assert secrets(api)["DB_PASSWORD"] == f"{secret}:password::"
-    assert env(api)["DATABASE_URL"] == f"postgresql://{db['address']}:5432/wwhd?sslmode=require"
+    db = one(run, "aws:rds/instance:Instance")
+    secret = db.outputs["masterUserSecrets"][0]["secretArn"]
+    for container in api_containers(run).values():
+        assert not any(secret in ref for ref in secrets(container).values()), container["name"]
+    host = one(run, PARAMETER, "wwhd-db-host")
+    assert host.inputs["name"] == secrets(api)["DB_HOST"] == "/wwhd/prod/database-host"
+    # The provider marks every parameter value secret; this one is a plain host name.
+    assert host.inputs["value"]["value"] == db.outputs["address"] and host.inputs["type"] == "String"
+    assert {k: env(api)[k] for k in ("DB_PORT", "DB_NAME", "DB_USER", "DB_AUTH", "DB_SSLMODE")} == {
+        "DB_PORT": "5432", "DB_NAME": "wwhd", "DB_USER": "wwhd_app", "DB_AUTH": "iam", "DB_SSLMODE": "require",
+    }  # fmt: skip
+    assert db.inputs["iamDatabaseAuthenticationEnabled"] is True
+    connect = grants(policy_doc(run, "wwhd-api-task"))["DatabaseConnect"]
+    assert connect == (
+        frozenset({"rds-db:connect"}),
+        frozenset({f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:*/wwhd_app"}),
+    )
     assert not any(m["sourceVolume"] == c.DATA_VOLUME for m in api["mountPoints"])
 
 
@@ -169,6 +190,7 @@ def test_app_environment_from_config() -> None:
     assert e["ALLOW_ORIGINS"] == "https://a.example,http://localhost:3000"
     assert e["DOCUMENTS_BUCKET"] == one(run, "aws:s3/bucket:Bucket", "wwhd-documents").outputs["bucket"]
     repo = one(run, "aws:ecr/repository:Repository").outputs["repositoryUrl"]
+    assert repo == f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/wwhd/dev/api"
     assert api["image"] == f"{repo}:v0.1.0"
     assert api["portMappings"] == [{"containerPort": 8000, "protocol": "tcp", "name": "http"}]
 
@@ -292,14 +314,39 @@ def test_botocore_validation_catches_a_bad_definition() -> None:
     assert ParamValidator().validate(bad, _shape()).has_errors()
 
 
-@pytest.mark.parametrize(("cpu", "memory"), [(256, 512), (512, 1024), (2048, 4096), (16384, 122880)])
+@pytest.mark.parametrize(
+    ("cpu", "memory"), [(256, 512), (512, 1024), (512, 2048), (2048, 4096), (16384, 122880)]
+)
 @pytest.mark.parametrize("sidecar", [True, False])
 @pytest.mark.parametrize("tracing", [True, False])
 def test_container_shares_fill_the_task(cpu: int, memory: int, sidecar: bool, tracing: bool) -> None:
-    shares = c.split_task(cpu, memory, qdrant_sidecar=sidecar, tracing=tracing)
+    """Hard limits add up to the task's memory; every container has a reservation below its
+    limit; no essential container's limit is under the floor -- or the split is refused."""
+    try:
+        shares = c.split_task(cpu, memory, qdrant_sidecar=sidecar, tracing=tracing)
+    except ValueError as exc:
+        assert "choose a larger memory size" in str(exc)
+        needed = c.ESSENTIAL_MEMORY_FLOOR * (2 if sidecar else 1) + (c.COLLECTOR_MEMORY if tracing else 0)
+        assert memory < needed
+        return
     assert sum(s.cpu for s in shares.values()) == cpu
     assert sum(s.memory for s in shares.values()) == memory
-    assert all(s.cpu > 0 and s.memory >= 128 for s in shares.values())
+    for name, share in shares.items():
+        assert share.cpu > 0 and share.reservation is not None and 0 < share.reservation < share.memory
+        if name != c.COLLECTOR_CONTAINER:
+            assert share.memory >= c.ESSENTIAL_MEMORY_FLOOR, name
+
+
+def test_an_essential_sidecar_keeps_its_memory_floor() -> None:
+    """Issue 17, item 3: dev's Qdrant sidecar had a 256 MiB hard limit; one large collection and
+    the kernel kills it, stopping the whole task."""
+    run = program("dev")
+    defs = api_containers(run)
+    for name in (c.API_CONTAINER, c.QDRANT_CONTAINER):
+        assert defs[name]["essential"] is True
+        assert defs[name]["memory"] >= c.ESSENTIAL_MEMORY_FLOOR
+        assert 0 < defs[name]["memoryReservation"] < defs[name]["memory"]
+    assert sum(d["memory"] for d in defs.values()) <= int(one(run, TASK_DEF, "wwhd-api").inputs["memory"])
 
 
 # --- topologies -------------------------------------------------------------------------------
@@ -368,17 +415,14 @@ def test_service_topology() -> None:
     assert all("wwhd-qdrant" not in t.inputs["resourceId"] for t in targets)
 
 
-def test_external_topology_creates_the_key_secret() -> None:
+def test_external_topology_creates_the_key_parameter() -> None:
     run = program("prod", qdrant=EXTERNAL)
     api = api_containers(run)[c.API_CONTAINER]
     assert env(api)["QDRANT_URL"] == "https://q.cloud.qdrant.io"
-    key = one(run, SECRET, "wwhd-qdrant-api-key")
-    assert key.inputs["name"] == "wwhd/prod/qdrant-api-key"
-    assert secrets(api)["QDRANT_API_KEY"] == key.outputs["arn"]
-    # The operator fills it: no version from the stack.
-    versions = of_type(run, "aws:secretsmanager/secretVersion:SecretVersion")
-    assert all(v.inputs["secretId"] != key.outputs["id"] for v in versions)
-    assert set(api_containers(run)) == {c.API_CONTAINER, c.XRAY_CONTAINER}
+    key = one(run, PARAMETER, "wwhd-qdrant-api-key")
+    assert key.inputs["name"] == secrets(api)["QDRANT_API_KEY"] == "/wwhd/prod/qdrant-api-key"
+    assert key.inputs["type"] == "SecureString"
+    assert set(api_containers(run)) == {c.API_CONTAINER, c.COLLECTOR_CONTAINER}
     assert run.outputs["qdrantLogGroupName"] is None
 
 
@@ -386,23 +430,40 @@ def test_external_topology_uses_a_given_key_secret() -> None:
     run = program("prod", qdrant={**EXTERNAL, "apiKeySecretArn": QDRANT_KEY})
     api = api_containers(run)[c.API_CONTAINER]
     assert secrets(api)["QDRANT_API_KEY"] == QDRANT_KEY
-    assert [s.name for s in of_type(run, SECRET) if "qdrant" in s.name] == []
+    assert [s.name for s in of_type(run, PARAMETER) if "qdrant" in s.name] == []
     assert QDRANT_KEY in grants(policy_doc(run, "wwhd-api-execution"))["ReadInjectedSecrets"][1]
 
 
-def test_tracing_adds_the_xray_daemon() -> None:
-    defs = api_containers(program("prod"))
-    xray = defs[c.XRAY_CONTAINER]
-    assert xray["image"].startswith("public.ecr.aws/xray/aws-xray-daemon:3.")
-    assert xray["essential"] is False
-    assert xray["portMappings"] == [{"containerPort": 2000, "protocol": "udp"}]
-    assert xray["logConfiguration"]["options"]["awslogs-group"] == "/ecs/wwhd-backend"
-    assert env(defs[c.API_CONTAINER])["AWS_XRAY_DAEMON_ADDRESS"] == "localhost:2000"
+def test_tracing_runs_the_opentelemetry_collector() -> None:
+    """Issue 17, item 7: the X-Ray daemon reaches end of support on 2027-02-25; the ADOT
+    collector receives the same SDK segments (UDP 2000) and OTLP, and exports to X-Ray."""
+    run = program("dev", monitoring={"tracing": True})
+    defs = api_containers(run)
+    collector = defs[c.COLLECTOR_CONTAINER]
+    assert collector["image"].startswith("public.ecr.aws/aws-observability/aws-otel-collector:v")
+    assert "@sha256:" in collector["image"] and len(collector["image"].rsplit(":", 1)[1]) == 64
+    assert collector["essential"] is False and collector["readonlyRootFilesystem"] is True
+    config = yaml.safe_load(env(collector)["AOT_CONFIG_CONTENT"])
+    assert config["receivers"]["awsxray"]["endpoint"] == "127.0.0.1:2000"
+    assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+    assert config["service"]["pipelines"] == {
+        "traces": {
+            "receivers": ["awsxray", "otlp"],
+            "processors": ["memory_limiter", "batch"],
+            "exporters": ["awsxray"],
+        }
+    }
+    assert collector["healthCheck"]["command"] == ["/healthcheck"]
+    assert collector["logConfiguration"]["options"]["awslogs-group"] == "/ecs/wwhd-backend-dev"
+    api = env(defs[c.API_CONTAINER])
+    assert api["AWS_XRAY_DAEMON_ADDRESS"] == "localhost:2000"
+    assert api["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
+    assert not [d for d in defs.values() if "xray-daemon" in d["image"]]
 
 
-def test_no_tracing_no_daemon() -> None:
+def test_no_tracing_no_collector() -> None:
     defs = api_containers(program("dev"))
-    assert c.XRAY_CONTAINER not in defs
+    assert c.COLLECTOR_CONTAINER not in defs
     assert "AWS_XRAY_DAEMON_ADDRESS" not in env(defs[c.API_CONTAINER])
 
 
@@ -418,24 +479,32 @@ def test_execution_role_reads_exactly_the_injected_secrets() -> None:
         (role, "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy") for role in executions
     }
     assert one(run, ROLE_POLICY, "wwhd-api-execution").inputs["role"] == roles["wwhd-api-execution"]
-    db_secret = one(run, "aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"]
-    assert grants(policy_doc(run, "wwhd-api-execution")) == {
-        "ReadInjectedSecrets": (
-            frozenset({"secretsmanager:GetSecretValue"}),
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter/wwhd/prod"
+    doc = policy_doc(run, "wwhd-api-execution")
+    cache = {
+        f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/wwhd-prod/{r}/*" for r in ("docker-hub", "ecr-public")
+    }
+    assert grants(doc) == {
+        "ReadInjectedParameters": (
+            frozenset({"ssm:GetParameters"}),
             frozenset(
-                {
-                    one(run, SECRET, "wwhd-openai-api-key").outputs["arn"],
-                    one(run, SECRET, "wwhd-jwt-secret").outputs["arn"],
-                    db_secret,
-                }
+                {f"{parameter}/openai-api-key", f"{parameter}/jwt-secret", f"{parameter}/database-host"}
             ),
         ),
-        "DecryptWithStackKey": (frozenset({"kms:Decrypt"}), frozenset({key_arn(run)})),
+        "DecryptWithStackKey": (
+            frozenset({"kms:Decrypt"}),
+            frozenset({f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/*"}),
+        ),
+        "PullThroughCache": (
+            frozenset({"ecr:BatchImportUpstreamImage", "ecr:CreateRepository"}),
+            frozenset(cache),
+        ),
     }
-    # The Qdrant service's execution role gets the managed policy only: no secret at all.
-    assert [
-        p.name for p in of_type(run, ROLE_POLICY) if p.inputs["role"] == roles["wwhd-qdrant-execution"]
-    ] == []
+    decrypt = next(st for st in doc["Statement"] if st["Sid"] == "DecryptWithStackKey")
+    assert decrypt["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/wwhd-prod"}}
+    # The Qdrant service's execution role reads no secret: only the cache it pulls through.
+    (qdrant,) = [p for p in of_type(run, ROLE_POLICY) if p.inputs["role"] == roles["wwhd-qdrant-execution"]]
+    assert set(grants(json.loads(qdrant.inputs["policy"]))) == {"PullThroughCache"}
 
 
 @pytest.mark.parametrize(("tracing", "ecs_exec"), [(False, False), (True, True)])
@@ -444,26 +513,26 @@ def test_api_task_role_grants(tracing: bool, ecs_exec: bool) -> None:
     role = one(run, ROLE, "wwhd-api-task").outputs["name"]
     assert one(run, ROLE_POLICY, "wwhd-api-task").inputs["role"] == role
     doc = policy_doc(run, "wwhd-api-task")
+    # ARNs formed from names, equal to the ones AWS gives the resources.
     bucket = one(run, "aws:s3/bucket:Bucket", "wwhd-documents").outputs["arn"]
     perf = one(run, LOG_GROUP, "wwhd-api-performance-logs").outputs["arn"]
-    fs = one(run, "aws:efs/fileSystem:FileSystem").outputs["arn"]
-    efs = frozenset({"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"})
     expected = {
-        "SqliteAccessPoint": (efs, frozenset({fs})),
-        "QdrantAccessPoint": (efs, frozenset({fs})),
         "DocumentsObjects": (
             frozenset({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}),
             frozenset({f"{bucket}/*"}),
         ),
         "DocumentsList": (frozenset({"s3:ListBucket"}), frozenset({bucket})),
-        "DocumentsEncryption": (frozenset({"kms:Decrypt", "kms:GenerateDataKey"}), frozenset({key_arn(run)})),
+        "DocumentsEncryption": (
+            frozenset({"kms:Decrypt", "kms:GenerateDataKey"}),
+            frozenset({f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/*"}),
+        ),
         "PerformanceLogs": (
             frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
             frozenset({f"{perf}:*"}),
         ),
     }
     if tracing:
-        expected["XRayWrite"] = (
+        expected["Tracing"] = (
             frozenset(
                 {
                     "xray:PutTraceSegments",
@@ -488,10 +557,14 @@ def test_api_task_role_grants(tracing: bool, ecs_exec: bool) -> None:
             frozenset({"*"}),
         )
     assert grants(doc) == expected
-    conditions = {st["Sid"]: st.get("Condition") for st in doc["Statement"]}
-    for sid, ap in (("SqliteAccessPoint", "wwhd-api-ap"), ("QdrantAccessPoint", "wwhd-qdrant-ap")):
+    # EFS through the file system policy, which names the task role and its access points.
+    policy = json.loads(one(run, "aws:efs/fileSystemPolicy:FileSystemPolicy").inputs["policy"])
+    role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{role}"
+    allowed = {st["Sid"]: st for st in policy["Statement"] if st["Effect"] == "Allow"}
+    for sid, ap in (("ApiMountsData", "wwhd-api-ap"), ("QdrantMountsQdrant", "wwhd-qdrant-ap")):
+        assert allowed[sid]["Principal"] == {"AWS": role_arn}
         arn = one(run, "aws:efs/accessPoint:AccessPoint", ap).outputs["arn"]
-        assert conditions[sid] == {"StringEquals": {"elasticfilesystem:AccessPointArn": arn}}
+        assert allowed[sid]["Condition"] == {"StringEquals": {"elasticfilesystem:AccessPointArn": arn}}
     assert one(run, ECS_SERVICE, "wwhd-api").inputs["enableExecuteCommand"] is ecs_exec
 
 
@@ -510,24 +583,11 @@ def test_no_wildcard_actions_and_star_resources_only_where_unscoped(name: str) -
                 )
 
 
-def test_qdrant_task_role_mounts_its_access_point_only() -> None:
+def test_qdrant_task_role_holds_nothing() -> None:
+    """The Qdrant service calls no AWS API; the file system policy admits its role through its
+    own access point."""
     run = program("prod")
-    assert (
-        one(run, ROLE_POLICY, "wwhd-qdrant-task").inputs["role"]
-        == one(run, ROLE, "wwhd-qdrant-task").outputs["name"]
-    )
-    doc = policy_doc(run, "wwhd-qdrant-task")
-    fs = one(run, "aws:efs/fileSystem:FileSystem").outputs["arn"]
-    assert grants(doc) == {
-        "QdrantStorage": (
-            frozenset({"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}),
-            frozenset({fs}),
-        )
-    }
-    ap = one(run, "aws:efs/accessPoint:AccessPoint", "wwhd-qdrant-ap").outputs["arn"]
-    assert doc["Statement"][0]["Condition"] == {"StringEquals": {"elasticfilesystem:AccessPointArn": ap}}
-    # With Qdrant elsewhere and Postgres, the API task mounts nothing.
-    assert not any(sid.endswith("AccessPoint") for sid in grants(policy_doc(run, "wwhd-api-task")))
+    assert [p.name for p in of_type(run, ROLE_POLICY) if p.name == "wwhd-qdrant-task"] == []
 
 
 def test_the_file_system_policy_admits_each_writer_through_its_access_point() -> None:
@@ -535,33 +595,34 @@ def test_the_file_system_policy_admits_each_writer_through_its_access_point() ->
     policy = json.loads(one(run, "aws:efs/fileSystemPolicy:FileSystemPolicy").inputs["policy"])
     allowed = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Allow"}
     assert set(allowed) == {"QdrantMountsQdrant"}
-    assert allowed["QdrantMountsQdrant"]["Principal"] == {
-        "AWS": one(run, ROLE, "wwhd-qdrant-task").outputs["arn"]
-    }
+    name = one(run, ROLE, "wwhd-qdrant-task").outputs["name"]
+    assert allowed["QdrantMountsQdrant"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}
 
 
 # --- secrets, images, logs, bucket ------------------------------------------------------------
 
 
-def test_secrets_encrypted_named_and_recoverable() -> None:
+def test_secrets_are_encrypted_parameters() -> None:
     run = program("dev")
-    names = {s.inputs["name"] for s in of_type(run, SECRET)}
-    assert names == {"wwhd/dev/openai-api-key", "wwhd/dev/jwt-secret"}
-    for s in of_type(run, SECRET):
-        assert s.inputs["kmsKeyId"] == key_arn(run)
-        assert s.inputs["recoveryWindowInDays"] == 7
-    versions = {v.name: v for v in of_type(run, "aws:secretsmanager/secretVersion:SecretVersion")}
-    # No OpenAI key in the stack file: the operator sets it; the JWT secret is generated.
-    assert set(versions) == {"wwhd-jwt-secret"}
+    parameters = {p.name: p for p in of_type(run, PARAMETER)}
+    assert {p.inputs["name"] for p in parameters.values()} == {
+        "/wwhd/dev/openai-api-key",
+        "/wwhd/dev/jwt-secret",
+    }
+    for p in parameters.values():
+        assert p.inputs["type"] == "SecureString" and p.inputs["keyId"] == key_arn(run)
     random = one(run, "random:index/randomPassword:RandomPassword")
     assert random.inputs["length"] == 64
-    assert random.urn in versions["wwhd-jwt-secret"].dependencies
+    assert random.urn in parameters["wwhd-jwt-secret"].dependencies
+    assert of_type(run, "aws:secretsmanager/secret:Secret") == []
 
 
 def test_openai_key_from_the_stack_config() -> None:
-    run = program("dev", openaiApiKey="sk-test-not-a-real-key")
-    versions = {v.name for v in of_type(run, "aws:secretsmanager/secretVersion:SecretVersion")}
-    assert versions == {"wwhd-openai-api-key", "wwhd-jwt-secret"}
+    """With the key in the stack file the stack owns the value; without it the operator sets it."""
+    given = one(program("dev", openaiApiKey="sk-test-not-a-real-key"), PARAMETER, "wwhd-openai-api-key")
+    assert given.inputs["value"]["value"] == "sk-test-not-a-real-key"
+    left = one(program("dev"), PARAMETER, "wwhd-openai-api-key")
+    assert left.inputs["value"]["value"] == "set-by-the-operator"
 
 
 def test_ecr_repository_hardened_with_lifecycle() -> None:
@@ -601,7 +662,7 @@ def test_log_groups() -> None:
         "awslogs-region": REGION,
         "awslogs-stream-prefix": "api",
     }
-    assert api[c.XRAY_CONTAINER]["logConfiguration"]["options"]["awslogs-group"] == "/ecs/wwhd-backend"
+    assert api[c.COLLECTOR_CONTAINER]["logConfiguration"]["options"]["awslogs-group"] == "/ecs/wwhd-backend"
     # Prod adopts infra-change-001's cluster and log group by name (imports/prod.json).
     assert one(run, "aws:ecs/cluster:Cluster").inputs["name"] == "wwhd-cluster"
     capacity = one(run, "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
@@ -617,7 +678,10 @@ def test_physical_names_default_per_stack() -> None:
     cfg = parse_stack_config(
         {
             "environment": "prod",
-            "images": {"apiTag": "v1"},
+            "images": {
+                "apiTag": "v1",
+                "dockerHubCredentialArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf",
+            },
             "loadBalancer": {"certificateArn": CERT},
             "monitoring": {"alarmEmails": ["a@wwhd.ai"]},
             "service": {"clusterName": "c_1", "logGroupName": "/a/b#c"},
@@ -888,8 +952,132 @@ def test_components_and_their_children() -> None:
     assert owner("aws:ecs/cluster:Cluster", "wwhd-cluster") == "WwhdPlatform wwhd"
     assert owner("aws:lb/loadBalancer:LoadBalancer", "wwhd-lb-alb") == "WwhdPlatform wwhd"
     assert owner("aws:ecr/repository:Repository", "wwhd-api") == "WwhdPlatform wwhd"
-    assert owner(SECRET, "wwhd-jwt-secret") == "WwhdPlatform wwhd"
+    assert owner(PARAMETER, "wwhd-jwt-secret") == "WwhdPlatform wwhd"
     for name in ("wwhd-api-task", "wwhd-api-execution"):
         assert owner(ROLE, name) == "WwhdService wwhd-api"
     assert owner(ECS_SERVICE, "wwhd-qdrant") == "WwhdService wwhd-qdrant"
     assert owner(LOG_GROUP, "wwhd-qdrant-logs") == "WwhdService wwhd-qdrant"
+
+
+# --- issue 17: what keeps working on day 8 -------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "idle"), [("dev", 60), ("prod", 600), ("dev", 4000)])
+def test_server_keeps_idle_connections_longer_than_the_load_balancer(stack: str, idle: int) -> None:
+    """Uvicorn closes idle keep-alive connections after 5 s by default; the load balancer keeps
+    them for its idle timeout and would send the next request into a closing socket (a 502)."""
+    run = program(stack, loadBalancer={"idleTimeout": idle})
+    alb_idle = one(run, "aws:lb/loadBalancer:LoadBalancer").inputs["idleTimeout"]
+    keep_alive = int(env(api_containers(run)[c.API_CONTAINER])["UVICORN_TIMEOUT_KEEP_ALIVE"])
+    assert alb_idle == idle and keep_alive > alb_idle
+
+
+def test_repositories_never_collide_with_the_hand_made_one() -> None:
+    """Issue 17, item 5: the account holds a hand-made wwhd-dev-backend; dev's repository was
+    named the same and `pulumi up -s dev` failed until it was deleted."""
+    assert one(program("dev"), "aws:ecr/repository:Repository").inputs["name"] == "wwhd/dev/api"
+    # Prod keeps the repository it has pushed to (ECR cannot rename one).
+    assert one(program("prod"), "aws:ecr/repository:Repository").inputs["name"] == "wwhd-prod-backend"
+
+
+def test_prod_pulls_only_from_the_accounts_registry() -> None:
+    """Issue 17, item 6: Docker Hub limits anonymous pulls per IP and every task pulls through
+    the same NAT address; prod's third-party images come through pull-through cache rules."""
+    run = program("prod")
+    registry = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/"
+    for task in of_type(run, TASK_DEF):
+        for container in containers(task).values():
+            assert container["image"].startswith(registry), container["image"]
+    qdrant = containers(one(run, TASK_DEF, "wwhd-qdrant"))[c.QDRANT_CONTAINER]["image"]
+    assert qdrant == f"{registry}wwhd-prod/docker-hub/qdrant/qdrant:v1.16.2"
+    collector = api_containers(run)[c.COLLECTOR_CONTAINER]["image"]
+    assert collector.startswith(f"{registry}wwhd-prod/ecr-public/aws-observability/aws-otel-collector:v")
+    rules = {
+        r.inputs["ecrRepositoryPrefix"]: r.inputs
+        for r in of_type(run, "aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+    }
+    assert rules["wwhd-prod/docker-hub"]["upstreamRegistryUrl"] == "registry-1.docker.io"
+    assert (
+        rules["wwhd-prod/docker-hub"]["credentialArn"]
+        .split(":secret:")[1]
+        .startswith("ecr-pullthroughcache/")
+    )
+    assert rules["wwhd-prod/ecr-public"]["upstreamRegistryUrl"] == "public.ecr.aws"
+    assert "credentialArn" not in rules["wwhd-prod/ecr-public"]
+    templates = of_type(run, "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")
+    assert {t.inputs["prefix"] for t in templates} == set(rules)
+    assert all(t.inputs["imageTagMutability"] == "IMMUTABLE" for t in templates)
+    # Dev pulls public images directly (the pack's advisory level there).
+    assert (
+        containers(one(program("dev"), TASK_DEF, "wwhd-api"))[c.QDRANT_CONTAINER]["image"]
+        == "qdrant/qdrant:v1.16.2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("qdrant/qdrant:v1.16.2", "R/wwhd-prod/docker-hub/qdrant/qdrant:v1.16.2"),
+        ("nginx:1.27", "R/wwhd-prod/docker-hub/library/nginx:1.27"),
+        (
+            "docker.io/qdrant/qdrant@sha256:" + "a" * 64,
+            "R/wwhd-prod/docker-hub/qdrant/qdrant@sha256:" + "a" * 64,
+        ),
+        ("public.ecr.aws/a/b:1", "R/wwhd-prod/ecr-public/a/b:1"),
+        ("ghcr.io/qdrant/qdrant/qdrant:v1.16.2", "ghcr.io/qdrant/qdrant/qdrant:v1.16.2"),
+        (
+            "1.dkr.ecr.us-west-2.amazonaws.com/wwhd/prod/api:v1",
+            "1.dkr.ecr.us-west-2.amazonaws.com/wwhd/prod/api:v1",
+        ),
+    ],
+)
+def test_cached_references(reference: str, expected: str) -> None:
+    from workloads import cached_reference
+
+    prefixes = {"docker.io": "wwhd-prod/docker-hub", "public.ecr.aws": "wwhd-prod/ecr-public"}
+    assert cached_reference(reference, "R", prefixes) == expected
+    assert cached_reference(reference, "R", {}) == reference
+
+
+def _rules(run: ProgramRun) -> set[tuple[str, str, int, str]]:
+    """(direction, group, port, peer) of every security group rule, groups by logical name."""
+    groups = {
+        g.outputs["id"]: g.name.removeprefix("wwhd-")
+        for g in of_type(run, "aws:ec2/securityGroup:SecurityGroup")
+    }
+    found = set()
+    for typ, direction in (
+        ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "in"),
+        ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "out"),
+    ):
+        for r in of_type(run, typ):
+            i = r.inputs
+            peer = groups.get(i.get("referencedSecurityGroupId", ""), i.get("cidrIpv4") or i.get("cidrIpv6"))
+            found.add((direction, groups[i["securityGroupId"]], int(i["fromPort"]), peer))
+    return found
+
+
+def test_every_rule_follows_from_what_the_stack_has() -> None:
+    """Issue 17, item 8: dev opened 443 without an HTTPS listener; prod's API group kept NFS rules
+    though the API keeps nothing on EFS there."""
+    dev, prod = _rules(program("dev")), _rules(program("prod"))
+    assert not {r for r in dev if r[1] == "lb" and r[2] == 443}  # dev: plain HTTP only
+    assert {("in", "lb", 443, "0.0.0.0/0"), ("in", "lb", 443, "::/0")} <= prod
+    assert ("out", "api", 2049, "efs") in dev and ("in", "efs", 2049, "api") in dev
+    assert not {r for r in prod if r[1] == "api" and r[2] == 2049}
+    assert not {r for r in prod if r[1] == "efs" and r[3] == "api"}
+    # prod's Qdrant service keeps its storage on EFS, so it alone mounts there.
+    assert ("in", "efs", 2049, "qdrant") in prod
+    # No file system at all when nothing keeps files on EFS.
+    external = _rules(program("prod", qdrant=EXTERNAL))
+    assert not {r for r in external if 2049 in (r[2],)}
+    assert "efs" not in {r[1] for r in external}
+
+
+def test_iam_database_authentication_is_used() -> None:
+    """Issue 17, item 8: a setting that does nothing is gone or used. IAM authentication is on
+    because the API connects with it."""
+    run = program("prod")
+    assert one(run, "aws:rds/instance:Instance").inputs["iamDatabaseAuthenticationEnabled"] is True
+    assert "DatabaseConnect" in grants(policy_doc(run, "wwhd-api-task"))
+    assert env(api_containers(run)[c.API_CONTAINER])["DB_AUTH"] == "iam"

@@ -86,6 +86,8 @@ def workload_boundary(partition: str, account: str) -> dict[str, Any]:
                 ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
                 here("ssm", "parameter/*"),
             ),
+            # The API connects to PostgreSQL as its own user with IAM authentication.
+            _allow("ConnectToDatabases", ["rds-db:connect"], here("rds-db", "dbuser:*/*")),
             # --- data: KMS use, EFS client, the stack's buckets, the Qdrant EBS volume -------
             _allow(
                 "UseKeys",

@@ -117,11 +117,6 @@ def _unbounded_roles(resources: list[AnalyzedResource]) -> list[str]:
     return [r.name for r in roles if r.inputs.get("permissionsBoundary") != CONTRACT_BOUNDARY]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the main program does not set permissionsBoundary yet (the lead's change): until it "
-    "does, the deploy role cannot create or change its roles",
-)
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_role_of_the_main_program_carries_the_boundary(stack: str) -> None:
     """The contract with the bootstrap: arn:<partition>:iam::<account>:policy/wwhd-workload-boundary."""
