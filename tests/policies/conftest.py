@@ -121,3 +121,16 @@ def stack_named(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("PULUMI_STACK", name)
 
     return set_name
+
+
+@pytest.fixture(scope="session")
+def pack():
+    """The real pack process, started once per test session (per xdist worker) and reconfigured
+    by each run: see grpc_pack.GrpcPack."""
+    from .grpc_pack import GrpcPack, start_pack
+
+    process = start_pack()
+    try:
+        yield GrpcPack(process)
+    finally:
+        process.stop()
