@@ -44,8 +44,8 @@ def check_resource(
     protect: bool = False,
 ) -> list[str]:
     """Run a resource policy as the analyzer does (props behind the unknown-checking proxy);
-    returns the violation messages. A 'cannot decide' raises UnknownValueError, which the
-    analyzer reports as an advisory diagnostic."""
+    returns the reported messages, undecided ones ("undecided [...]") included. With the
+    config {"undecided": "advisory"} an undecided check raises UnknownValueError instead."""
     messages: list[str] = []
     args = ResourceValidationArgs(
         typ,
