@@ -464,7 +464,7 @@ class Ingress:
 
     owner: Res  # the resource declaring it: the group itself, or the rule resource
     label: str
-    prop: str  # the property holding the rule: "ingress" inline, "" for a rule resource
+    prop: str  # where its CIDRs are: "ingress" (inline), "cidrBlocks" or "cidrIpv4" (rule resources)
     rule: dict[str, Any]  # protocol, fromPort, toPort
     open: bool | None  # admits 0.0.0.0/0 or ::/0; None while that is unknown
     groups: list[Res] | None  # the group(s) it belongs to; None when they cannot be resolved
@@ -494,10 +494,13 @@ class _IngressIndex:
             if kind != "ingress" and not is_unknown(kind):
                 continue
             opened = _open(r.get("cidrBlocks"), r.get("ipv6CidrBlocks"))
-            self.rules.append(self._standalone(stack, r, r.props, None if is_unknown(kind) else opened))
+            self.rules.append(
+                self._standalone(stack, r, "cidrBlocks", r.props, None if is_unknown(kind) else opened)
+            )
         for r in stack.of_type(SG_INGRESS_RULE):
             rule = {"protocol": r.get("ipProtocol"), "fromPort": r.get("fromPort"), "toPort": r.get("toPort")}
-            self.rules.append(self._standalone(stack, r, rule, _open(r.get("cidrIpv4"), r.get("cidrIpv6"))))
+            opened = _open(r.get("cidrIpv4"), r.get("cidrIpv6"))
+            self.rules.append(self._standalone(stack, r, "cidrIpv4", rule, opened))
         self.by_group: dict[str, list[Ingress]] = {}
         self.unresolved: list[Ingress] = []
         for ing in self.rules:
@@ -507,10 +510,10 @@ class _IngressIndex:
                 self.by_group.setdefault(g.urn, []).append(ing)
 
     @staticmethod
-    def _standalone(stack: Stack, r: Res, rule: dict[str, Any], opened: bool | None) -> Ingress:
+    def _standalone(stack: Stack, r: Res, prop: str, rule: dict[str, Any], opened: bool | None) -> Ingress:
         ref = r.get("securityGroupId")
         groups = stack.resolve(r, "securityGroupId", ref, SECURITY_GROUPS)
-        return Ingress(r, r.label(), "", rule, opened, groups, ref)
+        return Ingress(r, r.label(), prop, rule, opened, groups, ref)
 
 
 def ingress_rules(stack: Stack) -> list[Ingress]:

@@ -82,7 +82,8 @@ def _check_ecs_private(stack: Stack, _cfg: dict[str, Any], out: Findings) -> Non
             if svc.get("launchType") != "EC2":
                 out.violation(f"{svc.label()} has no networkConfiguration (awsvpc subnets).", svc.urn)
             continue
-        # Unset assignPublicIp is AWS's DISABLED.
+        # Unset assignPublicIp is AWS's DISABLED. Unknown, it matters only where the subnet is not
+        # known to be private: a public IP in a subnet without an internet route is unreachable.
         public_ip = net.get("assignPublicIp")
         if truthy(public_ip):
             out.violation(f"{svc.label()} assigns public IPs to its tasks.", svc.urn)
@@ -155,7 +156,7 @@ def _check_sg_ingress(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
             out.cannot_decide(
                 f"{label}: whether it admits internet traffic is unknown before creation (its CIDRs or "
                 "rule type), so internet ingress cannot be judged",
-                prop=ing.prop or "cidrBlocks",
+                prop=ing.prop,
                 remedy="write CIDR blocks as literals, or admit other security groups by id",
                 urn=owner.urn,
             )
@@ -167,7 +168,7 @@ def _check_sg_ingress(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
             out.cannot_decide(
                 f"{label} admits internet traffic, but its ports or protocol are unknown before creation, "
                 "so whether they are allowed cannot be judged",
-                prop=ing.prop or "fromPort",
+                prop="ingress" if ing.prop == "ingress" else "fromPort",
                 remedy=LITERAL,
                 urn=owner.urn,
             )

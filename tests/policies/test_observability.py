@@ -217,3 +217,13 @@ def test_the_default_security_group_is_read_too(pack) -> None:
     )
     [violation] = pack.run("security-group-no-public-ingress", [default])
     assert "all ports" in violation.text
+
+
+def test_a_standalone_rule_with_an_unknown_cidr_is_undecided_naming_it(pack) -> None:
+    rule = R(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "from-vpn",
+        {"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": UNKNOWN},
+    )
+    [undecided] = pack.run("security-group-no-public-ingress", [rule])
+    assert undecided.text.startswith("undecided [cidrIpv4]: SecurityGroupIngressRule 'from-vpn': ")
