@@ -111,10 +111,11 @@ def deps_of(stack: Stack, r: Res, key: str, types: tuple[str, ...] | None = None
 
 
 def containers(
-    task_def: Res, findings: Findings, judging: str, urn: str | None = None
+    task_def: Res, findings: Findings, judging: str = "its containers", urn: str | None = None
 ) -> list[dict[str, Any]] | None:
     """The task definition's container list (a JSON string in pulumi-aws), or None when it is
-    unknown (reported as undecided: `judging` names the check that waits for it) or malformed
+    unknown (reported as undecided: `judging` names the check that waits for it, default "its
+    containers") or malformed
     (reported as a violation)."""
     raw = task_def.get("containerDefinitions")
     if raw is None:
