@@ -63,6 +63,7 @@ EXPECTED = {
     "lb-access-logs": "mandatory",
     "s3-bucket-access-logging": "advisory",
     "rds-performance-insights": "advisory",
+    "iam-no-privilege-escalation": "mandatory",
     "cost-ceiling": "mandatory",
 }
 LEVELS = {

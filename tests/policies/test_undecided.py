@@ -198,6 +198,7 @@ CASES: dict[str, tuple[list[R], str] | None] = {
     ),
     "ecs-no-privileged-containers": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
     "ecs-read-only-root-filesystem": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "iam-no-privilege-escalation": ([R("aws:iam/rolePolicy:RolePolicy", "p", {"policy": UNKNOWN})], "policy"),
     "lb-access-logs": (
         [
             R(
