@@ -10,6 +10,7 @@ from pulumi_policy import Severity
 from . import _aws as aws
 from ._util import (
     ADVISORY,
+    LITERAL,
     MANDATORY,
     Findings,
     Res,
@@ -18,8 +19,9 @@ from ._util import (
     as_list,
     is_unknown,
     resource_policy,
-    stack_name,
+    stack_enforced,
     stack_policy,
+    stacks_schema,
     truthy,
 )
 
@@ -40,7 +42,7 @@ def stateful_efs_volumes(task_def: Res, pattern: str, out: Findings) -> list[str
     efs = {v.get("name"): v for v in aws.efs_volumes(task_def)}
     if not efs:
         return []
-    conts = aws.containers(task_def, out)
+    conts = aws.containers(task_def, out, "which EFS volumes hold SQLite/Qdrant data", urn=task_def.urn)
     if conts is None:
         return None
     hits: set[str] = set()
@@ -77,7 +79,13 @@ def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
             if any(td in stateful for td in svc.dependencies):
                 tds = [stack.by_urn[u] for u in svc.dependencies if u in stateful]
             else:
-                out.cannot_decide(f"{svc.label()}: its task definition cannot be resolved in this stack")
+                out.cannot_decide(
+                    f"{svc.label()}: its task definition is not in this stack (or unknown before creation), so "
+                    "whether it writes SQLite/Qdrant data on EFS cannot be judged",
+                    prop="taskDefinition",
+                    remedy="pass the task definition's own output (task_definition=task_def.arn)",
+                    urn=svc.urn,
+                )
                 continue
         vols = sorted({v for td in tds for v in stateful.get(td.urn, [])})
         if not vols:
@@ -90,12 +98,24 @@ def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
         what = f"{svc.label()} writes SQLite/Qdrant data on EFS (volumes {', '.join(vols)})"
         desired = svc.get("desiredCount")
         if is_unknown(desired):
-            out.cannot_decide(f"{svc.label()}: desiredCount unknown during preview")
+            out.cannot_decide(
+                f"{svc.label()}: desiredCount is unknown before creation, so whether it runs one writer cannot "
+                "be judged",
+                prop="desiredCount",
+                remedy=LITERAL,
+                urn=svc.urn,
+            )
         elif (as_int(desired) or 0) > 1:
             out.violation(f"{what} but runs desiredCount={as_int(desired)} tasks.", svc.urn)
         max_pct = svc.get("deploymentMaximumPercent")
         if is_unknown(max_pct):
-            out.cannot_decide(f"{svc.label()}: deploymentMaximumPercent unknown during preview")
+            out.cannot_decide(
+                f"{svc.label()}: deploymentMaximumPercent is unknown before creation, so whether a deployment "
+                "runs two writers cannot be judged",
+                prop="deploymentMaximumPercent",
+                remedy=LITERAL,
+                urn=svc.urn,
+            )
         elif max_pct is None or (as_int(max_pct) or 0) > 100:
             shown = "unset (ECS default 200)" if max_pct is None else str(as_int(max_pct))
             out.violation(
@@ -107,13 +127,25 @@ def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
         for t in targets:
             mx = t.get("maxCapacity")
             if is_unknown(mx):
-                out.cannot_decide(f"{t.label()}: maxCapacity unknown during preview")
+                out.cannot_decide(
+                    f"{t.label()}: maxCapacity is unknown before creation, so whether it scales {svc.name} "
+                    "beyond one writer cannot be judged",
+                    prop="maxCapacity",
+                    remedy=LITERAL,
+                    urn=t.urn,
+                )
             elif (as_int(mx) or 0) > 1:
                 out.violation(
                     f"{what} but autoscaling target {t.name} allows maxCapacity={as_int(mx)}.", t.urn
                 )
         for t in undecided:
-            out.cannot_decide(f"{t.label()}: its resourceId is unknown, cannot tell if it scales {svc.name}")
+            out.cannot_decide(
+                f"{t.label()}: its resourceId is unknown before creation and depends on no service, so whether "
+                f"it scales {svc.name} cannot be judged",
+                prop="resourceId",
+                remedy="build resource_id from the cluster and service names (service/<cluster>/<service>)",
+                urn=t.urn,
+            )
     # One task per service is not enough when two services mount the same data.
     for where, services in writers.items():
         if len(services) > 1:
@@ -265,7 +297,13 @@ def _check_efs_backup(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None
     for fs in stack.of_type(aws.EFS_FS):
         selected = index.selected(fs)
         if selected is None:
-            out.cannot_decide(f"{fs.label()}: a backup selection's targets are unknown during preview")
+            out.cannot_decide(
+                f"{fs.label()}: a backup selection's or EFS backup policy's target is unknown before creation "
+                "and depends on no file system, so whether this one is backed up cannot be judged",
+                prop="resources",
+                remedy="reference the file system's own outputs (fs.arn in the selection, fs.id in the policy)",
+                urn=fs.urn,
+            )
         elif not selected:
             out.violation(f"{fs.label()} is not selected by any AWS Backup plan.", fs.urn)
 
@@ -281,21 +319,35 @@ efs_backup_enabled = stack_policy(
 )
 
 
+# What RDS applies to an instance or cluster created without BackupRetentionPeriod.
+RDS_DEFAULT_RETENTION_DAYS = 1
+
+
 def _check_rds_backup(r: Res, cfg: dict[str, Any], out: Findings) -> None:
     minimum = as_int(cfg.get("minDays")) or 7
     value = r.get("backupRetentionPeriod")
     if is_unknown(value):
-        out.cannot_decide(f"{r.label()}: backupRetentionPeriod unknown during preview")
+        out.cannot_decide(
+            f"{r.label()}: backupRetentionPeriod is unknown before creation, so the backup window cannot be "
+            "judged",
+            prop="backupRetentionPeriod",
+            remedy=LITERAL,
+        )
         return
     days = as_int(value)
-    if days is None or days < minimum:
-        out.violation(f"{r.label()} keeps automated backups {days or 0} days; at least {minimum} required.")
+    if days is None:
+        days, shown = RDS_DEFAULT_RETENTION_DAYS, f"{RDS_DEFAULT_RETENTION_DAYS} day (unset: the RDS default)"
+    else:
+        shown = f"{days} days"
+    if days < minimum:
+        out.violation(f"{r.label()} keeps automated backups {shown}; at least {minimum} required.")
 
 
 rds_backup_retention = resource_policy(
     name="rds-backup-retention",
-    description="RDS instances keep automated backups for at least the configured number of days.",
-    types=[aws.RDS_INSTANCE],
+    description="RDS instances and Aurora/Multi-AZ DB clusters keep automated backups for at least the "
+    "configured number of days (unset: RDS keeps 1).",
+    types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER],
     check=_check_rds_backup,
     level=MANDATORY,
     severity=Severity.HIGH,
@@ -303,45 +355,44 @@ rds_backup_retention = resource_policy(
     schema={"minDays": {"type": "integer", "default": 7, "description": "Minimum retention in days."}},
 )
 
-_STATEFUL = (aws.EFS_FS, aws.RDS_INSTANCE, aws.BACKUP_VAULT, "aws:rds/cluster:Cluster")
+# An Aurora cluster instance holds no data of its own (its cluster does).
+_STATEFUL = (aws.EFS_FS, aws.RDS_INSTANCE, aws.RDS_CLUSTER, aws.BACKUP_VAULT)
+_DELETION_PROTECTED = (aws.RDS_INSTANCE, aws.RDS_CLUSTER)
 
 
 def _check_protected(r: Res, cfg: dict[str, Any], out: Findings) -> None:
-    stacks = [s for s in as_list(cfg.get("stacks")) if isinstance(s, str)]
-    if stacks and stack_name() not in stacks:
+    if not stack_enforced(cfg.get("stacks")) or r.protect:
         return
-    if r.protect:
-        return
-    if r.type in (aws.RDS_INSTANCE, "aws:rds/cluster:Cluster"):
+    if r.type in _DELETION_PROTECTED:
+        # Unset deletionProtection is the RDS API's false.
         dp = r.get("deletionProtection")
         if is_unknown(dp):
-            out.cannot_decide(f"{r.label()}: deletionProtection unknown during preview")
+            out.cannot_decide(
+                f"{r.label()}: deletionProtection is unknown before creation, so protection from deletion "
+                "cannot be judged",
+                prop="deletionProtection",
+                remedy=LITERAL,
+            )
             return
         if truthy(dp):
             return
     out.violation(
         f"{r.label()} can be deleted by a `pulumi destroy` or a replacement: set protect=True"
-        + (" or deletion_protection=True." if r.type == aws.RDS_INSTANCE else ".")
+        + (" or deletion_protection=True." if r.type in _DELETION_PROTECTED else ".")
     )
 
 
 stateful_resources_protected = resource_policy(
     name="stateful-resources-protected",
-    description="File systems, databases and backup vaults are protected from deletion in the configured stacks.",
+    description="File systems, databases (RDS instances, Aurora/Multi-AZ DB clusters) and backup vaults are "
+    "protected from deletion in the configured stacks.",
     types=list(_STATEFUL),
     check=_check_protected,
     level=ADVISORY,
     severity=Severity.MEDIUM,
     remediation="Pass opts=ResourceOptions(protect=True) (or retain_on_delete=True; note the analyzer protocol "
     "does not carry retainOnDelete, so only protect and RDS deletion_protection are seen here).",
-    schema={
-        "stacks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": ["prod"],
-            "description": "Stacks where protection is required (empty list: every stack).",
-        }
-    },
+    schema={"stacks": stacks_schema("Stacks where protection is required")},
 )
 
 
@@ -349,7 +400,7 @@ def _check_qdrant_storage(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     efs = {v.get("name") for v in aws.efs_volumes(r)}
     if not efs:
         return
-    conts = aws.containers(r, out)
+    conts = aws.containers(r, out, "where Qdrant keeps its storage")
     for c in conts or []:
         if "qdrant" not in str(c.get("image") or "").lower():
             continue

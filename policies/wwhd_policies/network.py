@@ -9,6 +9,7 @@ from pulumi_policy import Severity
 from . import _aws as aws
 from ._util import (
     ADVISORY,
+    LITERAL,
     MANDATORY,
     Findings,
     Res,
@@ -21,36 +22,79 @@ from ._util import (
     truthy,
 )
 
+_PLACEMENT_REMEDY = (
+    "give it subnets known before creation (subnets of this stack, an awsx Vpc's privateSubnetIds), "
+    "or let its security groups admit only other security groups"
+)
 
-def _check_subnets(stack: Stack, owner: Res, subnets: list[Any], out: Findings) -> None:
-    for subnet in subnets:
-        kind, why = aws.subnet_kind(stack, subnet)
-        if kind == aws.PUBLIC:
-            out.violation(f"{owner.label()} is placed in a public subnet ({why}).", owner.urn)
-        elif kind == aws.UNDECIDED:
-            out.cannot_decide(f"{owner.label()}: {why}")
+
+def _judge_placement(
+    stack: Stack, owner: Res, subnets: tuple[str, Any], groups: tuple[str, Any], public_ip: Any, out: Findings
+) -> None:
+    """Private subnets are the letter of the rule; not reachable from the internet is what it
+    protects. Where the subnets cannot be judged (unknown before creation, outside the stack), a
+    resource without a public IP whose security groups admit no internet traffic is unreachable
+    from the internet whatever subnet it lands in: that decides it. `subnets` and `groups` are
+    (property, value) of the owner."""
+    kind, why = aws.placement(stack, owner, subnets[0], subnets[1])
+    if kind == aws.PUBLIC:
+        out.violation(f"{owner.label()} is placed in a public subnet ({why}).", owner.urn)
+        return
+    if kind == aws.PRIVATE or truthy(public_ip):  # a public IP is reported on its own
+        return
+    blockers: list[str] = []
+    if is_unknown(public_ip):
+        blockers.append("whether it gets a public IP is unknown before creation")
+    found, missing = aws.security_groups_of(stack, owner, groups[0], groups[1])
+    blockers += missing
+    for group in found:
+        opened, unsure = aws.internet_ingress(stack, group)
+        blockers += [
+            f"{group.label()} admits internet traffic"
+            if i.owner is group
+            else f"{i.label} admits internet traffic into {group.label()}"
+            for i in opened
+        ]
+        blockers += [f"{i.label} may admit internet traffic (unknown before creation)" for i in unsure]
+    if blockers:
+        out.cannot_decide(
+            f"{owner.label()}: {why}, and {'; '.join(dict.fromkeys(blockers))}, so whether it is reachable "
+            "from the internet cannot be judged",
+            prop=subnets[0] if subnets[0] != "networkConfiguration" else "networkConfiguration.subnets",
+            remedy=_PLACEMENT_REMEDY,
+            urn=owner.urn,
+        )
 
 
 def _check_ecs_private(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
     for svc in stack.of_type(aws.SERVICE):
         net = svc.get("networkConfiguration")
         if is_unknown(net):
-            out.cannot_decide(f"{svc.label()}: networkConfiguration unknown during preview")
+            out.cannot_decide(
+                f"{svc.label()}: its network configuration is unknown before creation, so where its "
+                "tasks run cannot be judged",
+                prop="networkConfiguration",
+                remedy=_PLACEMENT_REMEDY,
+                urn=svc.urn,
+            )
             continue
         if not isinstance(net, dict):
             if svc.get("launchType") != "EC2":
                 out.violation(f"{svc.label()} has no networkConfiguration (awsvpc subnets).", svc.urn)
             continue
+        # Unset assignPublicIp is AWS's DISABLED. Unknown, it matters only where the subnet is not
+        # known to be private: a public IP in a subnet without an internet route is unreachable.
         public_ip = net.get("assignPublicIp")
-        if is_unknown(public_ip):
-            out.cannot_decide(f"{svc.label()}: assignPublicIp unknown during preview")
-        elif truthy(public_ip):
+        if truthy(public_ip):
             out.violation(f"{svc.label()} assigns public IPs to its tasks.", svc.urn)
-        subnets = net.get("subnets")
-        if is_unknown(subnets):
-            out.cannot_decide(f"{svc.label()}: subnets unknown during preview")
-            continue
-        _check_subnets(stack, svc, as_list(subnets), out)
+        _judge_placement(
+            stack,
+            svc,
+            ("networkConfiguration", net.get("subnets")),
+            ("networkConfiguration", net.get("securityGroups")),
+            public_ip,
+            out,
+        )
 
 
 ecs_service_private_networking = stack_policy(
@@ -66,21 +110,17 @@ ecs_service_private_networking = stack_policy(
 
 # --- security groups -----------------------------------------------------------------------
 
-_OPEN = ("0.0.0.0/0", "::/0")
-
 
 def _lb_group_ids(stack: Stack) -> tuple[set[str], set[str]]:
-    """Ids and URNs of security groups attached to a load balancer."""
+    """Ids and URNs of security groups attached to a load balancer (ALB/NLB or Classic)."""
     ids: set[str] = set()
     urns: set[str] = set()
-    groups = stack.of_type(aws.SECURITY_GROUP)
-    for lb in stack.of_type(*aws.LOAD_BALANCERS):
+    for lb in stack.of_type(*aws.LOAD_BALANCERS, aws.CLASSIC_LB):
         for ref in as_list(lb.get("securityGroups")):
             if isinstance(ref, str) and not is_unknown(ref):
                 ids.add(ref)
-        for urn in lb.property_dependencies.get("securityGroups", []):
-            urns.add(urn)
-    for g in groups:
+        urns.update(lb.property_dependencies.get("securityGroups", []))
+    for g in stack.of_type(*aws.SECURITY_GROUPS):
         if g.get("id") in ids:
             urns.add(g.urn)
         if g.urn in urns and isinstance(g.get("id"), str):
@@ -88,98 +128,72 @@ def _lb_group_ids(stack: Stack) -> tuple[set[str], set[str]]:
     return ids, urns
 
 
-def _ports_allowed(protocol: Any, from_port: Any, to_port: Any, allowed: set[int]) -> bool | None:
-    if any(is_unknown(v) for v in (protocol, from_port, to_port)):
+def _ports_allowed(rule: dict[str, Any], allowed: set[int]) -> bool | None:
+    protocol, lo, hi = rule.get("protocol"), rule.get("fromPort"), rule.get("toPort")
+    if any(is_unknown(v) for v in (protocol, lo, hi)):
         return None
     if str(protocol) in ("-1", "all"):
         return False
-    lo, hi = as_int(from_port), as_int(to_port)
+    lo, hi = as_int(lo), as_int(hi)
     if lo is None or hi is None:
         return False
     return lo == hi and lo in allowed
 
 
+def _ports_text(rule: dict[str, Any]) -> str:
+    if str(rule.get("protocol")) in ("-1", "all"):
+        return "all ports"
+    lo, hi = as_int(rule.get("fromPort")), as_int(rule.get("toPort"))
+    return f"port {lo}" if lo == hi else f"ports {lo}-{hi}"
+
+
 def _check_sg_ingress(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
     allowed = {p for p in (as_int(x) for x in as_list(cfg.get("allowedPorts"))) if p is not None}
     lb_ids, lb_urns = _lb_group_ids(stack)
-
-    def judge(owner: Res, group: Res | None, group_ref: Any, rule: dict[str, Any], label: str) -> None:
-        ports_ok = _ports_allowed(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), allowed)
-        lo, hi = as_int(rule.get("fromPort")), as_int(rule.get("toPort"))
-        ports = (
-            "all ports"
-            if str(rule.get("protocol")) in ("-1", "all")
-            else f"port {lo}"
-            if lo == hi
-            else f"ports {lo}-{hi}"
-        )
-        where = f"{label} opens {ports} to the internet"
+    for ing in aws.ingress_rules(stack):
+        owner, label = ing.owner, ing.label
+        if ing.open is None:
+            out.cannot_decide(
+                f"{label}: whether it admits internet traffic is unknown before creation (its CIDRs or "
+                "rule type), so internet ingress cannot be judged",
+                prop=ing.prop,
+                remedy="write CIDR blocks as literals, or admit other security groups by id",
+                urn=owner.urn,
+            )
+            continue
+        if not ing.open:
+            continue
+        ports_ok = _ports_allowed(ing.rule, allowed)
         if ports_ok is None:
-            out.cannot_decide(f"{where}: a port or protocol is unknown during preview")
-            return
+            out.cannot_decide(
+                f"{label} admits internet traffic, but its ports or protocol are unknown before creation, "
+                "so whether they are allowed cannot be judged",
+                prop="ingress" if ing.prop == "ingress" else "fromPort",
+                remedy=LITERAL,
+                urn=owner.urn,
+            )
+            continue
+        where = f"{label} opens {_ports_text(ing.rule)} to the internet"
         if not ports_ok:
             out.violation(
                 f"{where}; only ports {sorted(allowed)} may be open, on load balancer groups.", owner.urn
             )
-            return
-        if group is not None:
-            is_lb = group.urn in lb_urns or group.get("id") in lb_ids
-        elif isinstance(group_ref, str) and not is_unknown(group_ref):
-            is_lb = group_ref in lb_ids
+            continue
+        if ing.groups:
+            is_lb = any(g.urn in lb_urns or g.get("id") in lb_ids for g in ing.groups)
+        elif isinstance(ing.group_ref, str) and not is_unknown(ing.group_ref):
+            is_lb = ing.group_ref in lb_ids
         else:
-            out.cannot_decide(f"{where}: its security group cannot be resolved")
-            return
+            out.cannot_decide(
+                f"{where}, but which security group it belongs to is unknown before creation, so whether "
+                "that group fronts a load balancer cannot be judged",
+                prop="securityGroupId",
+                remedy="pass the group's own id output (security_group_id=group.id)",
+                urn=owner.urn,
+            )
+            continue
         if not is_lb:
             out.violation(f"{where}, but the group is not attached to a load balancer.", owner.urn)
-
-    def is_open(cidrs: Any) -> bool | None:
-        if is_unknown(cidrs):
-            return None
-        return any(c in _OPEN for c in as_list(cidrs) if isinstance(c, str))
-
-    for sg in stack.of_type(aws.SECURITY_GROUP):
-        ingress = sg.get("ingress")
-        if is_unknown(ingress):
-            out.cannot_decide(f"{sg.label()}: ingress unknown during preview")
-            continue
-        for rule in as_list(ingress):
-            if not isinstance(rule, dict):
-                continue
-            opened = [is_open(rule.get("cidrBlocks")), is_open(rule.get("ipv6CidrBlocks"))]
-            if None in opened:
-                out.cannot_decide(f"{sg.label()}: an ingress CIDR is unknown during preview")
-            elif any(opened):
-                judge(sg, sg, None, rule, sg.label())
-
-    for rule_res in stack.of_type(aws.SG_RULE):
-        kind = rule_res.get("type")
-        if kind != "ingress":
-            if is_unknown(kind):
-                out.cannot_decide(f"{rule_res.label()}: type unknown during preview")
-            continue
-        opened = [is_open(rule_res.get("cidrBlocks")), is_open(rule_res.get("ipv6CidrBlocks"))]
-        if None in opened:
-            out.cannot_decide(f"{rule_res.label()}: CIDR unknown during preview")
-            continue
-        if any(opened):
-            ref = rule_res.get("securityGroupId")
-            groups = stack.resolve(rule_res, "securityGroupId", ref, (aws.SECURITY_GROUP,))
-            judge(rule_res, groups[0] if groups else None, ref, rule_res.props, rule_res.label())
-
-    for rule_res in stack.of_type(aws.SG_INGRESS_RULE):
-        opened = [is_open(rule_res.get("cidrIpv4")), is_open(rule_res.get("cidrIpv6"))]
-        if None in opened:
-            out.cannot_decide(f"{rule_res.label()}: CIDR unknown during preview")
-            continue
-        if any(opened):
-            ref = rule_res.get("securityGroupId")
-            groups = stack.resolve(rule_res, "securityGroupId", ref, (aws.SECURITY_GROUP,))
-            rule = {
-                "protocol": rule_res.get("ipProtocol"),
-                "fromPort": rule_res.get("fromPort"),
-                "toPort": rule_res.get("toPort"),
-            }
-            judge(rule_res, groups[0] if groups else None, ref, rule, rule_res.label())
 
 
 security_group_no_public_ingress = stack_policy(
@@ -202,17 +216,22 @@ security_group_no_public_ingress = stack_policy(
 
 
 def _check_rds_public(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    # Unset publiclyAccessible is AWS's false.
     value = r.get("publiclyAccessible")
     if is_unknown(value):
-        out.cannot_decide(f"{r.label()}: publiclyAccessible unknown during preview")
+        out.cannot_decide(
+            f"{r.label()}: publiclyAccessible is unknown before creation, so public access cannot be judged",
+            prop="publiclyAccessible",
+            remedy=LITERAL,
+        )
     elif truthy(value):
         out.violation(f"{r.label()} is publicly accessible.")
 
 
 rds_not_public = resource_policy(
     name="rds-not-public",
-    description="RDS instances are not publicly accessible.",
-    types=[aws.RDS_INSTANCE],
+    description="RDS instances, Aurora cluster instances and Multi-AZ DB clusters are not publicly accessible.",
+    types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER_INSTANCE, aws.RDS_CLUSTER],
     check=_check_rds_public,
     level=MANDATORY,
     severity=Severity.CRITICAL,
@@ -222,7 +241,15 @@ rds_not_public = resource_policy(
 
 def _check_mount_targets(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
     for mt in stack.of_type(aws.EFS_MOUNT_TARGET):
-        _check_subnets(stack, mt, [mt.get("subnetId")], out)
+        # Mount targets never get a public IP.
+        _judge_placement(
+            stack,
+            mt,
+            ("subnetId", mt.get("subnetId")),
+            ("securityGroups", mt.get("securityGroups")),
+            False,
+            out,
+        )
 
 
 efs_mount_target_private = stack_policy(
@@ -242,8 +269,9 @@ def _check_flow_logs(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
     for fl in flow_logs:
         vpc_id = fl.get("vpcId")
         if is_unknown(vpc_id):
-            unknown_targets = True
-            logged.update(fl.property_dependencies.get("vpcId", []))
+            deps = fl.property_dependencies.get("vpcId", [])
+            logged.update(deps)
+            unknown_targets = unknown_targets or not deps
         elif isinstance(vpc_id, str):
             logged.add(vpc_id)
     awsx_urns = {v.urn for v in stack.of_type(aws.AWSX_VPC)}
@@ -257,7 +285,13 @@ def _check_flow_logs(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
             if {parent.urn, parent.get("vpcId")} & logged:
                 continue
         if unknown_targets:
-            out.cannot_decide(f"{vpc.label()}: a flow log's vpcId is unknown during preview")
+            out.cannot_decide(
+                f"{vpc.label()}: a flow log's vpcId is unknown before creation and depends on no VPC of this "
+                "stack, so whether this VPC is logged cannot be judged",
+                prop="vpcId",
+                remedy="pass the VPC's own id output (vpc_id=vpc.vpc_id)",
+                urn=vpc.urn,
+            )
         else:
             out.violation(f"{vpc.label()} has no VPC flow log.", vpc.urn)
 
@@ -276,9 +310,15 @@ vpc_flow_logs_enabled = stack_policy(
 def _check_drop_headers(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     if r.get("loadBalancerType", "application") not in ("application", None):
         return
+    # Unset dropInvalidHeaderFields is AWS's false.
     value = r.get("dropInvalidHeaderFields")
     if is_unknown(value):
-        out.cannot_decide(f"{r.label()}: dropInvalidHeaderFields unknown during preview")
+        out.cannot_decide(
+            f"{r.label()}: dropInvalidHeaderFields is unknown before creation, so header handling cannot be "
+            "judged",
+            prop="dropInvalidHeaderFields",
+            remedy=LITERAL,
+        )
     elif not truthy(value):
         out.violation(f"{r.label()} forwards requests with invalid HTTP headers (request smuggling risk).")
 

@@ -8,7 +8,20 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import ADVISORY, MANDATORY, Findings, Res, as_int, as_list, is_unknown, resource_policy, truthy
+from ._util import (
+    ADVISORY,
+    LITERAL,
+    MANDATORY,
+    Findings,
+    Res,
+    Stack,
+    as_int,
+    as_list,
+    is_unknown,
+    resource_policy,
+    stack_policy,
+    truthy,
+)
 
 # Fargate task sizes (CPU units -> allowed memory MiB), from the ECS developer guide
 # "Task CPU and memory" table.
@@ -48,13 +61,22 @@ def fargate_size_valid(cpu: int, memory: int) -> bool:
 def _check_fargate_size(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     compat = r.get("requiresCompatibilities")
     if is_unknown(compat):
-        out.cannot_decide(f"{r.label()}: requiresCompatibilities unknown during preview")
+        out.cannot_decide(
+            f"{r.label()}: requiresCompatibilities is unknown before creation, so whether it runs on Fargate "
+            "cannot be judged",
+            prop="requiresCompatibilities",
+            remedy=LITERAL,
+        )
         return
     if "FARGATE" not in as_list(compat):
         return
     cpu_raw, mem_raw = r.get("cpu"), r.get("memory")
     if is_unknown(cpu_raw) or is_unknown(mem_raw):
-        out.cannot_decide(f"{r.label()}: cpu/memory unknown during preview")
+        out.cannot_decide(
+            f"{r.label()}: its cpu or memory is unknown before creation, so the Fargate size cannot be judged",
+            prop="cpu" if is_unknown(cpu_raw) else "memory",
+            remedy=LITERAL,
+        )
         return
     cpu, mem = parse_cpu(cpu_raw), parse_memory(mem_raw)
     if cpu is None or mem is None:
@@ -88,9 +110,15 @@ def _check_circuit_breaker(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     controller = r.get("deploymentController")
     if isinstance(controller, dict) and controller.get("type") in ("CODE_DEPLOY", "EXTERNAL"):
         return
+    # Unset deploymentCircuitBreaker is ECS's disabled.
     cb = r.get("deploymentCircuitBreaker")
     if is_unknown(cb) or (isinstance(cb, dict) and any(is_unknown(v) for v in cb.values())):
-        out.cannot_decide(f"{r.label()}: deploymentCircuitBreaker unknown during preview")
+        out.cannot_decide(
+            f"{r.label()}: deploymentCircuitBreaker is unknown before creation, so rollback of failed "
+            "deployments cannot be judged",
+            prop="deploymentCircuitBreaker",
+            remedy=LITERAL,
+        )
         return
     if not isinstance(cb, dict) or not truthy(cb.get("enable")):
         out.violation(f"{r.label()} has no deployment circuit breaker: a bad image keeps restarting forever.")
@@ -110,7 +138,7 @@ ecs_deployment_circuit_breaker = resource_policy(
 
 
 def _check_health_check(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    for c in aws.containers(r, out) or []:
+    for c in aws.containers(r, out, "container health checks") or []:
         if c.get("essential", True) is False:
             continue
         hc = c.get("healthCheck")
@@ -145,10 +173,16 @@ def image_reference_problem(image: str) -> str | None:
 
 
 def _check_image_pinned(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    for c in aws.containers(r, out) or []:
+    for c in aws.containers(r, out, "image pinning") or []:
         image = c.get("image")
         if is_unknown(image):
-            out.cannot_decide(f"{r.label()}: image of '{c.get('name')}' unknown during preview")
+            out.cannot_decide(
+                f"{r.label()}: the image of container '{c.get('name')}' is unknown before creation, so image "
+                "pinning cannot be judged",
+                prop="containerDefinitions",
+                remedy="build the image reference from values known before creation (a repository URL from "
+                "names you set, a version tag or digest from the stack configuration)",
+            )
             continue
         if not isinstance(image, str) or not image:
             out.violation(f"{r.label()}: container '{c.get('name')}' has no image.")
@@ -170,25 +204,69 @@ image_pinned = resource_policy(
 )
 
 
-def _check_alarm_actions(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    if r.get("actionsEnabled") is False:
-        out.violation(f"{r.label()} has its actions disabled.")
-        return
-    actions = r.get("alarmActions")
-    if is_unknown(actions):
-        return  # a list of ARNs computed during preview is still a list of actions
-    if not as_list(actions):
-        out.violation(f"{r.label()} notifies nobody: set alarmActions (an SNS topic).")
+def _alarm_names(alarm: Res) -> set[str]:
+    """What a composite alarm's rule can call an alarm by: its name and its ARN."""
+    key = "alarmName" if alarm.type == aws.COMPOSITE_ALARM else "name"
+    return {v for v in (alarm.get(key), alarm.get("arn")) if isinstance(v, str) and v and not is_unknown(v)}
 
 
-alarm_has_actions = resource_policy(
+def _feeds(stack: Stack) -> dict[str, list[Res]]:
+    """alarm urn -> the composite alarms whose rule names it: by name or ARN in a known rule, by
+    property dependency while the rule is built from outputs unknown before creation."""
+    alarms = stack.of_type(aws.METRIC_ALARM, aws.COMPOSITE_ALARM)
+    fed: dict[str, list[Res]] = {}
+    for composite in stack.of_type(aws.COMPOSITE_ALARM):
+        rule = composite.get("alarmRule")
+        named = set(composite.property_dependencies.get("alarmRule", []))
+        if isinstance(rule, str) and not is_unknown(rule):
+            # ALARM("name"), OK(name), ALARM('arn:...'): a quoted or bare name in parentheses.
+            named |= {
+                a.urn
+                for a in alarms
+                for n in _alarm_names(a)
+                if re.search(r"\(\s*[\"']?" + re.escape(n) + r"[\"']?\s*\)", rule)
+            }
+        for urn in named:
+            fed.setdefault(urn, []).append(composite)
+    return fed
+
+
+def _notifies(alarm: Res, fed: dict[str, list[Res]], seen: frozenset[str] = frozenset()) -> tuple[bool, str]:
+    """(does the alarm notify, directly or through composite alarms that notify; why not)."""
+    if alarm.get("actionsEnabled") is False:  # unset is CloudWatch's true
+        return False, "has its actions disabled"
+    actions = alarm.get("alarmActions")
+    # A list of ARNs computed before creation is still a list of actions.
+    if is_unknown(actions) or as_list(actions):
+        return True, ""
+    for composite in fed.get(alarm.urn, ()):
+        if composite.urn not in seen and _notifies(composite, fed, seen | {alarm.urn})[0]:
+            return True, ""
+    if fed.get(alarm.urn):
+        return False, "feeds only composite alarms that notify nobody"
+    return (
+        False,
+        "notifies nobody: set alarmActions (an SNS topic), or feed it to a composite alarm that does",
+    )
+
+
+def _check_alarm_actions(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    fed = _feeds(stack)
+    for alarm in stack.of_type(aws.METRIC_ALARM, aws.COMPOSITE_ALARM):
+        ok, why = _notifies(alarm, fed)
+        if not ok:
+            out.violation(f"{alarm.label()} {why}.", alarm.urn)
+
+
+alarm_has_actions = stack_policy(
     name="alarm-has-actions",
-    description="CloudWatch alarms notify someone (alarmActions set, actions enabled).",
-    types=[aws.METRIC_ALARM],
+    description="CloudWatch alarms notify someone: alarmActions set and actions enabled, directly or through "
+    "a composite alarm whose rule names them.",
     check=_check_alarm_actions,
     level=ADVISORY,
     severity=Severity.LOW,
-    remediation="Set alarm_actions=[topic.arn] (and ok_actions) to an encrypted SNS topic with a subscription.",
+    remediation="Set alarm_actions=[topic.arn] (and ok_actions) to an encrypted SNS topic with a subscription, "
+    "or name the alarm in the alarm_rule of a composite alarm that has them.",
 )
 
 
@@ -197,7 +275,11 @@ def _check_tg_health(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
         return
     hc = r.get("healthCheck")
     if is_unknown(hc):
-        out.cannot_decide(f"{r.label()}: healthCheck unknown during preview")
+        out.cannot_decide(
+            f"{r.label()}: healthCheck is unknown before creation, so the health check cannot be judged",
+            prop="healthCheck",
+            remedy=LITERAL,
+        )
         return
     if not isinstance(hc, dict):
         out.violation(f"{r.label()} relies on the default health check: set path, thresholds and timeouts.")
@@ -218,7 +300,12 @@ def _check_tg_health(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     for key, (lo, hi) in limits.items():
         raw = hc.get(key)
         if is_unknown(raw):
-            out.cannot_decide(f"{r.label()}: healthCheck.{key} unknown during preview")
+            out.cannot_decide(
+                f"{r.label()}: healthCheck.{key} is unknown before creation, so it cannot be checked against "
+                "AWS limits",
+                prop=f"healthCheck.{key}",
+                remedy=LITERAL,
+            )
             continue
         values[key] = as_int(raw)
         v = values[key]

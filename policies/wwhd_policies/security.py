@@ -15,19 +15,24 @@ from ._util import (
     MANDATORY,
     Findings,
     Res,
+    Stack,
     as_list,
     contains_unknown,
     is_unknown,
     parse_json,
     resource_policy,
+    stack_policy,
     truthy,
 )
 
 _POLICY_DOC_TYPES = (aws.IAM_ROLE_POLICY, aws.IAM_POLICY, aws.IAM_USER_POLICY, aws.IAM_GROUP_POLICY)
 
 
-def policy_documents(r: Res, out: Findings) -> list[tuple[str, dict[str, Any]]]:
-    """(label, parsed document) for every permissions document a resource carries."""
+def policy_documents(
+    r: Res, out: Findings, judging: str = "its permissions"
+) -> list[tuple[str, dict[str, Any]]]:
+    """(label, parsed document) for every permissions document a resource carries; a document
+    unknown before creation is reported as undecided (`judging` names what waits for it)."""
     raw_docs: list[tuple[str, Any]] = []
     if r.type in _POLICY_DOC_TYPES:
         raw_docs.append((r.label(), r.get("policy")))
@@ -40,7 +45,10 @@ def policy_documents(r: Res, out: Findings) -> list[tuple[str, dict[str, Any]]]:
         if raw is None:
             continue
         if contains_unknown(raw):
-            out.cannot_decide(f"{label}: policy document unknown during preview")
+            out.cannot_decide(
+                f"{label}: the policy document is unknown before creation, so {judging} cannot be judged",
+                prop="inlinePolicies" if r.type == aws.IAM_ROLE else "policy",
+            )
             continue
         try:
             doc = parse_json(raw)
@@ -57,7 +65,7 @@ def allow_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _check_wildcard_actions(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    for label, doc in policy_documents(r, out):
+    for label, doc in policy_documents(r, out, "wildcard actions"):
         for st in allow_statements(doc):
             if "NotAction" in st:
                 out.violation(f"{label}: Allow with NotAction grants everything except a list.")
@@ -70,7 +78,12 @@ def _check_wildcard_actions(r: Res, _cfg: dict[str, Any], out: Findings) -> None
                     continue
                 granted = permissions_management(action)
                 if granted is None:
-                    out.cannot_decide(f"{label}: action {action} is not in the IAM action database")
+                    out.cannot_decide(
+                        f"{label}: action {action} is not in the IAM action database, so what the wildcard "
+                        "grants cannot be judged",
+                        prop="policy",
+                        remedy="name the actions exactly",
+                    )
                 elif granted:
                     out.violation(f"{label}: {action} grants permissions management actions {granted}.")
 
@@ -106,20 +119,37 @@ iam_no_wildcard_actions = resource_policy(
 ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
 
 
-def _check_admin(r: Res, cfg: dict[str, Any], out: Findings) -> None:
-    forbidden = [str(x) for x in as_list(cfg.get("forbiddenPolicies"))]
-    arns = as_list(r.get("managedPolicyArns")) if r.type == aws.IAM_ROLE else [r.get("policyArn")]
-    for arn in arns:
-        if is_unknown(arn):
-            out.cannot_decide(f"{r.label()}: policyArn unknown during preview")
-        elif isinstance(arn, str) and arn.rsplit("/", 1)[-1] in forbidden:
-            out.violation(f"{r.label()} attaches {arn}.")
+def _check_admin(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+    forbidden = {str(x) for x in as_list(cfg.get("forbiddenPolicies"))}
+    for r in stack.of_type(*aws.MANAGED_POLICY_ARNS):
+        prop, arns = aws.attached_policy_arns(r)
+        for arn in arns:
+            if isinstance(arn, str) and not is_unknown(arn):
+                if arn.rsplit("/", 1)[-1] in forbidden:
+                    out.violation(f"{r.label()} attaches {arn}.", r.urn)
+                continue
+            # An ARN unknown before creation is an output of this stack: when it comes from policies
+            # the stack creates, their names say whether one is forbidden (autonamed ones never are).
+            deps = aws.deps_of(stack, r, prop)
+            policies = [d for d in deps if d.type == aws.IAM_POLICY]
+            if not policies or len(policies) < len(deps):
+                out.cannot_decide(
+                    f"{r.label()}: a policy ARN is unknown before creation and comes from no IAM policy of this "
+                    "stack, so whether it is an administrator policy cannot be judged",
+                    prop=prop,
+                    remedy="attach AWS managed policies by their literal ARN, your own by the policy's arn output",
+                    urn=r.urn,
+                )
+            for policy in policies:
+                name = policy.get("name")
+                if isinstance(name, str) and name in forbidden:
+                    out.violation(f"{r.label()} attaches {policy.label()}, named {name}.", r.urn)
 
 
-iam_no_admin_policies = resource_policy(
+iam_no_admin_policies = stack_policy(
     name="iam-no-admin-policies",
-    description="No AdministratorAccess, IAMFullAccess or PowerUserAccess attachments.",
-    types=[*aws.IAM_ATTACHMENTS, aws.IAM_ROLE],
+    description="No AdministratorAccess, IAMFullAccess or PowerUserAccess attachments, however attached (role, "
+    "user, group, exclusive and multi-principal attachments, a role's managed_policy_arns, SSO permission sets).",
     check=_check_admin,
     level=MANDATORY,
     severity=Severity.CRITICAL,
@@ -175,7 +205,7 @@ def scoped_actions(action: str) -> list[str] | None:
 
 
 def _check_wildcard_resource(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    for label, doc in policy_documents(r, out):
+    for label, doc in policy_documents(r, out, "resource scoping"):
         for st in allow_statements(doc):
             if "*" not in as_list(st.get("Resource")):
                 continue
@@ -185,7 +215,12 @@ def _check_wildcard_resource(r: Res, _cfg: dict[str, Any], out: Findings) -> Non
                     continue
                 scoped = scoped_actions(action)
                 if scoped is None:
-                    out.cannot_decide(f"{label}: action {action} is not in the IAM action database")
+                    out.cannot_decide(
+                        f"{label}: action {action} is not in the IAM action database, so whether it supports "
+                        "resource-level scoping cannot be judged",
+                        prop="policy",
+                        remedy="name the actions exactly",
+                    )
                 elif scoped:
                     unjustified.append(action)
             if unjustified:
@@ -240,7 +275,7 @@ def credential_reason(name: str, value: Any) -> str | None:
 
 def _check_env_secrets(r: Res, cfg: dict[str, Any], out: Findings) -> None:
     allowed = {str(n) for n in as_list(cfg.get("allowNames"))}
-    for c in aws.containers(r, out) or []:
+    for c in aws.containers(r, out, "whether credentials sit in plain environment") or []:
         for env in as_list(c.get("environment")):
             if not isinstance(env, dict):
                 continue
@@ -275,27 +310,40 @@ ecs_secrets_not_in_environment = resource_policy(
 )
 
 
-def _check_task_role(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    task, execution = r.get("taskRoleArn"), r.get("executionRoleArn")
-    if not task or not execution:
-        return
-    if is_unknown(task) or is_unknown(execution):
-        t_deps = set(r.property_dependencies.get("taskRoleArn", []))
-        e_deps = set(r.property_dependencies.get("executionRoleArn", []))
-        if t_deps and e_deps:
-            if t_deps == e_deps:
-                out.violation(f"{r.label()} uses the same role for the task and for ECS (execution).")
-            return
-        out.cannot_decide(f"{r.label()}: role ARNs unknown during preview")
-        return
-    if task == execution:
-        out.violation(f"{r.label()} uses the same role {task} for the task and for ECS (execution).")
+def _role_identity(stack: Stack, td: Res, key: str) -> set[str] | None:
+    """Which role a task definition's role ARN names: the urn of a role of this stack (by its ARN,
+    or while the ARN is unknown before creation, through the property dependencies), or the ARN
+    itself for a role outside the stack. None when that cannot be told."""
+    arn = td.get(key)
+    found = stack.resolve(td, key, arn, (aws.IAM_ROLE,))
+    if found:
+        return {r.urn for r in found}
+    if isinstance(arn, str) and not is_unknown(arn):
+        return {arn}
+    return None
 
 
-ecs_task_role_separate = resource_policy(
+def _check_task_role(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    for td in stack.of_type(aws.TASK_DEF):
+        if not td.get("taskRoleArn") or not td.get("executionRoleArn"):
+            continue
+        task = _role_identity(stack, td, "taskRoleArn")
+        execution = _role_identity(stack, td, "executionRoleArn")
+        if task is None or execution is None:
+            out.cannot_decide(
+                f"{td.label()}: a role ARN is unknown before creation and depends on no role of this stack, so "
+                "whether the task and execution roles differ cannot be judged",
+                prop="taskRoleArn" if task is None else "executionRoleArn",
+                remedy="pass the roles' own arn outputs",
+                urn=td.urn,
+            )
+        elif task & execution:
+            out.violation(f"{td.label()} uses the same role for the task and for ECS (execution).", td.urn)
+
+
+ecs_task_role_separate = stack_policy(
     name="ecs-task-role-separate",
     description="The task role (the app's permissions) is not the execution role (ECS's permissions).",
-    types=[aws.TASK_DEF],
     check=_check_task_role,
     level=ADVISORY,
     severity=Severity.MEDIUM,
@@ -305,7 +353,7 @@ ecs_task_role_separate = resource_policy(
 
 
 def _check_privileged(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    for c in aws.containers(r, out) or []:
+    for c in aws.containers(r, out, "privileged mode") or []:
         if truthy(c.get("privileged")):
             out.violation(f"{r.label()}: container '{c.get('name')}' runs privileged.")
 
@@ -323,7 +371,7 @@ ecs_no_privileged_containers = resource_policy(
 
 
 def _check_read_only_root(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
-    for c in aws.containers(r, out) or []:
+    for c in aws.containers(r, out, "root filesystem access") or []:
         if not truthy(c.get("readonlyRootFilesystem")):
             out.violation(f"{r.label()}: container '{c.get('name')}' has a writable root filesystem.")
 
@@ -439,8 +487,12 @@ def _requires_boundary(statement: dict[str, Any]) -> bool:
 
 def _check_privilege_escalation(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     if r.type == aws.IAM_ROLE and is_unknown(r.get("inlinePolicies")):
-        out.cannot_decide(f"{r.label()}: inlinePolicies unknown during preview")
-    for label, doc in policy_documents(r, out):
+        out.cannot_decide(
+            f"{r.label()}: its inline policies are unknown before creation, so privilege escalation cannot "
+            "be judged",
+            prop="inlinePolicies",
+        )
+    for label, doc in policy_documents(r, out, "privilege escalation"):
         for st in allow_statements(doc):
             granted = _granted(st, _ESCALATIONS)
             unbounded = _spelled(granted & _BOUNDED_WRITES)

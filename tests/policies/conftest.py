@@ -44,8 +44,8 @@ def check_resource(
     protect: bool = False,
 ) -> list[str]:
     """Run a resource policy as the analyzer does (props behind the unknown-checking proxy);
-    returns the violation messages. A 'cannot decide' raises UnknownValueError, which the
-    analyzer reports as an advisory diagnostic."""
+    returns the reported messages, undecided ones ("undecided [...]") included. With the
+    config {"undecided": "advisory"} an undecided check raises UnknownValueError instead."""
     messages: list[str] = []
     args = ResourceValidationArgs(
         typ,
@@ -121,3 +121,16 @@ def stack_named(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("PULUMI_STACK", name)
 
     return set_name
+
+
+@pytest.fixture(scope="session")
+def pack():
+    """The real pack process, started once per test session (per xdist worker) and reconfigured
+    by each run: see grpc_pack.GrpcPack."""
+    from .grpc_pack import GrpcPack, start_pack
+
+    process = start_pack()
+    try:
+        yield GrpcPack(process)
+    finally:
+        process.stop()

@@ -32,9 +32,15 @@ def test_no_ceiling_configured_reports_nothing() -> None:
 
 
 def test_unpriced_resources_make_the_estimate_undecidable() -> None:
+    [(message, _)] = check_stack(
+        cost.cost_ceiling,
+        [*STACK, R("aws:elasticache/cluster:Cluster", "redis", {})],
+        {"maxMonthlyUsd": 100},
+    )
+    assert message.startswith("undecided [") and "could not be priced" in message
     with pytest.raises(UnknownValueError, match="could not be priced"):
         check_stack(
             cost.cost_ceiling,
             [*STACK, R("aws:elasticache/cluster:Cluster", "redis", {})],
-            {"maxMonthlyUsd": 100},
+            {"maxMonthlyUsd": 100, "undecided": "advisory"},
         )

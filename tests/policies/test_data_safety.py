@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from pulumi_policy.proxy import UnknownValueError
 from wwhd_policies import data_safety as ds
 
 from .conftest import UNKNOWN, R, check_resource, check_stack
@@ -74,12 +72,12 @@ def test_single_writer_stateless_service_may_scale() -> None:
     assert check_stack(ds.single_writer_storage, [td, service(desiredCount=4), target(10)]) == []
 
 
-def test_single_writer_unknown_desired_count_cannot_decide() -> None:
-    with pytest.raises(UnknownValueError):
-        check_stack(
-            ds.single_writer_storage,
-            [task_def(), service(desiredCount=UNKNOWN, deploymentMaximumPercent=100)],
-        )
+def test_single_writer_unknown_desired_count_is_undecided() -> None:
+    [(message, urn)] = check_stack(
+        ds.single_writer_storage,
+        [task_def(), service(desiredCount=UNKNOWN, deploymentMaximumPercent=100)],
+    )
+    assert message.startswith("undecided [desiredCount]: Service ") and urn and "ecs/service" in urn
 
 
 def _writer(name: str, access_point: str, ap_dep: str | None = None) -> list[R]:
@@ -155,8 +153,8 @@ def test_efs_backup_selection_with_unknown_arn_uses_graph() -> None:
     )
     assert check_stack(ds.efs_backup_enabled, [FS, sel]) == []
     blind = R("aws:backup/selection:Selection", "sel", {"resources": [UNKNOWN]})
-    with pytest.raises(UnknownValueError):
-        check_stack(ds.efs_backup_enabled, [FS, blind])
+    [(message, _)] = check_stack(ds.efs_backup_enabled, [FS, blind])
+    assert message.startswith("undecided [resources]: FileSystem ")
 
 
 def test_rds_backup_retention() -> None:
@@ -164,6 +162,10 @@ def test_rds_backup_retention() -> None:
     assert check_resource(ds.rds_backup_retention, rds, {"backupRetentionPeriod": 7.0}) == []
     assert check_resource(ds.rds_backup_retention, rds, {"backupRetentionPeriod": 1.0})
     assert check_resource(ds.rds_backup_retention, rds, {"backupRetentionPeriod": 7}, config={"minDays": 14})
+    # Unset is RDS's 1 day, not 0: enough where one day is asked for.
+    [message] = check_resource(ds.rds_backup_retention, rds, {})
+    assert "1 day (unset: the RDS default)" in message
+    assert check_resource(ds.rds_backup_retention, rds, {}, config={"minDays": 1}) == []
 
 
 def test_stateful_resources_protected_in_configured_stacks(stack_named) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pulumi_policy.proxy import UnknownValueError
 from wwhd_policies import encryption as enc
 
 from .conftest import UNKNOWN, R, check_resource, check_stack
@@ -25,9 +24,9 @@ def test_efs_key_unknown_during_preview_counts_as_set() -> None:
     assert check_resource(enc.efs_encrypted, EFS, {"encrypted": True, "kmsKeyId": UNKNOWN}) == []
 
 
-def test_efs_encrypted_unknown_flag_cannot_decide() -> None:
-    with pytest.raises(UnknownValueError, match="cannot decide"):
-        check_resource(enc.efs_encrypted, EFS, {"encrypted": UNKNOWN, "kmsKeyId": "k"})
+def test_efs_encrypted_unknown_flag_is_undecided() -> None:
+    [message] = check_resource(enc.efs_encrypted, EFS, {"encrypted": UNKNOWN, "kmsKeyId": "k"})
+    assert message.startswith("undecided [encrypted]: ")
 
 
 def _volume(transit: str = "ENABLED", iam: str = "ENABLED") -> dict:
@@ -48,8 +47,8 @@ def test_ecs_efs_transit_encryption() -> None:
 
 
 def test_ecs_efs_transit_unknown() -> None:
-    with pytest.raises(UnknownValueError):
-        check_resource(enc.ecs_efs_transit_encryption, TD, {"volumes": [_volume(transit=UNKNOWN)]})
+    [message] = check_resource(enc.ecs_efs_transit_encryption, TD, {"volumes": [_volume(transit=UNKNOWN)]})
+    assert message.startswith("undecided [volumes]: ")
 
 
 def test_log_group_encrypted_and_retention() -> None:
@@ -59,8 +58,8 @@ def test_log_group_encrypted_and_retention() -> None:
     assert check_resource(enc.log_group_retention, lg, {"retentionInDays": 30.0}) == []
     assert check_resource(enc.log_group_retention, lg, {})
     assert check_resource(enc.log_group_retention, lg, {"retentionInDays": 7}, config={"minDays": 30})
-    with pytest.raises(UnknownValueError):
-        check_resource(enc.log_group_retention, lg, {"retentionInDays": UNKNOWN})
+    [message] = check_resource(enc.log_group_retention, lg, {"retentionInDays": UNKNOWN})
+    assert message.startswith("undecided [retentionInDays]: ")
 
 
 def test_sns_topic_encrypted() -> None:
@@ -94,14 +93,44 @@ def test_s3_bucket_encrypted_private_passes_when_split_resources_match() -> None
     assert check_stack(enc.s3_bucket_encrypted_private, stack) == []
 
 
-def test_s3_bucket_missing_encryption_and_partial_block() -> None:
+def test_s3_bucket_partial_block_violates() -> None:
     stack = [
         R("aws:s3/bucketV2:BucketV2", "assets", {"bucket": "assets-1", "id": "assets-1"}),
         _pab("assets-pab", "assets-1", restrictPublicBuckets=False),
     ]
-    found = check_stack(enc.s3_bucket_encrypted_private, stack)
-    msgs = " ".join(m for m, _ in found)
-    assert "no server-side encryption" in msgs and "restrictPublicBuckets" in msgs
+    [(message, urn)] = check_stack(enc.s3_bucket_encrypted_private, stack)
+    assert "leaves restrictPublicBuckets off" in message and urn and urn.endswith("::assets-pab")
+
+
+def test_s3_customer_key_required_only_where_the_config_says_so() -> None:
+    """AWS encrypts every new object with SSE-S3 since January 2023: without
+    requireCustomerManagedKey a bucket without an encryption configuration passes."""
+    stack = [R("aws:s3/bucket:Bucket", "docs", {"bucket": "docs-1"}), _pab("docs-pab", "docs-1")]
+    assert check_stack(enc.s3_bucket_encrypted_private, stack) == []
+    [(message, _)] = check_stack(enc.s3_bucket_encrypted_private, stack, {"requireCustomerManagedKey": True})
+    assert "SSE-S3" in message and "requireCustomerManagedKey" in message
+    aws_key = R(
+        SSE,
+        "sse",
+        {"bucket": "docs-1", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]},
+    )
+    [(message, _)] = check_stack(
+        enc.s3_bucket_encrypted_private, [*stack, aws_key], {"requireCustomerManagedKey": True}
+    )
+    assert "the AWS managed key aws/s3" in message
+    cmk = R(
+        SSE,
+        "sse",
+        {
+            "bucket": "docs-1",
+            "rules": [
+                {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": UNKNOWN}}
+            ],
+        },
+    )
+    assert (
+        check_stack(enc.s3_bucket_encrypted_private, [*stack, cmk], {"requireCustomerManagedKey": True}) == []
+    )
 
 
 def test_s3_bucket_unknown_id_matched_through_property_dependencies() -> None:
@@ -113,14 +142,17 @@ def test_s3_bucket_unknown_id_matched_through_property_dependencies() -> None:
     assert check_stack(enc.s3_bucket_encrypted_private, stack) == []
 
 
-def test_s3_bucket_unknown_reference_without_graph_cannot_decide() -> None:
+def test_s3_bucket_unknown_reference_without_graph_is_undecided() -> None:
     stack = [
         R("aws:s3/bucket:Bucket", "b", {"bucket": "b-1"}),
         R(SSE, "sse", {"bucket": UNKNOWN}),
         _pab("p", "b-1"),
     ]
-    with pytest.raises(UnknownValueError):
-        check_stack(enc.s3_bucket_encrypted_private, stack)
+    assert check_stack(enc.s3_bucket_encrypted_private, stack) == []  # no key required: nothing to resolve
+    [(message, urn)] = check_stack(
+        enc.s3_bucket_encrypted_private, stack, {"requireCustomerManagedKey": True}
+    )
+    assert message.startswith("undecided [bucket]: Bucket 'b'") and urn and urn.endswith("::b")
 
 
 def test_rds_encrypted() -> None:
@@ -162,14 +194,21 @@ REDIRECT = {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443",
 FORWARD = {"type": "forward", "targetGroupArn": "arn:tg"}
 
 
+def _https_only(listener: dict, config: dict | None = None) -> list[tuple[str, str | None]]:
+    return check_stack(enc.alb_https_only, [R(LISTENER, "l", listener)], config)
+
+
 def test_alb_https_only(stack_named) -> None:
     stack_named("prod")
-    assert check_resource(enc.alb_https_only, LISTENER, _http_listener(REDIRECT)) == []
-    assert check_resource(enc.alb_https_only, LISTENER, _http_listener(FORWARD))
+    assert _https_only(_http_listener(REDIRECT)) == []
+    assert _https_only(_http_listener(FORWARD))
     tls = {"port": 443, "protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
-    assert check_resource(enc.alb_https_only, LISTENER, tls) == []
+    assert _https_only(tls) == []
     old = {"port": 443, "protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-2016-08"}
-    assert check_resource(enc.alb_https_only, LISTENER, old)
+    assert _https_only(old)
+    # Unset: the API default ELBSecurityPolicy-2016-08, which still allows TLS 1.0.
+    [(message, _)] = _https_only({"port": 443, "protocol": "HTTPS"})
+    assert "unset" in message and "ELBSecurityPolicy-2016-08" in message
 
 
 @pytest.mark.parametrize(
@@ -189,12 +228,12 @@ def test_alb_https_only(stack_named) -> None:
 def test_alb_tls_policy_floor_is_tls12(stack_named, ssl_policy: str, passes: bool) -> None:
     stack_named("prod")
     listener = {"port": 443, "protocol": "HTTPS", "sslPolicy": ssl_policy}
-    assert (check_resource(enc.alb_https_only, LISTENER, listener) == []) is passes
+    assert (_https_only(listener) == []) is passes
 
 
 def test_alb_plain_http_allowed_only_for_named_stack(stack_named) -> None:
     config = {"allowPlainHttpStacks": ["dev"]}
     stack_named("dev")
-    assert check_resource(enc.alb_https_only, LISTENER, _http_listener(FORWARD), config) == []
+    assert _https_only(_http_listener(FORWARD), config) == []
     stack_named("prod")
-    assert check_resource(enc.alb_https_only, LISTENER, _http_listener(FORWARD), config)
+    assert _https_only(_http_listener(FORWARD), config)

@@ -35,6 +35,7 @@ EXPECTED = {
     "secret-encrypted-with-cmk": "advisory",
     "ecr-repository-hardened": "mandatory",
     "alb-https-only": "mandatory",
+    "lb-tls13-policy": "advisory",
     "ecs-service-private-networking": "mandatory",
     "security-group-no-public-ingress": "mandatory",
     "rds-not-public": "mandatory",
@@ -59,6 +60,9 @@ EXPECTED = {
     "ecs-task-role-separate": "advisory",
     "ecs-no-privileged-containers": "mandatory",
     "ecs-read-only-root-filesystem": "advisory",
+    "lb-access-logs": "mandatory",
+    "s3-bucket-access-logging": "advisory",
+    "rds-performance-insights": "advisory",
     "iam-no-privilege-escalation": "mandatory",
     "cost-ceiling": "mandatory",
 }
@@ -157,7 +161,7 @@ def test_configure_with_prod_file_then_analyze_a_resource(analyzer) -> None:
     assert by_policy["efs-encrypted"].enforcementLevel == pb.MANDATORY
     # prod.json makes stateful-resources-protected mandatory for the "prod" stack (PULUMI_STACK).
     assert by_policy["stateful-resources-protected"].enforcementLevel == pb.MANDATORY
-    # An unknown value during preview: advisory "can't run policy", not a pass or a failure.
+    # An unknown value during preview: undecided at the policy's level (mandatory in prod), never a pass.
     diags = analyze(
         analyzer,
         "aws:rds/instance:Instance",
@@ -165,7 +169,8 @@ def test_configure_with_prod_file_then_analyze_a_resource(analyzer) -> None:
         {"publiclyAccessible": UNKNOWN, "deletionProtection": True},
     )
     rds = [d for d in diags if d.policyName == "rds-not-public"]
-    assert rds and rds[0].enforcementLevel == pb.ADVISORY and "during preview" in rds[0].message
+    assert rds and rds[0].enforcementLevel == pb.MANDATORY
+    assert rds[0].message.splitlines()[-1].startswith("undecided [publiclyAccessible]: Instance 'db': ")
 
 
 def test_analyze_stack_reports_stack_level_violations(analyzer) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from pulumi_policy.proxy import UnknownValueError
 from wwhd_policies import reliability as rel
 
-from .conftest import UNKNOWN, check_resource
+from .conftest import UNKNOWN, R, check_resource, check_stack
 
 TD = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -39,9 +38,9 @@ def test_fargate_sizes_that_do_not_exist(cpu: str, memory: str) -> None:
     assert check_resource(rel.fargate_task_size_valid, TD, fargate(cpu, memory))
 
 
-def test_fargate_size_unknown_cannot_decide() -> None:
-    with pytest.raises(UnknownValueError):
-        check_resource(rel.fargate_task_size_valid, TD, fargate(UNKNOWN, "1024"))
+def test_fargate_size_unknown_is_undecided() -> None:
+    [message] = check_resource(rel.fargate_task_size_valid, TD, fargate(UNKNOWN, "1024"))
+    assert message.startswith("undecided [cpu]: ")
 
 
 def test_circuit_breaker() -> None:
@@ -84,14 +83,21 @@ def test_image_pinned_rejects(image: str) -> None:
 
 
 def test_image_pinned_unknown_container_definitions() -> None:
-    with pytest.raises(UnknownValueError):
-        check_resource(rel.image_pinned, TD, {"containerDefinitions": UNKNOWN})
+    [message] = check_resource(rel.image_pinned, TD, {"containerDefinitions": UNKNOWN}, name="wwhd-api")
+    assert message == (
+        "undecided [containerDefinitions]: TaskDefinition 'wwhd-api': the container definitions are unknown "
+        "before creation, so image pinning cannot be judged; build them from values known before creation "
+        "(names you set, account and region from invokes)"
+    )
 
 
 def test_alarm_has_actions() -> None:
     alarm = "aws:cloudwatch/metricAlarm:MetricAlarm"
-    assert check_resource(rel.alarm_has_actions, alarm, {"alarmActions": ["arn:aws:sns:t"]}) == []
-    assert check_resource(rel.alarm_has_actions, alarm, {"alarmActions": []})
+    assert check_stack(rel.alarm_has_actions, [R(alarm, "a", {"alarmActions": ["arn:aws:sns:t"]})]) == []
+    assert check_stack(rel.alarm_has_actions, [R(alarm, "a", {"alarmActions": []})])
+    assert check_stack(
+        rel.alarm_has_actions, [R(alarm, "a", {"alarmActions": ["t"], "actionsEnabled": False})]
+    )
 
 
 def test_target_group_health_check() -> None:

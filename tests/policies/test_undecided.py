@@ -1,0 +1,297 @@
+"""The undecided contract, over the Analyzer gRPC interface: a check a policy cannot decide is
+reported once per resource at the policy's own level, as `undecided [<property>]: <resource>: <what
+could not be judged>; <what would make it decidable>`; the per-stack option `"undecided":
+"advisory"` turns it into the SDK's advisory "can't run policy" diagnostic with the same message."""
+
+from __future__ import annotations
+
+import pytest
+from pulumi_policy.proxy import UnknownValueError
+from wwhd_policies import ALL_POLICIES
+from wwhd_policies import _util as util
+
+from .conftest import UNKNOWN, R, check_resource
+
+TD = "aws:ecs/taskDefinition:TaskDefinition"
+SERVICE = "aws:ecs/service:Service"
+UNKNOWN_CONTAINERS = {"containerDefinitions": UNKNOWN}
+VPC = R("awsx:ec2:Vpc", "vpc", {"vpcId": UNKNOWN, "privateSubnetIds": UNKNOWN})
+OPEN_GROUP = R(
+    "aws:ec2/securityGroup:SecurityGroup",
+    "sg",
+    {
+        "id": UNKNOWN,
+        "ingress": [{"protocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrBlocks": ["0.0.0.0/0"]}],
+    },
+)
+
+# policy -> (resources whose unknown values it cannot judge, the property it must name); None where
+# an unknown value still decides (an unknown key ARN is a key this stack creates; an unknown list of
+# alarm actions is a list of actions).
+CASES: dict[str, tuple[list[R], str] | None] = {
+    "efs-encrypted": (
+        [R("aws:efs/fileSystem:FileSystem", "fs", {"encrypted": UNKNOWN, "kmsKeyId": "k"})],
+        "encrypted",
+    ),
+    "ecs-efs-transit-encryption": (
+        [R(TD, "td", {"volumes": [{"name": "d", "efsVolumeConfiguration": {"transitEncryption": UNKNOWN}}]})],
+        "volumes",
+    ),
+    "log-group-encrypted": None,
+    "log-group-retention": (
+        [R("aws:cloudwatch/logGroup:LogGroup", "lg", {"retentionInDays": UNKNOWN})],
+        "retentionInDays",
+    ),
+    "sns-topic-encrypted": None,
+    "s3-bucket-encrypted-private": (
+        [
+            R("aws:s3/bucket:Bucket", "b", {"bucket": "b"}),
+            R("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "pab", {"bucket": UNKNOWN}),
+        ],
+        "bucket",
+    ),
+    "rds-encrypted": (
+        [R("aws:rds/instance:Instance", "db", {"storageEncrypted": UNKNOWN})],
+        "storageEncrypted",
+    ),
+    "kms-key-rotation": ([R("aws:kms/key:Key", "key", {"enableKeyRotation": UNKNOWN})], "enableKeyRotation"),
+    "secret-encrypted-with-cmk": None,
+    "ecr-repository-hardened": (
+        [
+            R(
+                "aws:ecr/repository:Repository",
+                "repo",
+                {
+                    "imageScanningConfiguration": {"scanOnPush": UNKNOWN},
+                    "imageTagMutability": "IMMUTABLE",
+                    "encryptionConfigurations": [{"encryptionType": "KMS"}],
+                },
+            )
+        ],
+        "imageScanningConfiguration",
+    ),
+    "alb-https-only": (
+        [R("aws:lb/listener:Listener", "https", {"protocol": "HTTPS", "sslPolicy": UNKNOWN})],
+        "sslPolicy",
+    ),
+    "lb-tls13-policy": (
+        [R("aws:lb/listener:Listener", "https", {"protocol": "HTTPS", "sslPolicy": UNKNOWN})],
+        "sslPolicy",
+    ),
+    "ecs-service-private-networking": (
+        [
+            VPC,
+            OPEN_GROUP,
+            R(
+                SERVICE,
+                "svc",
+                {
+                    "networkConfiguration": {
+                        "subnets": UNKNOWN,
+                        "securityGroups": [UNKNOWN],
+                        "assignPublicIp": False,
+                    }
+                },
+                prop_deps={"networkConfiguration": ["vpc", "sg"]},
+            ),
+        ],
+        "networkConfiguration.subnets",
+    ),
+    "security-group-no-public-ingress": (
+        [
+            R(
+                "aws:ec2/securityGroup:SecurityGroup",
+                "sg",
+                {"ingress": [{"protocol": "tcp", "cidrBlocks": UNKNOWN}]},
+            )
+        ],
+        "ingress",
+    ),
+    "rds-not-public": (
+        [R("aws:rds/instance:Instance", "db", {"publiclyAccessible": UNKNOWN})],
+        "publiclyAccessible",
+    ),
+    "efs-mount-target-private": (
+        [R("aws:efs/mountTarget:MountTarget", "mt", {"subnetId": UNKNOWN})],
+        "subnetId",
+    ),
+    "vpc-flow-logs-enabled": (
+        [
+            R("aws:ec2/vpc:Vpc", "vpc", {"id": "vpc-1"}),
+            R("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": UNKNOWN}),
+        ],
+        "vpcId",
+    ),
+    "alb-drop-invalid-headers": (
+        [R("aws:lb/loadBalancer:LoadBalancer", "alb", {"dropInvalidHeaderFields": UNKNOWN})],
+        "dropInvalidHeaderFields",
+    ),
+    "single-writer-storage": (
+        [
+            R(
+                TD,
+                "td",
+                {
+                    "arn": "arn:td:1",
+                    "containerDefinitions": "[]",
+                    "volumes": [{"name": "qdrant-data", "efsVolumeConfiguration": {}}],
+                },
+            ),
+            R(
+                SERVICE,
+                "svc",
+                {"taskDefinition": "arn:td:1", "desiredCount": UNKNOWN, "deploymentMaximumPercent": 100},
+            ),
+        ],
+        "desiredCount",
+    ),
+    "efs-backup-enabled": (
+        [
+            R("aws:efs/fileSystem:FileSystem", "fs", {"id": "fs-1"}),
+            R("aws:backup/selection:Selection", "sel", {"resources": UNKNOWN}),
+        ],
+        "resources",
+    ),
+    "rds-backup-retention": (
+        [R("aws:rds/instance:Instance", "db", {"backupRetentionPeriod": UNKNOWN})],
+        "backupRetentionPeriod",
+    ),
+    "stateful-resources-protected": (
+        [R("aws:rds/instance:Instance", "db", {"deletionProtection": UNKNOWN})],
+        "deletionProtection",
+    ),
+    "qdrant-on-network-storage": (
+        [
+            R(
+                TD,
+                "td",
+                {"containerDefinitions": UNKNOWN, "volumes": [{"name": "d", "efsVolumeConfiguration": {}}]},
+            )
+        ],
+        "containerDefinitions",
+    ),
+    "fargate-task-size-valid": (
+        [R(TD, "td", {"requiresCompatibilities": ["FARGATE"], "cpu": "512", "memory": UNKNOWN})],
+        "memory",
+    ),
+    "ecs-deployment-circuit-breaker": (
+        [R(SERVICE, "svc", {"deploymentCircuitBreaker": UNKNOWN})],
+        "deploymentCircuitBreaker",
+    ),
+    "container-health-check": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "image-pinned": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "alarm-has-actions": None,
+    "target-group-health-check": (
+        [R("aws:lb/targetGroup:TargetGroup", "tg", {"healthCheck": UNKNOWN})],
+        "healthCheck",
+    ),
+    "iam-no-wildcard-actions": ([R("aws:iam/rolePolicy:RolePolicy", "p", {"policy": UNKNOWN})], "policy"),
+    "iam-no-admin-policies": (
+        [R("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "att", {"policyArn": UNKNOWN})],
+        "policyArn",
+    ),
+    "iam-wildcard-resource-justified": ([R("aws:iam/policy:Policy", "p", {"policy": UNKNOWN})], "policy"),
+    "ecs-secrets-not-in-environment": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "ecs-task-role-separate": (
+        [R(TD, "td", {"taskRoleArn": UNKNOWN, "executionRoleArn": UNKNOWN})],
+        "taskRoleArn",
+    ),
+    "ecs-no-privileged-containers": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "ecs-read-only-root-filesystem": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "iam-no-privilege-escalation": ([R("aws:iam/rolePolicy:RolePolicy", "p", {"policy": UNKNOWN})], "policy"),
+    "lb-access-logs": (
+        [
+            R(
+                "aws:lb/loadBalancer:LoadBalancer",
+                "alb",
+                {"accessLogs": {"bucket": "logs", "enabled": UNKNOWN}},
+            )
+        ],
+        "accessLogs",
+    ),
+    "s3-bucket-access-logging": (
+        [
+            R("aws:s3/bucket:Bucket", "b", {"bucket": "b"}),
+            R("aws:s3/bucketLogging:BucketLogging", "log", {"bucket": UNKNOWN}),
+        ],
+        "bucket",
+    ),
+    "rds-performance-insights": (
+        [R("aws:rds/instance:Instance", "db", {"engine": "postgres", "performanceInsightsEnabled": UNKNOWN})],
+        "performanceInsightsEnabled",
+    ),
+    # The cost engineer's policy: an unpriced resource leaves the estimate a lower bound.
+    "cost-ceiling": ([R("aws:elasticache/cluster:Cluster", "redis", {})], ""),
+}
+DECIDABLE = sorted(name for name, case in CASES.items() if case is not None)
+
+
+def test_every_policy_has_a_case() -> None:
+    assert set(CASES) == {p.name for p in ALL_POLICIES}
+
+
+@pytest.mark.parametrize("name", DECIDABLE)
+def test_undecided_is_reported_at_the_policys_level_naming_the_property(pack, name: str) -> None:
+    specs, prop = CASES[name] or ([], "")
+    for level in ("mandatory", "advisory"):
+        found = pack.run(name, specs, level=level)
+        undecided = [f for f in found if f.undecided]
+        assert undecided, found
+        assert all(f.level == level for f in undecided)  # mandatory stays mandatory
+        assert not [f for f in found if f.cannot_run]
+        if prop:
+            assert undecided[0].text.startswith(f"undecided [{prop}]: ")
+        # "<resource>: <what could not be judged>; <what would make it decidable>"
+        body = undecided[0].text.split("]: ", 1)[1]
+        assert ("; " in body and "'" in body.split(":", 1)[0]) or name == "cost-ceiling"
+
+
+@pytest.mark.parametrize("name", DECIDABLE)
+def test_the_stack_config_downgrades_undecided_to_the_sdks_advisory(pack, name: str) -> None:
+    specs, _ = CASES[name] or ([], "")
+    at_level = [f.text for f in pack.run(name, specs, level="mandatory") if f.undecided]
+    found = pack.run(name, specs, config={"undecided": "advisory"}, level="mandatory")
+    assert not [f for f in found if f.undecided]
+    [advisory] = [f for f in found if f.cannot_run]
+    assert advisory.level == "advisory"
+    # The same messages, one per line, after the SDK's "... during preview: ".
+    assert advisory.text.split("during preview: ", 1)[1].splitlines() == at_level
+
+
+def test_the_option_is_in_every_policys_schema(pack) -> None:
+    assert pack.pack._info is not None
+    for info in pack.pack._info.policies:
+        prop = info.configSchema.properties["undecided"]
+        assert list(prop["enum"]) == ["policy-level", "advisory"] and prop["default"] == "policy-level"
+
+
+def test_one_message_per_resource_names_every_unknown_property() -> None:
+    """Two unknown settings of one repository: one undecided message with both properties."""
+    policy = next(p for p in ALL_POLICIES if p.name == "ecr-repository-hardened")
+    props = {
+        "imageScanningConfiguration": UNKNOWN,
+        "imageTagMutability": UNKNOWN,
+        "encryptionConfigurations": UNKNOWN,
+    }
+    [message] = check_resource(policy, "aws:ecr/repository:Repository", props, name="repo")
+    assert message.startswith(
+        "undecided [imageScanningConfiguration, imageTagMutability, encryptionConfigurations]: Repository 'repo': "
+    )
+
+
+def test_stack_policies_report_undecided_per_resource_with_its_urn(pack) -> None:
+    buckets = [R("aws:s3/bucket:Bucket", n, {"bucket": n}) for n in ("a", "b")]
+    blind = R("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "pab", {"bucket": UNKNOWN})
+    found = pack.run("s3-bucket-encrypted-private", [*buckets, blind])
+    assert sorted(f.name for f in found if f.undecided) == ["a", "b"]
+
+
+def test_findings_keep_the_callers_of_the_one_argument_form() -> None:
+    """The cost policy's call (a reason only) still produces a well-formed message."""
+    out = util.Findings()
+    out.cannot_decide("2 resource(s) could not be priced")
+    [(message, urn)] = out.undecided
+    assert message == f"undecided [value]: 2 resource(s) could not be priced; {util.KNOWN_BEFORE_CREATION}"
+    assert urn is None
+    with pytest.raises(UnknownValueError, match="could not be priced"):
+        out.emit(lambda *_: None, undecided_as_advisory=True)
