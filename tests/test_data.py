@@ -10,8 +10,8 @@ from typing import Any
 import botocore.session
 import pytest
 
+from components.backup import BACKUP_MANAGED_POLICIES
 from components.data import (
-    BACKUP_MANAGED_POLICIES,
     EFS_MOUNT,
     EFS_ROOT,
     EFS_WRITE,
