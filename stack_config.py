@@ -489,6 +489,10 @@ class AlarmThresholds(_Model):
     """The EFS burst credit alarm fires below this balance. A new file system starts with
     2.1 TiB; 1 TiB left is about 3 hours of bursting at 100 MiB/s, time to switch to elastic
     throughput before it falls back to its baseline (50 KiB/s per GiB stored, at least 1 MiB/s)."""
+    qdrant_volume_free_percent: float = Field(default=20, gt=0, lt=100)
+    """The Qdrant volume alarm (``instance`` placement) fires when less than this share of the
+    EBS volume is free. Default 20: Qdrant needs room to write a segment's optimized copy
+    before it drops the old one, and growing a gp3 volume takes a deploy and a file system grow."""
 
 
 class MonitoringConfig(_Model):
