@@ -473,7 +473,7 @@ def test_a_postgres_prod_stack_scales_from_2_to_10() -> None:
         PROD_RAW
         | {
             "database": {"engine": "postgres"},
-            "qdrant": {"placement": "service"},
+            "qdrant": {"placement": "service", "acceptNetworkStorage": True},
             "service": {"desiredCount": 2, "minCount": 2, "maxCount": 10},
         },
         REGION,
