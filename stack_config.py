@@ -30,6 +30,14 @@ from pydantic import (
     field_validator,
 )
 
+from components.container_host import (
+    GP3_MAX_GB,
+    GP3_MIN_GB,
+    XEN_FAMILIES,
+    Architecture,
+    family_architecture,
+    instance_family,
+)
 from components.containers import split_task
 
 NAMESPACE = "wwhd"
@@ -387,12 +395,38 @@ class DatabaseConfig(_Model):
 class QdrantConfig(_Model):
     """``wwhd:qdrant``: where the vector store runs."""
 
-    placement: Literal["sidecar", "service", "external"]
-    """``sidecar`` in the API task, its own singleton ``service``, or an ``external`` URL."""
+    placement: Literal["sidecar", "service", "instance", "external"]
+    """``sidecar`` in the API task and ``service`` (its own Fargate singleton), both with the
+    data on EFS; ``instance``, its own singleton on an EC2 container instance with the data on
+    an EBS volume (prod's default: Qdrant does not support network file systems); or an
+    ``external`` URL (Qdrant Cloud)."""
     cpu: int = 512
-    """Task CPU units of the Qdrant service (``service`` placement; seed 002)."""
+    """Task CPU units of the Qdrant service (``service`` and ``instance``; seed 002)."""
     memory: int = 1024
-    """Task memory in MiB of the Qdrant service (``service`` placement; seed 002)."""
+    """Task memory in MiB of the Qdrant service (``service`` and ``instance``; seed 002)."""
+    instance_type: str = Field(default="t4g.small", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    """EC2 instance type of the host (``instance`` only): a Nitro type; Graviton (``t4g``,
+    ``m7g``, ...) runs the arm64 AMI. Default t4g.small (2 vCPU, 2 GiB)."""
+    volume_gb: int = Field(default=20, ge=GP3_MIN_GB, le=GP3_MAX_GB)
+    """Size of the gp3 data volume in GiB (``instance`` only); it can grow in place, never
+    shrink. Default 20."""
+    subnet_index: int = Field(default=0, ge=0)
+    """Which of the stack's private subnets (0-based) holds the host and its volume
+    (``instance`` only). Change it only through the restore runbook: a volume cannot move to
+    another AZ. Default 0."""
+    ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    """Pin the host's AMI (``instance`` only). Default: the recommended ECS-optimized Amazon
+    Linux 2023 AMI at each deploy; a deploy after AWS publishes a new one replaces the instance
+    (a few minutes without Qdrant)."""
+    accept_network_storage: bool = False
+    """Accept Qdrant's data on EFS (``service`` or ``sidecar``) in prod. Qdrant does not support
+    network file systems and EFS is NFS: prod refuses those placements unless this is true."""
+
+    @property
+    def host_architecture(self) -> Architecture:
+        """The CPU architecture of ``instance_type`` (arm64 for Graviton): the host's AMI."""
+        return family_architecture(instance_family(self.instance_type) or "")
+
     url: str | None = Field(default=None, pattern=r"^https://\S+$")
     """The managed Qdrant URL (``external`` only; TLS required)."""
     api_key_secret_arn: str | None = Field(
@@ -537,6 +571,10 @@ class AlarmThresholds(_Model):
     """The EFS burst credit alarm fires below this balance. A new file system starts with
     2.1 TiB; 1 TiB left is about 3 hours of bursting at 100 MiB/s, time to switch to elastic
     throughput before it falls back to its baseline (50 KiB/s per GiB stored, at least 1 MiB/s)."""
+    qdrant_volume_free_percent: float = Field(default=20, gt=0, lt=100)
+    """The Qdrant volume alarm (``instance`` placement) fires when less than this share of the
+    EBS volume is free. Default 20: Qdrant needs room to write a segment's optimized copy
+    before it drops the old one, and growing a gp3 volume takes a deploy and a file system grow."""
 
 
 class MonitoringConfig(_Model):
@@ -650,7 +688,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "engine": "postgres", "instanceClass": "db.t4g.medium", "multiAz": True,
             "backupRetentionDays": 7, "deletionProtection": True,
         },
-        "qdrant": {"placement": "service"},
+        "qdrant": {"placement": "instance"},
         "loadBalancer": {"idleTimeout": 600, "accessLogs": True, "deletionProtection": True},
         "monitoring": {"logRetentionDays": 30, "tracing": True},
         "images": {"pullThroughCache": True},
@@ -811,6 +849,12 @@ def _single_writer_rules(c: StackConfig) -> list[Problem]:
     return problems
 
 
+# The keys of wwhd:qdrant that only one kind of placement reads.
+_INSTANCE_KEYS = {"instance_type": "instanceType", "volume_gb": "volumeGb", "subnet_index": "subnetIndex",
+                  "ami_id": "amiId"}  # fmt: skip
+_EFS_PLACEMENTS = ("service", "sidecar")
+
+
 def _qdrant_rules(c: StackConfig) -> list[Problem]:
     q = c.qdrant
     problems = []
@@ -822,7 +866,51 @@ def _qdrant_rules(c: StackConfig) -> list[Problem]:
                 problems.append(Problem(_p("qdrant", key), "only used when placement is external"))
     if q.placement == "service":
         problems += _fargate_size(f"{NAMESPACE}:qdrant", q.cpu, q.memory)
+    if q.placement != "instance":
+        for field_name in sorted(q.model_fields_set & set(_INSTANCE_KEYS)):
+            problems.append(
+                Problem(_p("qdrant", _INSTANCE_KEYS[field_name]), "only used when placement is instance")
+            )
+    else:
+        problems += _instance_type_problems(q.instance_type)
+    if q.placement in _EFS_PLACEMENTS and c.environment == "prod" and not q.accept_network_storage:
+        problems.append(
+            Problem(
+                _p("qdrant", "placement"),
+                f"{q.placement} keeps Qdrant's data on EFS, and Qdrant does not support network file"
+                " systems (EFS is NFS): prod uses placement instance (an EBS volume) or external;"
+                " set wwhd:qdrant.acceptNetworkStorage: true to accept the risk knowingly",
+            )
+        )
     return problems
+
+
+def _instance_type_problems(instance_type: str) -> list[Problem]:
+    family = instance_family(instance_type)
+    if family in XEN_FAMILIES:
+        return [
+            Problem(
+                _p("qdrant", "instanceType"),
+                f"{instance_type} is a Xen type: the host needs a Nitro type (EBS volumes as NVMe devices)",
+            )
+        ]
+    return []
+
+
+def _qdrant_host_rules(c: StackConfig) -> list[Problem]:
+    """The host's subnet must be one of the stack's private subnets."""
+    q, n = c.qdrant, c.network
+    if q.placement != "instance":
+        return []
+    count = len(n.existing_vpc.private_subnet_ids) if n.existing_vpc is not None else n.availability_zones
+    if q.subnet_index >= count:
+        return [
+            Problem(
+                _p("qdrant", "subnetIndex"),
+                f"{q.subnet_index} is not one of the stack's {count} private subnets (0-{count - 1})",
+            )
+        ]
+    return []
 
 
 def _database_rules(c: StackConfig) -> list[Problem]:
@@ -975,6 +1063,7 @@ RULES: tuple[tuple[tuple[str, ...], Callable[[StackConfig], list[Problem]]], ...
     (("service", "qdrant", "monitoring"), _task_fit_rules),
     (("service", "database", "qdrant"), _single_writer_rules),
     (("qdrant",), _qdrant_rules),
+    (("qdrant", "network"), _qdrant_host_rules),
     (("database",), _database_rules),
     (("loadBalancer",), _load_balancer_rules),
     (("monitoring",), _monitoring_rules),

@@ -19,6 +19,7 @@ ECS = "AWS/ECS"
 INSIGHTS = "ECS/ContainerInsights"
 EFS = "AWS/EFS"
 RDS = "AWS/RDS"
+EC2 = "AWS/EC2"
 
 GRID_WIDTH = 24
 """CloudWatch dashboards are 24 units wide."""
@@ -36,6 +37,24 @@ class ServiceRef:
     """The ECS service (ServiceName dimension)."""
     singleton: bool = False
     """One task that must run: its running count shows the minimum, not the average."""
+
+
+@dataclass(frozen=True)
+class HostRef:
+    """An EC2 container host and its data volume on the dashboard."""
+
+    title: str
+    """What it hosts (``Qdrant``)."""
+    asg_name: str
+    """Its Auto Scaling group (AutoScalingGroupName dimension)."""
+    free_space_namespace: str
+    """The CloudWatch agent's namespace."""
+    free_space_metric: str
+    """The agent's used-percent metric of the volume."""
+    free_space_dimensions: dict[str, str]
+    """Its dimensions."""
+    free_percent_alarm: float
+    """Drawn as a line: the free-space alarm's threshold."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,8 @@ class DashboardRefs:
     """EFS General Purpose performance mode: show the share of its I/O limit used."""
     db_instance_identifier: str | None
     """The RDS instance (DBInstanceIdentifier dimension), when the database is PostgreSQL."""
+    host: HostRef | None
+    """The EC2 container host of Qdrant's ``instance`` placement, when there is one."""
     error_namespace: str
     """Namespace of the API's error-line metric (``WWHD/<stack>``)."""
     error_metric: str
@@ -168,6 +189,9 @@ def dashboard_body(r: DashboardRefs) -> dict[str, Any]:
     if r.file_system_id:
         widgets += _efs_widgets(r, ["FileSystemId", r.file_system_id])
 
+    if r.host is not None:
+        widgets += _host_widgets(r, r.host)
+
     if r.db_instance_identifier:
         db = ["DBInstanceIdentifier", r.db_instance_identifier]
         widgets.append(
@@ -244,6 +268,40 @@ def _efs_widgets(r: DashboardRefs, fs: list[str]) -> list[dict[str, Any]]:
     if limits:
         widgets.append(_metric(r, "EFS I/O limit and burst credits", limits))
     return widgets
+
+
+def _host_widgets(r: DashboardRefs, host: HostRef) -> list[dict[str, Any]]:
+    dims = [part for pair in host.free_space_dimensions.items() for part in pair]
+    return [
+        _metric(
+            r,
+            f"{host.title} host status check (1 = failed)",
+            [
+                [
+                    EC2,
+                    "StatusCheckFailed",
+                    "AutoScalingGroupName",
+                    host.asg_name,
+                    {"stat": "Maximum", "label": "Status check failed"},
+                ]
+            ],
+        ),
+        _metric(
+            r,
+            f"{host.title} volume free (%)",
+            [
+                [
+                    host.free_space_namespace,
+                    host.free_space_metric,
+                    *dims,
+                    {"id": "used", "stat": "Maximum", "visible": False},
+                ],
+                [{"id": "free", "expression": "100 - used", "label": "Free"}],
+            ],
+            period=300,
+            lines=[("free-space alarm", host.free_percent_alarm)],
+        ),
+    ]
 
 
 def _text(markdown: str, height: int) -> dict[str, Any]:

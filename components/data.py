@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.backup import BackupSpec, daily_backups
 from stack_config import StorageConfig
 
 TOKEN = "wwhd:index:WwhdDataVolume"
@@ -23,18 +24,6 @@ DIRECTORY_MODE = "755"
 API_ROOT = "/data"
 QDRANT_ROOT = "/qdrant"
 SERVICES_ROOT = "/services"
-
-# AWS Backup starts the job within START_WINDOW minutes of 02:00 UTC (seed 000), so the RDS
-# backup window (WwhdDatabase, from 03:00 UTC) never competes with it.
-BACKUP_SCHEDULE = "cron(0 2 * * ? *)"
-BACKUP_START_WINDOW_MINUTES = 60
-BACKUP_COMPLETION_WINDOW_MINUTES = 24 * 60
-
-BACKUP_SERVICE_PRINCIPAL = "backup.amazonaws.com"
-BACKUP_MANAGED_POLICIES = {
-    "backups": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
-    "restores": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
-}
 
 EFS_MOUNT = "elasticfilesystem:ClientMount"
 EFS_WRITE = "elasticfilesystem:ClientWrite"
@@ -87,12 +76,12 @@ class WwhdDataVolumeArgs:
     ``/qdrant`` access point. Default True."""
     service_directories: Sequence[str] = ()
     """Extra services with a directory of their own (``/services/<name>``). Default: none."""
+    permissions_boundary: pulumi.Input[str] | None = None
+    """Permissions boundary of the backup role (the bootstrap's ``wwhd-workload-boundary``).
+    Default: none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default tags of the provider made for the backup copy region (the stack's provider does
     not reach another region). Default: none."""
-    permissions_boundary: pulumi.Input[str] | None = None
-    """The permissions boundary its roles carry (the bootstrap's ``wwhd-workload-boundary``).
-    Default: none."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -200,7 +189,21 @@ class WwhdDataVolume(pulumi.ComponentResource):
         }
         self._name, self._fs = name, fs
 
-        vault, plan, copy_vault, backup_role = self._backups(name, args, fs)
+        backups = daily_backups(
+            self,
+            name,
+            BackupSpec(
+                key_arn=args.key_arn,
+                retention_days=storage.backup_retention_days,
+                resources=[fs.arn],
+                selection="efs",
+                what="the data volume",
+                copy_region=storage.backup_copy_region,
+                protect=storage.protect,
+                permissions_boundary=args.permissions_boundary,
+                tags=args.tags,
+            ),
+        )
 
         self.file_system_id = fs.id
         self.file_system_arn = fs.arn
@@ -210,11 +213,11 @@ class WwhdDataVolume(pulumi.ComponentResource):
         self.qdrant_access_point_id = qdrant_ap.id if qdrant_ap is not None else None
         self.qdrant_access_point_arn = qdrant_ap.arn if qdrant_ap is not None else None
         self.service_access_points = {svc: (ap.id, ap.arn) for svc, ap in service_aps.items()}
-        self.backup_vault_name = vault.name
-        self.backup_vault_arn = vault.arn
-        self.backup_plan_id = plan.id
-        self.copy_vault_arn = copy_vault.arn if copy_vault is not None else None
-        self.backup_role_arn = backup_role.arn
+        self.backup_vault_name = backups.vault.name
+        self.backup_vault_arn = backups.vault.arn
+        self.backup_plan_id = backups.plan.id
+        self.copy_vault_arn = backups.copy_vault.arn if backups.copy_vault is not None else None
+        self.backup_role_arn = backups.role.arn
         self.register_outputs(
             {
                 "file_system_id": self.file_system_id,
@@ -277,83 +280,6 @@ class WwhdDataVolume(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _backups(
-        self, name: str, args: WwhdDataVolumeArgs, fs: aws.efs.FileSystem
-    ) -> tuple[aws.backup.Vault, aws.backup.Plan, aws.backup.Vault | None, aws.iam.Role]:
-        storage = args.storage
-        child = pulumi.ResourceOptions(parent=self)
-        protected = pulumi.ResourceOptions(parent=self, protect=storage.protect)
-
-        vault = aws.backup.Vault(
-            f"{name}-vault", kms_key_arn=args.key_arn, force_destroy=False, opts=protected
-        )
-
-        copy_vault = None
-        copy_actions = None
-        if storage.backup_copy_region is not None:
-            # The stack's provider is pinned to its region: the copy vault needs its own.
-            copy_provider = aws.Provider(
-                f"{name}-copy-region",
-                region=storage.backup_copy_region,
-                default_tags=aws.ProviderDefaultTagsArgs(tags=dict(args.tags)) if args.tags else None,
-                opts=child,
-            )
-            # No kms_key_arn: the stack key is single-region and a vault can only use a key of
-            # its own region, so the copy is sealed with that region's AWS-managed aws/backup key.
-            copy_vault = aws.backup.Vault(
-                f"{name}-vault-copy",
-                force_destroy=False,
-                opts=pulumi.ResourceOptions(parent=self, provider=copy_provider, protect=storage.protect),
-            )
-            copy_actions = [
-                aws.backup.PlanRuleCopyActionArgs(
-                    destination_vault_arn=copy_vault.arn,
-                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
-                        delete_after=storage.backup_retention_days
-                    ),
-                )
-            ]
-
-        plan = aws.backup.Plan(
-            f"{name}-backup-plan",
-            rules=[
-                aws.backup.PlanRuleArgs(
-                    rule_name="daily",
-                    target_vault_name=vault.name,
-                    schedule=BACKUP_SCHEDULE,
-                    schedule_expression_timezone="Etc/UTC",
-                    start_window=BACKUP_START_WINDOW_MINUTES,
-                    completion_window=BACKUP_COMPLETION_WINDOW_MINUTES,
-                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=storage.backup_retention_days),
-                    copy_actions=copy_actions,
-                )
-            ],
-            opts=child,
-        )
-
-        role = aws.iam.Role(
-            f"{name}-backup-role",
-            description="W.W.H.D. AWS Backup: back up and restore the data volume",
-            assume_role_policy=json.dumps(backup_trust_policy()),
-            permissions_boundary=args.permissions_boundary,
-            opts=child,
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-backup-role-{job}", role=role.name, policy_arn=arn, opts=child
-            )
-            for job, arn in BACKUP_MANAGED_POLICIES.items()
-        ]
-        aws.backup.Selection(
-            f"{name}-backup-efs",
-            plan_id=plan.id,
-            iam_role_arn=role.arn,
-            resources=[fs.arn],
-            # Backup assumes the role at the first job: its permissions must be attached first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
-        )
-        return vault, plan, copy_vault, role
-
 
 def _nth_subnet(ids: Sequence[str], i: int, count: int) -> str:
     if len(ids) < count:
@@ -399,17 +325,3 @@ def file_system_policy(file_system_arn: str, writers: Sequence[tuple[str, str, s
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
-
-
-def backup_trust_policy() -> dict[str, Any]:
-    """AWS Backup assumes the role to run backup, copy and restore jobs."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": BACKUP_SERVICE_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }

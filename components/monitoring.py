@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.dashboard import DashboardRefs, ServiceRef, dashboard_body
+from components.dashboard import DashboardRefs, HostRef, ServiceRef, dashboard_body
 from stack_config import AlarmThresholds, Environment, MonitoringConfig
 
 TOKEN = "wwhd:index:WwhdMonitoring"
@@ -109,6 +109,24 @@ class WatchedService:
 
 
 @dataclass(frozen=True)
+class WatchedHost:
+    """An EC2 container host (WwhdContainerHost) and the volume it keeps a singleton's data on."""
+
+    asg_name: pulumi.Input[str]
+    """Its Auto Scaling group (the AutoScalingGroupName dimension of the status check)."""
+    free_space_namespace: str
+    """Namespace of the CloudWatch agent's metric of the volume (``WWHD/<stack>/<host>``)."""
+    free_space_dimensions: Mapping[str, str]
+    """Its dimensions (``{"path": <mount path>}``)."""
+    free_space_metric: str = "disk_used_percent"
+    """The agent's metric: the used share of the volume in percent."""
+    label: str = "qdrant"
+    """Prefixes its alarms (``qdrant-host-status-check-failed``)."""
+    title: str = "Qdrant"
+    """How descriptions and the dashboard name what it hosts."""
+
+
+@dataclass(frozen=True)
 class WwhdMonitoringArgs:
     """What the monitoring watches and whom it tells. It owns no application resources:
     every resource it watches comes in as an input."""
@@ -160,6 +178,9 @@ class WwhdMonitoringArgs:
     db_max_connections: int | None = None
     """The instance's max_connections when it is not RDS's default (a custom parameter
     group); default none: estimated from ``db_instance_class``."""
+    host: WatchedHost | None = None
+    """The EC2 host of Qdrant's ``instance`` placement (WwhdContainerHost): adds the instance
+    status check and volume free-space alarms and widgets. Default none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags on the topic, alarms and sampling rule (the provider's default tags apply
     anyway); default none."""
@@ -299,12 +320,13 @@ class AlarmRow:
         )
 
 
-ECS_, INSIGHTS_, ALB_, EFS_, RDS_ = (
+ECS_, INSIGHTS_, ALB_, EFS_, RDS_, EC2_ = (
     "AWS/ECS",
     "ECS/ContainerInsights",
     "AWS/ApplicationELB",
     "AWS/EFS",
     "AWS/RDS",
+    "AWS/EC2",
 )
 
 # Missing data, deliberately: request-driven metrics (5xx, 4xx share, latency, unhealthy hosts,
@@ -503,6 +525,34 @@ DATABASE_ALARMS = (
         metric=(RDS_, "DatabaseConnections", "Maximum", 300),
     ),
 )
+# The host's Auto Scaling group replaces an instance whose status checks fail; the alarm says
+# it happened (a repeat points at the AMI or the boot script), and the singleton's not-running
+# alarm is the one that says Qdrant is down. No data means no instance, which that alarm covers.
+HOST_STATUS = AlarmRow(
+    "{svc}-host-status-check-failed",
+    "warning",
+    "The {title} host failed its EC2 status checks for 2 minutes; its Auto Scaling group replaces it.",
+    ">=",
+    lambda t, _: 1,
+    2,
+    "notBreaching",
+    metric=(EC2_, "StatusCheckFailed", "Maximum", 60),
+)
+# Qdrant stops accepting writes when its disk is full. A gap in the agent's data (an instance
+# being replaced) proves nothing either way. The namespace is the host's: filled in by
+# alarm_specs.
+HOST_VOLUME_FREE = AlarmRow(
+    "{svc}-volume-free-space-low",
+    "critical",
+    "Less than {t.qdrant_volume_free_percent:g}% of the {title} volume is free: raise qdrant.volumeGb, "
+    "then grow the file system (docs/operations.md).",
+    "<",
+    lambda t, _: t.qdrant_volume_free_percent,
+    1,
+    "missing",
+    expression="100 - used",
+    label="{title} volume free (%)",
+)
 ERROR_LINES = AlarmRow(
     "api-error-lines",
     "warning",
@@ -545,12 +595,25 @@ def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpe
         if svc.singleton:
             dims = {"ClusterName": args.cluster_name, "ServiceName": svc.service_name}
             specs.append(NOT_RUNNING.spec(dims, args, svc))
+    if args.host is not None:
+        specs += host_alarm_specs(args, args.host)
     if args.db_instance_identifier is not None:
         db: Dimensions = {"DBInstanceIdentifier": args.db_instance_identifier}
         specs += [row.spec(db, args) for row in DATABASE_ALARMS]
     errors = ERROR_LINES.spec({}, args)
     specs.append(replace(errors, metric=Metric(error_namespace, ERROR_METRIC, {}, "Sum", 300)))
     return specs
+
+
+def host_alarm_specs(args: WwhdMonitoringArgs, host: WatchedHost) -> list[AlarmSpec]:
+    """The host's status check alarm and its volume's free-space alarm."""
+    named = WatchedService(host.label, host.title, host.asg_name)
+    status = HOST_STATUS.spec({"AutoScalingGroupName": host.asg_name}, args, named)
+    free = HOST_VOLUME_FREE.spec({}, args, named)
+    used = Metric(
+        host.free_space_namespace, host.free_space_metric, host.free_space_dimensions, "Maximum", 300
+    )
+    return [status, replace(free, inputs={"used": used})]
 
 
 class WwhdMonitoring(pulumi.ComponentResource):
@@ -728,6 +791,16 @@ class WwhdMonitoring(pulumi.ComponentResource):
                 bursting=args.throughput_mode == "bursting",
                 efs_general_purpose=args.efs_general_purpose,
                 db_instance_identifier=v["db"],
+                host=HostRef(
+                    title=args.host.title,
+                    asg_name=v["host"],
+                    free_space_namespace=args.host.free_space_namespace,
+                    free_space_metric=args.host.free_space_metric,
+                    free_space_dimensions=dict(args.host.free_space_dimensions),
+                    free_percent_alarm=t.qdrant_volume_free_percent,
+                )
+                if args.host is not None
+                else None,
                 error_namespace=namespace,
                 error_metric=ERROR_METRIC,
                 api_log_group_name=v["api_logs"],
@@ -747,6 +820,7 @@ class WwhdMonitoring(pulumi.ComponentResource):
             services=pulumi.Output.all(*[svc.service_name for svc in args.services]),
             fs=args.file_system_id,
             db=args.db_instance_identifier,
+            host=args.host.asg_name if args.host is not None else None,
             api_logs=args.api_log_group_name,
             perf_logs=args.performance_log_group_name,
             alarms=alarm_arns,

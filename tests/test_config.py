@@ -215,7 +215,7 @@ INVALID = [
         DEV,
         "qdrant",
         "placement: cluster",
-        ["wwhd:qdrant.placement", "'sidecar', 'service' or 'external'"],
+        ["wwhd:qdrant.placement", "'sidecar', 'service', 'instance' or 'external'"],
     ),
     (
         "external-without-url",
@@ -328,6 +328,7 @@ def test_minimal_files_take_environment_defaults(tmp_path: Path) -> None:
     assert prod.monitoring.log_retention_days == 30 and prod.network.nat_gateways == "one-per-az"
     assert prod.storage.backup_retention_days == 30 and prod.storage.protect and not dev.storage.protect
     assert prod.database.engine == "postgres" and dev.database.engine == "sqlite"
+    assert prod.qdrant.placement == "instance" and dev.qdrant.placement == "sidecar"
 
 
 def test_existing_vpc_refuses_new_vpc_keys(tmp_path: Path) -> None:
@@ -498,3 +499,73 @@ def test_service_entry_problems_name_their_key(tmp_path: Path, entry: str, expec
     body = "\n".join(f"      {k}: {v}" for k, v in fields.items())
     text = DEV + "  wwhd:services:\n" + "    -" + body[5:] + "\n"
     assert expected in error(tmp_path, text)
+
+
+# --- Qdrant's placement: block storage in prod ------------------------------------------------
+
+
+@pytest.mark.parametrize("placement", ["service", "sidecar"])
+def test_prod_refuses_qdrant_on_efs_without_the_acknowledgement(tmp_path: Path, placement: str) -> None:
+    message = error(tmp_path, with_section(PROD, "qdrant", f"placement: {placement}"))
+    assert "wwhd:qdrant.placement" in message
+    assert "Qdrant does not support network file systems" in message
+    assert "wwhd:qdrant.acceptNetworkStorage: true" in message
+
+
+def test_prod_takes_qdrant_on_efs_when_acknowledged(tmp_path: Path) -> None:
+    cfg = read(tmp_path, with_section(PROD, "qdrant", "placement: service\nacceptNetworkStorage: true"))
+    assert cfg.qdrant.placement == "service" and cfg.qdrant.accept_network_storage
+
+
+def test_dev_keeps_qdrant_on_efs_without_acknowledgement(tmp_path: Path) -> None:
+    assert read(tmp_path, with_section(DEV, "qdrant", "placement: service")).qdrant.placement == "service"
+
+
+def test_instance_placement_defaults(tmp_path: Path) -> None:
+    q = read(tmp_path, PROD).qdrant
+    assert (q.placement, q.instance_type, q.volume_gb, q.subnet_index, q.ami_id) == (
+        "instance", "t4g.small", 20, 0, None,
+    )  # fmt: skip
+    assert q.host_architecture == "arm64"
+    assert (
+        read(tmp_path, with_section(PROD, "qdrant", "instanceType: m7i.large")).qdrant.host_architecture
+        == "x86_64"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("volumeGb: 0", "wwhd:qdrant.volumeGb"),
+        ("volumeGb: 16385", "wwhd:qdrant.volumeGb"),
+        ("instanceType: t4g", "wwhd:qdrant.instanceType"),
+        ("instanceType: t2.small", "wwhd:qdrant.instanceType: t2.small is a Xen type"),
+        ("subnetIndex: 2", "wwhd:qdrant.subnetIndex: 2 is not one of the stack's 2 private subnets"),
+        ("amiId: latest", "wwhd:qdrant.amiId"),
+    ],
+)
+def test_instance_placement_problems_name_their_key(tmp_path: Path, body: str, expected: str) -> None:
+    assert expected in error(tmp_path, with_section(PROD, "qdrant", f"placement: instance\n{body}"))
+
+
+def test_subnet_index_counts_an_adopted_vpcs_private_subnets(tmp_path: Path) -> None:
+    network = """
+        existingVpc:
+          vpcId: vpc-0a1b2c3d
+          publicSubnetIds: [subnet-0a000001, subnet-0a000002]
+          privateSubnetIds: [subnet-0b000001, subnet-0b000002, subnet-0b000003]
+        flowLogs: true
+    """
+    text = with_section(
+        with_section(PROD, "network", textwrap.dedent(network).strip()), "qdrant", "subnetIndex: 2"
+    )
+    assert read(tmp_path, text).qdrant.subnet_index == 2
+
+
+@pytest.mark.parametrize(
+    "key", ["instanceType: t4g.medium", "volumeGb: 50", "subnetIndex: 1", "amiId: ami-0123456789abcdef0"]
+)
+def test_host_keys_are_refused_with_another_placement(tmp_path: Path, key: str) -> None:
+    name = key.split(":")[0]
+    message = error(tmp_path, with_section(DEV, "qdrant", f"placement: sidecar\n{key}"))
+    assert f"wwhd:qdrant.{name}: only used when placement is instance" in message

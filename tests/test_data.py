@@ -10,8 +10,8 @@ from typing import Any
 import botocore.session
 import pytest
 
+from components.backup import BACKUP_MANAGED_POLICIES
 from components.data import (
-    BACKUP_MANAGED_POLICIES,
     EFS_MOUNT,
     EFS_ROOT,
     EFS_WRITE,
@@ -476,7 +476,7 @@ def test_a_postgres_prod_stack_scales_from_2_to_10() -> None:
         PROD_RAW
         | {
             "database": {"engine": "postgres"},
-            "qdrant": {"placement": "service"},
+            "qdrant": {"placement": "service", "acceptNetworkStorage": True},
             "service": {"desiredCount": 2, "minCount": 2, "maxCount": 10},
         },
         REGION,

@@ -19,6 +19,7 @@ from components.monitoring import (
     ERROR_PATTERN,
     GIB,
     TIB,
+    WatchedHost,
     WatchedService,
     WwhdMonitoring,
     WwhdMonitoringArgs,
@@ -412,6 +413,79 @@ def test_qdrant_alarm_only_with_a_qdrant_service(mocks: RecordingMonitor) -> Non
 def test_parked_service_has_no_running_tasks_alarm(mocks: RecordingMonitor) -> None:
     build(dev_args(services=watched(parked=True)))
     assert "api-tasks-below-desired" not in alarms(mocks)
+
+
+# --- the Qdrant host (instance placement) ----------------------------------------------------
+
+ASG = "wwhd-qdrant-host-test"
+HOST_NS = "WWHD/test/wwhd-qdrant-host"
+HOST_DIMS = {"path": "/var/lib/qdrant"}
+
+
+def host(**overrides: Any) -> WatchedHost:
+    return WatchedHost(**({"asg_name": ASG, "free_space_namespace": HOST_NS, "free_space_dimensions": HOST_DIMS}
+                          | overrides))  # fmt: skip
+
+
+def test_host_adds_a_status_check_and_a_free_space_alarm(mocks: RecordingMonitor) -> None:
+    build(prod_args(host=host()))
+    found = alarms(mocks)
+    assert set(found) == set(SINGLE_METRIC) | MATH | {
+        "qdrant-host-status-check-failed",
+        "qdrant-volume-free-space-low",
+    }
+    status = found["qdrant-host-status-check-failed"].inputs
+    assert (status["namespace"], status["metricName"], status["statistic"], status["period"]) == (
+        "AWS/EC2", "StatusCheckFailed", "Maximum", 60,
+    )  # fmt: skip
+    assert status["dimensions"] == {"AutoScalingGroupName": ASG}
+    assert (status["comparisonOperator"], status["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert status["treatMissingData"] == "notBreaching"
+    assert status["tags"]["Severity"] == "warning"
+
+
+def test_free_space_alarm_reads_the_agents_metric_as_free_percent(mocks: RecordingMonitor) -> None:
+    build(prod_args(host=host()))
+    alarm = alarms(mocks)["qdrant-volume-free-space-low"]
+    inputs, result = queries(alarm)
+    ((used_id, used),) = inputs.items()
+    assert (used["namespace"], used["metricName"], used["stat"], used["period"]) == (
+        HOST_NS, "disk_used_percent", "Maximum", 300,
+    )  # fmt: skip
+    assert used["dimensions"] == HOST_DIMS
+    assert result["expression"].replace(" ", "") == f"100-{used_id}"
+    i = alarm.inputs
+    assert (i["comparisonOperator"], i["threshold"]) == ("LessThanThreshold", 20)
+    assert i["treatMissingData"] == "missing"
+    assert i["tags"]["Severity"] == "critical"
+    assert i["alarmActions"] == [TOPIC_ARN] and i["okActions"] == [TOPIC_ARN]
+    assert "below" not in i["alarmDescription"] and "20%" in i["alarmDescription"]
+
+
+def test_free_space_threshold_comes_from_the_config(mocks: RecordingMonitor) -> None:
+    build(prod_args(config=config(thresholds=AlarmThresholds(qdrant_volume_free_percent=35)), host=host()))
+    alarm = alarms(mocks)["qdrant-volume-free-space-low"]
+    assert alarm.inputs["threshold"] == 35
+    assert "35%" in alarm.inputs["alarmDescription"]
+
+
+def test_no_host_no_host_alarms_or_widgets(mocks: RecordingMonitor) -> None:
+    build(prod_args())
+    assert not [w for w in alarms(mocks) if "host" in w or "volume" in w]
+    assert "AWS/EC2" not in json.dumps(dashboard(mocks)) and HOST_NS not in json.dumps(dashboard(mocks))
+
+
+def test_dashboard_shows_the_host_and_its_volume(mocks: RecordingMonitor) -> None:
+    build(prod_args(host=host()))
+    body = dashboard(mocks)
+    rows = dashboard_metrics(body)
+    assert ("AWS/EC2", "StatusCheckFailed", {"AutoScalingGroupName": ASG}) in rows
+    assert (HOST_NS, "disk_used_percent", HOST_DIMS) in rows
+    free = next(w for w in body["widgets"] if w["properties"].get("title") == "Qdrant volume free (%)")
+    assert {"label": "free-space alarm", "value": 20} in free["properties"]["annotations"]["horizontal"]
+    assert any(
+        row[0].get("expression") == "100 - used" for row in free["properties"]["metrics"] if len(row) == 1
+    )
 
 
 def test_sampling_rule_when_tracing(mocks: RecordingMonitor) -> None:

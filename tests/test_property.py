@@ -63,6 +63,9 @@ def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     }
 
     qdrant: dict[str, Any] = {"placement": placement}
+    if env == "prod" and placement in ("sidecar", "service"):
+        # Qdrant on EFS: prod takes it only when acknowledged.
+        qdrant["acceptNetworkStorage"] = True
     if placement == "service":
         qcpu, qmem = draw(fargate_size(max_cpu=1024))
         qdrant |= {"cpu": qcpu, "memory": qmem}

@@ -1,0 +1,153 @@
+"""Daily AWS Backup of a component's stateful resources: a vault sealed with the stack key, an
+optional copy in a second region, the daily plan, the role AWS Backup assumes and the selection.
+
+``WwhdDataVolume`` (the EFS file system) and ``WwhdContainerHost`` (Qdrant's EBS volume) each
+call ``daily_backups`` once, so both keep the same schedule, windows and retention rules. The
+children are registered under the calling component with names derived from its name, so the
+URNs are what they were before this module existed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+# AWS Backup starts the job within START_WINDOW minutes of 02:00 UTC (seed 000), so the RDS
+# backup window (WwhdDatabase, from 03:00 UTC) never competes with it.
+BACKUP_SCHEDULE = "cron(0 2 * * ? *)"
+BACKUP_START_WINDOW_MINUTES = 60
+BACKUP_COMPLETION_WINDOW_MINUTES = 24 * 60
+
+BACKUP_SERVICE_PRINCIPAL = "backup.amazonaws.com"
+BACKUP_MANAGED_POLICIES = {
+    "backups": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+    "restores": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+}
+
+
+@dataclass(frozen=True)
+class BackupSpec:
+    """What is backed up, how long it is kept, and where the backups live."""
+
+    key_arn: pulumi.Input[str]
+    """The stack key: seals the vault in the stack's region."""
+    retention_days: int
+    """Days each daily recovery point (and its copy) is kept."""
+    resources: Sequence[pulumi.Input[str]]
+    """ARNs of the resources the selection backs up."""
+    selection: str
+    """Suffix of the selection's logical name (``<name>-backup-<selection>``): what it selects."""
+    what: str
+    """How the backup role's description names the data (``the data volume``)."""
+    copy_region: str | None = None
+    """A second region that receives a copy of each recovery point. Default: none."""
+    protect: bool = False
+    """Protect the vaults from deletion. Default False."""
+    permissions_boundary: pulumi.Input[str] | None = None
+    """Permissions boundary of the backup role. Default: none."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Default tags of the provider made for the copy region (the stack's provider does not
+    reach another region). Default: none."""
+
+
+@dataclass(frozen=True)
+class DailyBackups:
+    """What ``daily_backups`` created."""
+
+    vault: aws.backup.Vault
+    plan: aws.backup.Plan
+    copy_vault: aws.backup.Vault | None
+    role: aws.iam.Role
+
+
+def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec) -> DailyBackups:
+    """The vault, copy vault, daily plan, role and selection of ``spec``, children of ``parent``."""
+    child = pulumi.ResourceOptions(parent=parent)
+
+    vault = aws.backup.Vault(
+        f"{name}-vault",
+        kms_key_arn=spec.key_arn,
+        force_destroy=False,
+        opts=pulumi.ResourceOptions(parent=parent, protect=spec.protect),
+    )
+
+    copy_vault = None
+    copy_actions = None
+    if spec.copy_region is not None:
+        # The stack's provider is pinned to its region: the copy vault needs its own.
+        copy_provider = aws.Provider(
+            f"{name}-copy-region",
+            region=spec.copy_region,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=dict(spec.tags)) if spec.tags else None,
+            opts=child,
+        )
+        # No kms_key_arn: the stack key is single-region and a vault can only use a key of
+        # its own region, so the copy is sealed with that region's AWS-managed aws/backup key.
+        copy_vault = aws.backup.Vault(
+            f"{name}-vault-copy",
+            force_destroy=False,
+            opts=pulumi.ResourceOptions(parent=parent, provider=copy_provider, protect=spec.protect),
+        )
+        copy_actions = [
+            aws.backup.PlanRuleCopyActionArgs(
+                destination_vault_arn=copy_vault.arn,
+                lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=spec.retention_days),
+            )
+        ]
+
+    plan = aws.backup.Plan(
+        f"{name}-backup-plan",
+        rules=[
+            aws.backup.PlanRuleArgs(
+                rule_name="daily",
+                target_vault_name=vault.name,
+                schedule=BACKUP_SCHEDULE,
+                schedule_expression_timezone="Etc/UTC",
+                start_window=BACKUP_START_WINDOW_MINUTES,
+                completion_window=BACKUP_COMPLETION_WINDOW_MINUTES,
+                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=spec.retention_days),
+                copy_actions=copy_actions,
+            )
+        ],
+        opts=child,
+    )
+
+    role = aws.iam.Role(
+        f"{name}-backup-role",
+        description=f"W.W.H.D. AWS Backup: back up and restore {spec.what}",
+        assume_role_policy=json.dumps(backup_trust_policy()),
+        permissions_boundary=spec.permissions_boundary,
+        opts=child,
+    )
+    attachments = [
+        aws.iam.RolePolicyAttachment(f"{name}-backup-role-{job}", role=role.name, policy_arn=arn, opts=child)
+        for job, arn in BACKUP_MANAGED_POLICIES.items()
+    ]
+    aws.backup.Selection(
+        f"{name}-backup-{spec.selection}",
+        plan_id=plan.id,
+        iam_role_arn=role.arn,
+        resources=list(spec.resources),
+        # Backup assumes the role at the first job: its permissions must be attached first.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=attachments),
+    )
+    return DailyBackups(vault, plan, copy_vault, role)
+
+
+def backup_trust_policy() -> dict[str, Any]:
+    """AWS Backup assumes the role to run backup, copy and restore jobs."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": BACKUP_SERVICE_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
