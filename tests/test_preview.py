@@ -152,7 +152,7 @@ def test_a_malformed_stack_file_exits_2_naming_the_file():
 def test_an_invoke_the_mocks_cannot_answer_exits_2_naming_it():
     code, _, err = tiny("lookup", "--policy-pack", str(PACK))
     assert code == 2
-    assert "aws:ec2/getVpc:getVpc" in err
+    assert "aws:ec2/getInstance:getInstance" in err
 
 
 def test_a_pack_that_cannot_start_exits_2_with_its_error(tmp_path):
