@@ -273,6 +273,15 @@ def test_on_a_new_stack_awsx_exposes_only_unknown_outputs(new_stack: RecordingMo
     assert resolve(vpc.vpc_id) is None
 
 
+def test_an_existing_resource_read_by_id_is_known_even_on_a_new_stack(new_stack: RecordingMonitor) -> None:
+    vpc = aws.ec2.Vpc.get("existing", "vpc-0123456789abcdef0")
+    settle()
+    assert resolve(vpc.id) == "vpc-0123456789abcdef0"
+    assert resolve(vpc.arn).startswith("arn:aws:ec2:us-west-2:123456789012:vpc/")
+    assert new_stack.one("aws:ec2/vpc:Vpc").id == "vpc-0123456789abcdef0"
+    assert "read aws:ec2/vpc:Vpc" in new_stack.mocks.stand_ins  # the account's values, made up
+
+
 def test_an_unknown_output_is_the_sdk_unknown_on_the_wire(new_stack: RecordingMonitor) -> None:
     aws.sns.Topic("t")
     settle()

@@ -240,6 +240,11 @@ def test_lookups_are_answered_and_the_report_lists_the_stand_ins():
     assert code == 0
     section = text.split("Stand-in values", 1)[1]
     assert "aws:ec2/getVpc:getVpc" in section and "aws:index/getRegion" not in section
+    # what the program logs reaches the report, as pulumi preview shows its diagnostics
+    assert doc["programLog"] == [
+        {"level": "warning", "message": "no VPC configured: using the account's default VPC"}
+    ]
+    assert "Diagnostics from the program:\n    warning: no VPC configured" in text
 
 
 def test_outputs_say_whether_known_unknown_or_made_up_by_the_mocks():

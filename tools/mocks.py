@@ -984,59 +984,60 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations.append(registration)
         if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        args = pulumi.runtime.MockResourceArgs(
-            typ=request.type,
+        rid, wire = self._answer(registration, request.importId)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=wire)
+
+    def ReadResource(self, request):  # noqa: N802 - the gRPC method name
+        """``Resource.get(name, id)``: an existing resource, answered like a registration with
+        known outputs; they are stand-ins (AWS would read them from the account)."""
+        state = rpc.deserialize_properties(request.properties)
+        registration = Registration(
+            urn=self.make_urn(request.parent, request.type, request.name),
+            type=request.type,
             name=request.name,
-            inputs=inputs,
+            custom=True,
+            remote=False,
+            parent=request.parent,
+            inputs=state,
+            outputs={},
+            id=None,
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={},
             provider=request.provider,
-            resource_id=request.importId,
-            custom=request.custom or False,
+            protect=False,
+            retain_on_delete=False,
+            checked_inputs=state,
+        )
+        self.registrations.append(registration)
+        rid, wire = self._answer(registration, request.id)
+        self.mocks.stand_ins.setdefault(f"read {request.type}", []).append(registration.outputs)
+        return resource_pb2.ReadResourceResponse(urn=registration.urn, id=rid, properties=wire)
+
+    def _answer(self, registration: Registration, existing_id: str) -> tuple[str, struct_pb2.Struct]:
+        """The mocks' id and outputs for a registration (``existing_id``: the id of a resource read
+        or imported, which exists and keeps it), recorded on it; returns them as sent."""
+        args = pulumi.runtime.MockResourceArgs(
+            typ=registration.type,
+            name=registration.name,
+            inputs=registration.inputs,
+            provider=registration.provider,
+            resource_id=existing_id,
+            custom=registration.custom,
         )
         rid, state = self.mocks.new_resource(args)
-        if request.custom and not request.type.startswith("pulumi:providers:"):
-            registration.checked_inputs = self.mocks.check(request.type, request.name, inputs)
+        if existing_id:
+            rid, state = existing_id, state | {"id": existing_id}
+        if registration.custom and not registration.type.startswith("pulumi:providers:"):
+            registration.checked_inputs = self.mocks.check(
+                registration.type, registration.name, registration.inputs
+            )
         wire = to_struct(state)
         registration.outputs = rpc.deserialize_properties(wire)
         registration.id = rid or None
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid or "", state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=wire)
-
-    def ReadResource(self, request):  # noqa: N802 - the gRPC method name
-        """``Resource.get(name, id)``: an existing resource, answered like a registration (its
-        outputs are stand-ins: AWS would read them from the account)."""
-        urn = self.make_urn(request.parent, request.type, request.name)
-        state = rpc.deserialize_properties(request.properties)
-        args = pulumi.runtime.MockResourceArgs(
-            typ=request.type,
-            name=request.name,
-            inputs=state,
-            provider=request.provider,
-            resource_id=request.id,
+        self.resources[registration.urn] = pulumi_mocks.MockMonitor.ResourceRegistration(
+            registration.urn, rid or "", state
         )
-        rid, outputs = self.mocks.new_resource(args)
-        outputs = outputs | {"id": request.id or rid}
-        self.mocks.stand_ins.setdefault(f"read {request.type}", []).append(outputs)
-        self.registrations.append(
-            Registration(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                custom=True,
-                remote=False,
-                parent=request.parent,
-                inputs=state,
-                outputs=outputs,
-                id=request.id,
-                dependencies=sorted(set(request.dependencies)),
-                property_dependencies={},
-                provider=request.provider,
-                protect=False,
-                retain_on_delete=False,
-                checked_inputs=state,
-            )
-        )
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, request.id, outputs)
-        return resource_pb2.ReadResourceResponse(urn=urn, properties=to_struct(outputs))
+        return rid or "", wire
 
     def Invoke(self, request):  # noqa: N802 - the gRPC method name
         args = rpc.deserialize_properties(request.args)
