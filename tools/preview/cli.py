@@ -38,8 +38,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m tools.preview",
         description="Offline preview of a Pulumi Python stack: run the program under mocks, check it "
         "with policy packs over the Analyzer gRPC interface, estimate its monthly cost. No Pulumi CLI, "
-        "no cloud credentials. Exit 0: no mandatory violation; 1: at least one; 2: the program, its "
-        "configuration or a policy pack failed.",
+        "no cloud credentials. Exit 0: no mandatory violation; 1: a mandatory violation or a mandatory check "
+        "that could not decide; 2: the program, its configuration or a policy pack failed.",
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument(
