@@ -1,11 +1,14 @@
 # make test     set up the virtualenv when missing, lint, type-check, run every test
-# make preview  offline preview of a stack (STACK=dev by default) with the policy pack
+# make preview  offline preview of a stack (STACK=dev by default) with the policy pack; it runs
+#               ./preview, but make reports any failure as exit 2, so scripts that need the
+#               preview's own code (1: mandatory violation, 2: error) call ./preview <stack>
 # make bench    offline preview and policy pack benchmarks (prints figures)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  ?= dev
+ARGS   ?=
 
 .PHONY: test lint typecheck pytest preview bench clean
 
@@ -27,8 +30,8 @@ typecheck: $(BIN)/.installed
 pytest: $(BIN)/.installed
 	$(BIN)/python -m pytest -n 2
 
-preview: $(BIN)/.installed
-	$(BIN)/python -m tools.preview --stack $(STACK) --policy-pack policies --policy-pack-config policies/config/$(STACK).json
+preview:
+	VENV=$(VENV) PYTHON=$(PYTHON) ./preview $(STACK) $(ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m tools.bench

@@ -42,7 +42,7 @@ PREVIEW_TARGET_S, PACK_TARGET_S, RATIO_TARGET = 3.0, 10.0, 12.0
 
 def bench_preview(stack: str, runs: int) -> bool:
     cmd = [sys.executable, "-m", "tools.preview", "--stack", stack, "--policy-pack", "policies",
-           "--policy-pack-config", f"policies/config/{stack}.json", "--json"]  # fmt: skip
+           "--policy-pack-config", f"policies/config/{stack}.json", "--json", "--timings"]  # fmt: skip
     print(f"Offline preview of {stack} ({runs} runs, each a fresh process): {' '.join(cmd[1:])}")
     walls: list[float] = []
     for i in range(runs):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -35,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import pulumi
 from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
+
+from tools.mocks import to_struct
 
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_FROM_PROTO = {
@@ -55,10 +56,6 @@ _SEVERITY = {
     analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
     analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical",
 }
-_SIG = rpc._special_sig_key
-_SECRET_SIG = rpc._special_secret_sig
-_ASSET_SIG = rpc._special_asset_sig
-_ARCHIVE_SIG = rpc._special_archive_sig
 _MAX_MESSAGE = 400 * 1024 * 1024  # what pulumi_policy accepts; a 5,000-resource stack is ~10 MB
 _START_TIMEOUT_S = 60.0
 # pulumi_policy serves with 4 worker threads; more in flight would only queue.
@@ -88,43 +85,9 @@ class AnalyzedResource:
     provider_urn: str = ""
 
 
-def to_wire(value: Any) -> Any:
-    """A plain value as the engine marshals it for analyzers (KeepUnknowns, KeepSecrets): secrets
-    keep their signature wrapper, unknowns become the unknown sentinel, resources their id/URN."""
-    if isinstance(value, dict):
-        if value.get(_SIG) == _SECRET_SIG:
-            return {_SIG: _SECRET_SIG, "value": to_wire(value.get("value"))}
-        return {str(k): to_wire(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [to_wire(v) for v in value]
-    if isinstance(value, (str, bool, int, float)) or value is None:
-        return value
-    if isinstance(value, pulumi.output.Unknown):
-        return rpc.UNKNOWN
-    if isinstance(value, pulumi.Asset):
-        for attr in ("path", "text", "uri"):
-            if hasattr(value, attr):
-                return {_SIG: _ASSET_SIG, attr: getattr(value, attr)}
-    if isinstance(value, pulumi.Archive):
-        if isinstance(value, pulumi.AssetArchive):
-            return {_SIG: _ARCHIVE_SIG, "assets": {k: to_wire(v) for k, v in value.assets.items()}}
-        for attr in ("path", "uri"):
-            if hasattr(value, attr):
-                return {_SIG: _ARCHIVE_SIG, attr: getattr(value, attr)}
-    if isinstance(value, pulumi.Resource):
-        # Without KeepResources the engine downgrades a resource reference to its id (custom) or URN.
-        from tools.mocks import resolve
-
-        ref = value.id if isinstance(value, pulumi.CustomResource) else value.urn
-        return resolve(ref)
-    return str(value)
-
-
 def _struct(props: Mapping[str, Any]) -> struct_pb2.Struct:
-    s = struct_pb2.Struct()
     # SkipInternalKeys: the engine drops "__"-prefixed keys (e.g. __defaults) before analyzers see them.
-    s.update({k: v for k, v in to_wire(dict(props)).items() if not str(k).startswith("__")})
-    return s
+    return to_struct({k: v for k, v in props.items() if not str(k).startswith("__")})
 
 
 def _options(r: AnalyzedResource) -> analyzer_pb2.AnalyzerResourceOptions:
@@ -273,6 +236,11 @@ class EngineServer:
 # --- one policy pack --------------------------------------------------------------------------
 
 
+_UNDECIDED = re.compile(r"^undecided \[(?P<prop>[^\]]*)\]: ")
+# What pulumi_policy puts before the message of a policy that raised UnknownValueError.
+CANNOT_RUN = re.compile(r"^can't run policy '[^']*' from policy pack '[^']*' during preview: ")
+
+
 @dataclass
 class Diagnostic:
     policy_pack: str
@@ -282,6 +250,26 @@ class Diagnostic:
     message: str
     urn: str
     description: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The policy's own words: without the description pulumi_policy puts before a reported
+        violation, or the SDK's "can't run policy" preamble."""
+        text = self.message
+        if self.description and text.startswith(self.description + "\n"):
+            text = text[len(self.description) + 1 :]
+        return CANNOT_RUN.sub("", text, count=1)
+
+    @property
+    def undecided_property(self) -> str | None:
+        """For a check that could not decide, the property that was unknown, else None. Packs
+        say ``undecided [<property>]: ...`` at the policy's level; a policy that raised the
+        SDK's UnknownValueError comes back as the SDK's advisory "can't run policy ... during
+        preview: <message>" (the property "?" when its message names none)."""
+        found = _UNDECIDED.match(self.reason)
+        if found:
+            return found["prop"]
+        return "?" if CANNOT_RUN.match(self.message) else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -578,28 +566,11 @@ class PolicyPack:
         self, resources: Sequence[AnalyzedResource], providers: Mapping[str, AnalyzedResource] | None = None
     ) -> list[Diagnostic]:
         """AnalyzeStack over every resource's outputs, with parents and dependencies."""
+        return self.analyze_stack_request(stack_request(resources, providers))
+
+    def analyze_stack_request(self, request: analyzer_pb2.AnalyzeStackRequest) -> list[Diagnostic]:
+        """AnalyzeStack with a request built by :func:`stack_request` (shared with the cost model)."""
         assert self._stub is not None, "connect() first"
-        request = analyzer_pb2.AnalyzeStackRequest()
-        for r in resources:
-            item = request.resources.add(
-                type=r.type,
-                name=r.name,
-                urn=r.urn,
-                parent=r.parent,
-                dependencies=list(r.dependencies),
-                properties=_struct(r.outputs),
-                options=_options(r),
-            )
-            for key, urns in r.property_dependencies.items():
-                if urns:
-                    item.propertyDependencies[key].urns.extend(urns)
-            prov = (providers or {}).get(r.provider_urn)
-            if prov is not None:
-                item.provider.CopyFrom(
-                    analyzer_pb2.AnalyzerProviderResource(
-                        type=prov.type, name=prov.name, urn=prov.urn, properties=_struct(prov.inputs)
-                    )
-                )
         try:
             response = self._stub.AnalyzeStack(request)
         except grpc.RpcError as exc:
@@ -607,6 +578,53 @@ class PolicyPack:
                 return []
             raise self._rpc_failed("AnalyzeStack", exc) from None
         return self._diagnostics(response, None)
+
+
+def stack_request(
+    resources: Sequence[AnalyzedResource], providers: Mapping[str, AnalyzedResource] | None = None
+) -> analyzer_pb2.AnalyzeStackRequest:
+    """The AnalyzeStack request: every resource's outputs, with parents and dependencies."""
+    request = analyzer_pb2.AnalyzeStackRequest()
+    for r in resources:
+        item = request.resources.add(
+            type=r.type,
+            name=r.name,
+            urn=r.urn,
+            parent=r.parent,
+            dependencies=list(r.dependencies),
+            properties=_struct(r.outputs),
+            options=_options(r),
+        )
+        for key, urns in r.property_dependencies.items():
+            if urns:
+                item.propertyDependencies[key].urns.extend(urns)
+        prov = (providers or {}).get(r.provider_urn)
+        if prov is not None:
+            item.provider.CopyFrom(
+                analyzer_pb2.AnalyzerProviderResource(
+                    type=prov.type, name=prov.name, urn=prov.urn, properties=_struct(prov.inputs)
+                )
+            )
+    return request
+
+
+def stack_view(request: analyzer_pb2.AnalyzeStackRequest) -> list[dict[str, Any]]:
+    """The resources of an AnalyzeStack request as JSON, exactly as the pack receives them (its
+    SDK reads each ``properties`` with ``MessageToDict``): unknowns stay the unknown sentinel,
+    secrets keep their wrapper, numbers are doubles."""
+    return [
+        {
+            "type": r.type,
+            "name": r.name,
+            "urn": r.urn,
+            "parent": r.parent,
+            "dependencies": list(r.dependencies),
+            "propertyDependencies": {k: list(v.urns) for k, v in r.propertyDependencies.items()},
+            "protect": r.options.protect,
+            "properties": json_format.MessageToDict(r.properties),
+        }
+        for r in request.resources
+    ]
 
 
 def _pack_version(path: Path) -> str:

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,9 +22,11 @@ from .analyzer import (
     PolicyPackError,
     StackContext,
     load_policy_config,
+    stack_request,
+    stack_view,
 )
 from .cost import COST_POLICY, CostModel, CostModelError, find_cost_model
-from .render import Style, render
+from .render import REPORT_WIDTH, Style, failed, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,8 +38,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m tools.preview",
         description="Offline preview of a Pulumi Python stack: run the program under mocks, check it "
         "with policy packs over the Analyzer gRPC interface, estimate its monthly cost. No Pulumi CLI, "
-        "no cloud credentials. Exit 0: no mandatory violation; 1: at least one; 2: the program, its "
-        "configuration or a policy pack failed.",
+        "no cloud credentials. Exit 0: no mandatory violation; 1: a mandatory violation or a mandatory check "
+        "that could not decide; 2: the program, its configuration or a policy pack failed.",
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument(
@@ -59,7 +62,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="JSON config for the policy pack in the same position (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the report")
-    parser.add_argument("--timings", action="store_true", help="print the time split on stderr")
+    parser.add_argument(
+        "--new-stack",
+        action="store_true",
+        help="preview the stack as if it did not exist yet: every output computed at creation is unknown, "
+        "as the engine has it for a first deployment (default: an update of an existing stack)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=program.DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop (exit 2) when the program has not finished after this long, naming the resources "
+        f"still pending; 0 waits forever (default: {program.DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument("--wide", action="store_true", help="full type names and lines, however long")
+    parser.add_argument(
+        "--by-type", action="store_true", help="count resources per type instead of per top-level component"
+    )
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="print the time split on stderr and add it to the JSON document",
+    )
     args = parser.parse_args(argv)
     if args.policy_pack_config and len(args.policy_pack_config) != len(args.policy_pack):
         parser.error(
@@ -75,15 +100,25 @@ def pack_pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None]]:
     return [(Path(p), c) for p, c in zip(args.policy_pack, configs, strict=True)]
 
 
-def _cost_settings(packs: Sequence[PolicyPack], stack_config: dict[str, str]) -> tuple[Any, str]:
+def _cost_settings(
+    packs: Sequence[PolicyPack], stack_config: dict[str, str]
+) -> tuple[Any, str, dict[str, Any]]:
+    """Usage, price region and ceilings, from the cost-ceiling policy's config as the pack got it."""
+    region = stack_config.get("aws:region") or "us-west-2"
     for pack in packs:
         for policy in pack.policies:
             if policy.name == COST_POLICY:
-                region = policy.config.get("region")
-                return policy.config.get("usage"), str(
-                    region or stack_config.get("aws:region") or "us-west-2"
-                )
-    return None, stack_config.get("aws:region") or "us-west-2"
+                cfg = policy.config
+                ceilings = {
+                    label: cfg[key]
+                    for label, key in (
+                        ("baselineMonthly", "maxMonthlyUsd"),
+                        ("peakMonthly", "maxPeakMonthlyUsd"),
+                    )
+                    if isinstance(cfg.get(key), (int, float))
+                }
+                return cfg.get("usage"), str(cfg.get("region") or region), ceilings
+    return None, region, {}
 
 
 def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], list[str]]:
@@ -125,23 +160,30 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
 
         t = time.perf_counter()
         with contextlib.redirect_stdout(stderr):  # a program's print() must not corrupt --json
-            result = program.run(cwd, args.stack, files)
+            result = program.run(
+                cwd, args.stack, files, new_stack=args.new_stack, timeout=args.timeout or None
+            )
         timings["program"] = time.perf_counter() - t
 
         t = time.perf_counter()
         providers = {r.urn: r for r in result.resources if r.type.startswith("pulumi:providers:")}
+        stack = stack_request(result.resources, providers)
         diagnostics: list[Diagnostic] = []
         for pack, cfg in zip(packs, file_configs, strict=True):
             pack.connect(cfg)
             diagnostics += pack.analyze(result.resources, providers)
-            diagnostics += pack.analyze_stack(result.resources, providers)
+            diagnostics += pack.analyze_stack_request(stack)
         timings["policies"] = time.perf_counter() - t
 
         cost: dict[str, Any] | None = None
         if cost_model is not None:
             t = time.perf_counter()
-            usage, region = _cost_settings(packs, files.config)
-            cost = cost_model.estimate([_cost_resource(r) for r in result.resources], usage, region)
+            usage, region, ceilings = _cost_settings(packs, files.config)
+            # The resources exactly as the pack's AnalyzeStack got them: the estimate and the
+            # cost-ceiling verdict are one computation over one input.
+            cost = cost_model.estimate(stack_view(stack), usage, region)
+            if ceilings:
+                cost["ceiling"] = ceilings
             timings["cost"] = time.perf_counter() - t
         logs = [f"{p.name}: {line}" for p in packs for line in p.stderr if line.strip()]
         if engine is not None:
@@ -155,21 +197,15 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
             engine.stop()
     timings["total"] = time.perf_counter() - t0
 
+    undecided = [d for d in diagnostics if d.undecided_property is not None]
     doc: dict[str, Any] = {
         "project": files.project,
         "stack": args.stack,
-        "resources": [
-            {
-                "urn": r.urn,
-                "type": r.type,
-                "name": r.name,
-                "parent": r.parent,
-                "custom": result.registrations[r.urn].custom,
-                "inputs": program.jsonable(r.inputs),
-            }
-            for r in result.resources
-        ],
-        "outputs": program.jsonable(result.outputs),
+        "mode": "new-stack" if args.new_stack else "update",
+        "resources": [program.resource_json(result, r) for r in result.resources],
+        "outputs": program.outputs_json(result),
+        "standIns": program.stand_ins_json(result.mocks),
+        "programLog": [{"level": level, "message": m} for level, m in result.run.monitor.log.messages],
         "policyPacks": [
             {
                 "name": p.name,
@@ -179,26 +215,20 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
             }
             for p in packs
         ],
-        "violations": [d.to_json() for d in diagnostics],
+        "violations": [d.to_json() for d in diagnostics if d.undecided_property is None],
+        "undecided": {
+            "total": len(undecided),
+            "byPolicy": dict(sorted(Counter(d.policy_name for d in undecided).items())),
+            "checks": [
+                d.to_json() | {"property": d.undecided_property, "reason": d.reason} for d in undecided
+            ],
+        },
     }
     if cost is not None:
         doc["cost"] = cost
-    doc["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    if args.timings:
+        doc["timings"] = {k: round(v, 3) for k, v in timings.items()}
     return doc, logs
-
-
-def _cost_resource(r: Any) -> dict[str, Any]:
-    return {
-        "urn": r.urn,
-        "type": r.type,
-        "name": r.name,
-        "inputs": program.jsonable(r.inputs, unwrap_secrets=True),
-        "outputs": program.jsonable(r.outputs, unwrap_secrets=True),
-        "parent": r.parent,
-        "dependencies": list(r.dependencies),
-        "propertyDependencies": {k: list(v) for k, v in r.property_dependencies.items()},
-        "protect": r.protect,
-    }
 
 
 def main(
@@ -217,9 +247,9 @@ def main(
         out.write("\n")
     else:
         color = out.isatty() and "NO_COLOR" not in os.environ
-        out.write(render(doc, Style(color), pack_logs=logs))
+        width = None if args.wide else REPORT_WIDTH
+        out.write(render(doc, Style(color), width=width, by_type=args.by_type, pack_logs=logs))
     if args.timings:
         split = ", ".join(f"{k} {v:.2f} s" for k, v in doc["timings"].items())
         print(f"timings: {split}", file=err)
-    mandatory = any(v["enforcementLevel"] == "mandatory" for v in doc["violations"])
-    return EXIT_VIOLATIONS if mandatory else EXIT_OK
+    return EXIT_VIOLATIONS if failed(doc) else EXIT_OK

@@ -4,11 +4,14 @@ Hook: a pack that ships a package ``<pack>/<pkg>/cost_model/`` (or ``<pack>/cost
 exporting ``estimate(resources, usage=..., region=...)`` gets it used. The model runs in a
 subprocess of the pack's interpreter with the pack directory as working directory (the preview
 never imports pack code), is started early so its imports overlap the program run, and receives
-the resources on stdin as mappings ``{type, name, urn, inputs, outputs, parent, dependencies,
-propertyDependencies, protect}``. Its answer (an object with ``to_dict()`` or a mapping) must hold
-``currency, baselineMonthly, peakMonthly, items, unpriced``. Usage assumptions and the price region
-come from the config of the pack's ``cost-ceiling`` policy (``usage``, ``region``), so the summary
-prices exactly what the ceiling policy judged; the region defaults to the stack's ``aws:region``.
+the resources on stdin as mappings ``{type, name, urn, outputs, parent, dependencies,
+propertyDependencies, protect}``: the very resources of the AnalyzeStack request the pack gets,
+their properties read by pulumi_policy as the pack reads them (values unknown before deployment
+stay pulumi_policy's unknown sentinels). Its answer (an object with ``to_dict()`` or a mapping)
+must hold ``currency, baselineMonthly, peakMonthly, items, unpriced``. Usage assumptions and the
+price region come from the config of the pack's ``cost-ceiling`` policy (``usage``, ``region``),
+so the summary and the ceiling policy's verdict are one computation over one input; the region
+defaults to the stack's ``aws:region``.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ COST_POLICY = "cost-ceiling"
 
 _SCRIPT = """
 import importlib, json, sys
+from pulumi_policy.deserialize import deserialize_properties
 sys.path.insert(0, ".")
 model = importlib.import_module(sys.argv[1])
 request = json.loads(sys.stdin.read())
+for r in request["resources"]:
+    r["outputs"] = deserialize_properties(r.pop("properties"))
 est = model.estimate(request["resources"], usage=request.get("usage") or None, region=request["region"])
 out = est.to_dict() if hasattr(est, "to_dict") else dict(est)
 sys.stdout.write(json.dumps(out))

@@ -8,15 +8,30 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import rpc
 
-from tools.mocks import ProgramRun, Registration, StackFiles, load_stack_config, run_program
+from tools.mocks import (
+    AWSX_VPC,
+    STACK_TYPE,
+    ProgramRun,
+    ProgramTimeoutError,
+    RecordingMocks,
+    Registration,
+    StackFiles,
+    StackOutput,
+    awsx_vpc_plan,
+    is_unknown,
+    load_stack_config,
+    run_program,
+)
 
 from .analyzer import AnalyzedResource
 
 SECRET_TEXT = "[secret]"
-UNKNOWN_TEXT = "[unknown]"
+# How `pulumi preview` shows a value not known before deployment.
+UNKNOWN_TEXT = "output<string>"
+DEFAULT_TIMEOUT_S = 120.0
+_PENDING_SHOWN = 10
 
 
 class ProgramError(Exception):
@@ -25,18 +40,23 @@ class ProgramError(Exception):
 
 @dataclass
 class Preview:
-    """A finished program run: resources in registration order, stack outputs, config."""
+    """A finished program run: resources in the order the program constructed them, stack
+    outputs, config."""
 
     files: StackFiles
     stack: str
+    new_stack: bool
     run: ProgramRun
     resources: list[AnalyzedResource]
     registrations: dict[str, Registration]
-    outputs: dict[str, Any]
 
     @property
     def project(self) -> str:
         return self.files.project
+
+    @property
+    def mocks(self) -> RecordingMocks:
+        return self.run.mocks
 
 
 def load_files(cwd: Path, stack: str) -> StackFiles:
@@ -52,80 +72,169 @@ def provider_urn(reference: str) -> str:
     return reference.rsplit("::", 1)[0] if reference else ""
 
 
-def run(cwd: Path, stack: str, files: StackFiles) -> Preview:
-    """Run the program under the recording mocks. Configuration errors (``pulumi.RunError``, e.g.
-    stack_config.ConfigError) and invokes the mocks cannot answer become ProgramError with their
-    own message; anything else carries its traceback, as the language host would print it."""
+def _unanswered(mocks: RecordingMocks) -> ProgramError | None:
+    """One message for the invokes the mocks could not answer, each named once."""
+    if not mocks.unanswered:
+        return None
+    first, reason = mocks.unanswered[0]
+    others = sorted({token for token, _ in mocks.unanswered} - {first})
+    also = f" (and also {', '.join(others)})" if others else ""
+    detail = f": {reason}" if reason else ""
+    return ProgramError(
+        f"the program calls {first}, an invoke the offline preview cannot answer{detail}{also}"
+    )
+
+
+def _timed_out(exc: ProgramTimeoutError) -> ProgramError:
+    if not exc.pending:
+        return ProgramError(
+            f"the program did not finish within {exc.seconds:g} s, with no resource waiting: "
+            "an output or callback it awaits never resolves (raise --timeout if it is only slow)"
+        )
+    shown = [f"{typ} '{name}'" for typ, name in exc.pending[:_PENDING_SHOWN]]
+    more = len(exc.pending) - len(shown)
+    listing = "\n  ".join(shown) + (f"\n  ... and {more} more" if more > 0 else "")
+    return ProgramError(
+        f"the program did not finish within {exc.seconds:g} s; {len(exc.pending)} resource(s) still "
+        f"wait for inputs that never resolve:\n  {listing}\n(raise --timeout if the program is only slow)"
+    )
+
+
+def run(
+    cwd: Path, stack: str, files: StackFiles, new_stack: bool = False, timeout: float | None = None
+) -> Preview:
+    """Run the program under the recording mocks (``new_stack``: as a stack that does not exist
+    yet). Configuration errors (``pulumi.RunError``), invokes the mocks cannot answer and a
+    program still running after ``timeout`` seconds become ProgramError with their own message;
+    anything else carries its traceback, as the language host would print it."""
+    mocks = RecordingMocks(region=files.config.get("aws:region") or "us-west-2", new_stack=new_stack)
     try:
-        result = run_program(cwd, stack)
-    except pulumi.RunError as exc:
-        raise ProgramError(str(exc)) from None
-    except NotImplementedError as exc:
-        raise ProgramError(f"the program calls an invoke the offline preview cannot answer: {exc}") from None
+        result = run_program(cwd, stack, mocks=mocks, timeout=timeout)
+    except ProgramTimeoutError as exc:
+        raise _timed_out(exc) from None
     except Exception as exc:
+        unanswered = _unanswered(mocks)
+        if unanswered is not None:
+            raise unanswered from None
+        if isinstance(exc, pulumi.RunError):
+            raise ProgramError(str(exc)) from None
         tb = "".join(traceback.format_exception(exc))
         raise ProgramError(f"the program failed with an unhandled exception:\n{tb}") from None
+    unanswered = _unanswered(mocks)
+    if unanswered is not None:
+        raise unanswered
     monitor = result.monitor
     resources: list[AnalyzedResource] = []
     for reg in result.registrations:
-        if reg.remote:
+        if reg.type == STACK_TYPE:
+            outputs = _stack_view(result.stack_outputs)
+        elif reg.remote:
             outputs = _remote_component_view(reg)
         elif reg.custom:
             outputs = reg.outputs
-        else:  # local components and the stack: what they passed to register_outputs
+        else:  # local components: what they passed to register_outputs
             outputs = monitor.outputs.get(reg.urn, {})
         resources.append(
             AnalyzedResource(
                 urn=reg.urn,
                 type=reg.type,
                 name=reg.name,
-                inputs=reg.inputs,
+                inputs=reg.checked_inputs,
                 outputs=outputs,
                 parent=reg.parent,
-                dependencies=list(dict.fromkeys(reg.dependencies)),
+                dependencies=reg.dependencies,
                 property_dependencies=reg.property_dependencies,
                 protect=reg.protect,
                 provider_urn=provider_urn(reg.provider),
             )
         )
-    outputs = _stack_outputs(result)
-    for r in resources:
-        if r.type == "pulumi:pulumi:Stack":
-            r.outputs = outputs
     return Preview(
         files=files,
         stack=stack,
+        new_stack=new_stack,
         run=result,
         resources=resources,
         registrations={r.urn: r for r in result.registrations},
-        outputs=outputs,
     )
 
 
 def _remote_component_view(reg: Registration) -> dict[str, Any]:
     """A remote component (awsx) is opaque under mocks: the engine would hand analyzers its
-    children (NAT gateways, subnets, route tables), which the mocks cannot create and answer with
-    empty lists. Stand-in: its inputs, the configuration those children are built from
-    (natGateways.strategy, numberOfAvailabilityZones), under its non-empty outputs."""
-    return {**reg.inputs, **{k: v for k, v in reg.outputs.items() if v != []}}
+    children (NAT gateways, subnets, route tables), which the mocks cannot create. Stand-in: its
+    outputs, plus its inputs, the configuration those children are built from
+    (natGateways.strategy, numberOfAvailabilityZones), wherever an output of the same name is
+    empty (the children lists under mocks) or unknown (a new stack)."""
+    view = dict(reg.outputs)
+    for key, value in reg.inputs.items():
+        if key not in view or view[key] == [] or is_unknown(view[key]):
+            view[key] = value
+    return view
 
 
-def _stack_outputs(result: ProgramRun) -> dict[str, Any]:
-    """The exports, secret ones wrapped as secrets. A program run with runpy never reaches the
-    SDK's own stack finalisation, so the root's export map is read directly."""
-    root = settings.get_root_resource()
-    exported = getattr(root, "outputs", {}) if root is not None else {}
-    outputs: dict[str, Any] = {}
-    for key, value in result.outputs.items():
-        source = exported.get(key)
-        secret = isinstance(source, pulumi.Output) and _sync_await(source.is_secret())
-        outputs[key] = rpc.wrap_rpc_secret(value) if secret else value
-    return outputs
+def _stack_view(outputs: dict[str, StackOutput]) -> dict[str, Any]:
+    """The stack's outputs as the engine records them: secrets wrapped, unknowns kept."""
+    return {k: rpc.wrap_rpc_secret(o.value) if o.secret else o.value for k, o in outputs.items()}
+
+
+def output_status(output: StackOutput, mocks: RecordingMocks) -> str:
+    """``unknown`` (not known before deployment), ``mock-supplied`` (holds a value the mocks
+    made up: an id, an ARN, a DNS name, an auto-name suffix, a stand-in answer) or ``known``."""
+    if not output.known:
+        return "unknown"
+    return "mock-supplied" if mocks.is_invented(output.value) else "known"
+
+
+def outputs_json(preview: Preview) -> dict[str, Any]:
+    """Each export with its value (``output<string>`` when unknown), status and secrecy."""
+    return {
+        key: {
+            "value": SECRET_TEXT if out.secret else jsonable(out.value) if out.known else UNKNOWN_TEXT,
+            "status": output_status(out, preview.mocks),
+            "secret": out.secret,
+        }
+        for key, out in sorted(preview.run.stack_outputs.items())
+    }
+
+
+def resource_json(preview: Preview, r: AnalyzedResource) -> dict[str, Any]:
+    reg = preview.registrations[r.urn]
+    doc: dict[str, Any] = {
+        "urn": r.urn,
+        "type": r.type,
+        "name": r.name,
+        "parent": r.parent,
+        "custom": reg.custom,
+        "inputs": jsonable(r.inputs),
+    }
+    if reg.remote:
+        # The engine would show its children; offline they do not exist. For awsx's VPC they
+        # follow from its inputs.
+        doc["remote"] = True
+        if reg.type == AWSX_VPC:
+            doc["children"] = awsx_vpc_plan(reg.inputs).to_json()
+    return doc
+
+
+def stand_ins_json(mocks: RecordingMocks) -> list[dict[str, Any]]:
+    """The invokes (and reads of existing resources) answered with made-up data."""
+    keys = ("accountId", "value", "names", "ids", "imageId", "zoneId", "id")
+    found = []
+    for token, answers in sorted(mocks.stand_ins.items()):
+        first = answers[0]
+        key = next((k for k in keys if first.get(k) not in (None, "", [])), None)
+        found.append(
+            {
+                "invoke": token,
+                "calls": len(answers),
+                "example": f"{key} {jsonable(first[key])}" if key else "",
+            }
+        )
+    return found
 
 
 def jsonable(value: Any, unwrap_secrets: bool = False) -> Any:
-    """A recorded value as JSON: secrets shown as "[secret]" (or unwrapped for the cost model),
-    unknowns as "[unknown]", whole floats as ints (the SDK sends every number as a double)."""
+    """A recorded value as JSON: secrets shown as "[secret]" (or unwrapped), unknowns as
+    ``output<string>``, whole floats as ints (the SDK sends every number as a double)."""
     if isinstance(value, dict):
         if rpc.is_rpc_secret(value):
             return jsonable(rpc.unwrap_rpc_secret(value), unwrap_secrets) if unwrap_secrets else SECRET_TEXT
@@ -136,14 +245,10 @@ def jsonable(value: Any, unwrap_secrets: bool = False) -> Any:
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
-    if isinstance(value, pulumi.output.Unknown):
+    if is_unknown(value):
         return UNKNOWN_TEXT
     if isinstance(value, pulumi.Asset | pulumi.Archive):
         for attr in ("path", "text", "uri"):
             if hasattr(value, attr):
                 return {attr: getattr(value, attr)}
-    if isinstance(value, pulumi.Resource):
-        from .analyzer import to_wire
-
-        return to_wire(value)
     return str(value)
