@@ -74,12 +74,8 @@ class R:
         protect: bool = False,
     ) -> None:
         self.typ, self.name, self.props = typ, name, dict(props or {})
-        self.parent, self.deps, self.prop_deps, self.protect = (
-            parent,
-            list(deps),
-            dict(prop_deps or {}),
-            protect,
-        )
+        self.parent, self.deps, self.protect = parent, list(deps), protect
+        self.prop_deps: dict[str, Sequence[str]] = dict(prop_deps or {})
 
 
 def build_stack(specs: Sequence[R]) -> list[PolicyResource]:
