@@ -87,7 +87,6 @@ def answer_ami(monitor: RecordingMonitor) -> None:
             "region": REGION,
         }
 
-    # Replaces the mocks' own stand-in: the test decides the image id.
     monitor.mocks.invokes[SSM_INVOKE] = parameter  # type: ignore[attr-defined]
 
 
