@@ -321,7 +321,7 @@ def test_minimal_files_take_environment_defaults(tmp_path: Path) -> None:
         100,
     )
     assert (dev.load_balancer.idle_timeout, dev.storage.transition_to_ia_days) == (60, 7)
-    assert dev.monitoring.log_retention_days == 7 and dev.network.nat_gateways == "single"
+    assert dev.monitoring.log_retention_days == 7 and dev.network.nat_gateways == "instance"
     # Prod's defaults are the budget's: one NAT gateway, Graviton, Spot above one on-demand task.
     assert (prod.service.cpu, prod.service.memory, prod.service.cpu_architecture) == (1024, 2048, "arm64")
     assert (prod.service.min_count, prod.service.max_count) == (2, 20)
