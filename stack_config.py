@@ -202,11 +202,13 @@ class ServiceConfig(_Model):
     max_count: int = Field(ge=0)
     """Autoscaling ceiling; no autoscaling is created when it equals ``minCount``."""
     spot_percent: int = Field(ge=0, le=100)
-    """Share of tasks above ``onDemandBase`` that run on Fargate Spot (100 in dev, 0 in prod)."""
+    """Share of tasks above ``onDemandBase`` that run on Fargate Spot (100 by default; prod keeps
+    one on-demand task through ``onDemandBase``)."""
     on_demand_base: int = Field(default=0, ge=0)
     """Tasks always on on-demand Fargate before the Spot share applies."""
-    cpu_architecture: Literal["x86_64", "arm64"] = "x86_64"
-    """CPU architecture of the images; arm64 (Graviton) is about 20% cheaper."""
+    cpu_architecture: Literal["x86_64", "arm64"] = "arm64"
+    """CPU architecture of the images: arm64 (Graviton, about 20% cheaper than x86_64 on Fargate)
+    by default; the deploy workflow builds and pushes the API image for both."""
     deployment: DeploymentConfig = DeploymentConfig()
     """Deployment percentages; see ``DeploymentConfig``."""
     health_check_grace_seconds: int = Field(default=60, ge=0, le=2147483647)
@@ -356,6 +358,10 @@ class StorageConfig(_Model):
     """Copy each recovery point to a vault in this region (disaster recovery); off when unset."""
     protect: bool
     """Protect the file system, backup vault and stack key from deletion (on in prod)."""
+    retain_file_system: bool = False
+    """Keep the file system, its access points and its backups although nothing mounts them:
+    set on a stack whose data is moving off EFS (Qdrant to its container host's volume,
+    docs/operations.md), removed once the data has moved. Default False."""
 
     @field_validator("transition_to_ia_days")
     @classmethod
@@ -460,8 +466,8 @@ class ExtraServiceConfig(_Model):
     """Task CPU units (1024 = 1 vCPU)."""
     memory: int
     """Task memory in MiB; must be a size Fargate offers for ``cpu``."""
-    architecture: Literal["x86_64", "arm64"] = "x86_64"
-    """CPU architecture the image is built for."""
+    architecture: Literal["x86_64", "arm64"] = "arm64"
+    """CPU architecture the image is built for (Graviton by default)."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """The container port the load balancer sends requests to. Unset: a worker, not routed."""
     paths: list[Annotated[str, Field(pattern=_PATH_PATTERN.pattern)]] = Field(default=[], max_length=5)
@@ -677,15 +683,18 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "loadBalancer": {"idleTimeout": 300},
         "monitoring": {"logRetentionDays": 14},
     },
+    # Issue 20: about 200 USD a month (README, "Cost"). Two 1 vCPU / 2 GB Graviton tasks in two AZs,
+    # the first on-demand and every further one on Spot, scaling to the seed's capacity (ten
+    # 2 vCPU / 4 GB tasks = twenty of these); one NAT gateway; a Multi-AZ db.t4g.small.
     "prod": {
-        "network": {"natGateways": "one-per-az", "flowLogs": True},
+        "network": {"natGateways": "single", "flowLogs": True},
         "service": {
-            "cpu": 2048, "memory": 4096, "desiredCount": 2, "minCount": 2, "maxCount": 10,
-            "spotPercent": 0,
+            "cpu": 1024, "memory": 2048, "desiredCount": 2, "minCount": 2, "maxCount": 20,
+            "onDemandBase": 1, "spotPercent": 100,
         },
         "storage": {"transitionToIaDays": 30, "backupRetentionDays": 30, "protect": True},
         "database": {
-            "engine": "postgres", "instanceClass": "db.t4g.medium", "multiAz": True,
+            "engine": "postgres", "instanceClass": "db.t4g.small", "multiAz": True,
             "backupRetentionDays": 7, "deletionProtection": True,
         },
         "qdrant": {"placement": "instance"},

@@ -88,6 +88,8 @@ class WwhdNetwork(pulumi.ComponentResource):
     """Subnets of tasks, mount targets and the database."""
     private_subnet_count: int
     """How many private subnets there are, known before they exist (one mount target each)."""
+    private_subnet_azs: pulumi.Output[list[str]]
+    """The Availability Zone of each private subnet, in order, known before they exist."""
     lb_security_group_id: pulumi.Output[str]
     """Load balancer: 80 and 443 from anywhere, out to the API port only."""
     api_security_group_id: pulumi.Output[str]
@@ -113,6 +115,20 @@ class WwhdNetwork(pulumi.ComponentResource):
             if cfg.existing_vpc is not None
             else cfg.availability_zones
         )
+        invoke = pulumi.InvokeOptions(parent=self)
+        if cfg.existing_vpc is not None:
+            self.private_subnet_azs = pulumi.Output.all(
+                *[
+                    aws.ec2.get_subnet_output(id=s, opts=invoke).availability_zone
+                    for s in cfg.existing_vpc.private_subnet_ids
+                ]
+            )
+        else:
+            # awsx spreads its subnets over the region's first available AZs, in this order.
+            count = cfg.availability_zones
+            self.private_subnet_azs = aws.get_availability_zones_output(
+                state="available", opts=invoke
+            ).names.apply(lambda names: list(names[:count]))
         if cfg.existing_vpc is not None:
             self.vpc_id = pulumi.Output.from_input(cfg.existing_vpc.vpc_id)
             self.public_subnet_ids = pulumi.Output.from_input(cfg.existing_vpc.public_subnet_ids)
@@ -201,13 +217,16 @@ class WwhdNetwork(pulumi.ComponentResource):
                 f"{name}-qdrant-from-api", qdrant, QDRANT_PORT, "Qdrant from the API tasks", group=api
             )
             self._egress(f"{name}-api-to-qdrant", api, QDRANT_PORT, "to the Qdrant service", group=qdrant)
-            self._egress(
-                f"{name}-qdrant-https",
-                qdrant,
-                HTTPS_PORT,
-                "HTTPS to pull the image and ship logs",
-                cidr=ANYWHERE_V4,
-            )
+            if not args.qdrant_host:
+                # On Fargate the task's own ENI pulls the image and ships its logs; on a
+                # container host the ECS agent and Docker do that through the host's.
+                self._egress(
+                    f"{name}-qdrant-https",
+                    qdrant,
+                    HTTPS_PORT,
+                    "HTTPS to pull the image and ship logs",
+                    cidr=ANYWHERE_V4,
+                )
             if args.qdrant_efs:
                 mounts("qdrant", qdrant, "the Qdrant service")
         if host is not None:
@@ -257,6 +276,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,
                 "private_subnet_count": self.private_subnet_count,
+                "private_subnet_azs": self.private_subnet_azs,
                 "lb_security_group_id": self.lb_security_group_id,
                 "api_security_group_id": self.api_security_group_id,
                 "efs_security_group_id": self.efs_security_group_id,

@@ -322,10 +322,12 @@ def test_minimal_files_take_environment_defaults(tmp_path: Path) -> None:
     )
     assert (dev.load_balancer.idle_timeout, dev.storage.transition_to_ia_days) == (60, 7)
     assert dev.monitoring.log_retention_days == 7 and dev.network.nat_gateways == "single"
-    assert (prod.service.cpu, prod.service.memory) == (2048, 4096)
-    assert (prod.service.min_count, prod.service.max_count, prod.service.spot_percent) == (2, 10, 0)
+    # Prod's defaults are the budget's: one NAT gateway, Graviton, Spot above one on-demand task.
+    assert (prod.service.cpu, prod.service.memory, prod.service.cpu_architecture) == (1024, 2048, "arm64")
+    assert (prod.service.min_count, prod.service.max_count) == (2, 20)
+    assert (prod.service.on_demand_base, prod.service.spot_percent) == (1, 100)
     assert (prod.load_balancer.idle_timeout, prod.storage.transition_to_ia_days) == (600, 30)
-    assert prod.monitoring.log_retention_days == 30 and prod.network.nat_gateways == "one-per-az"
+    assert prod.monitoring.log_retention_days == 30 and prod.network.nat_gateways == "single"
     assert prod.storage.backup_retention_days == 30 and prod.storage.protect and not dev.storage.protect
     assert prod.database.engine == "postgres" and dev.database.engine == "sqlite"
     assert prod.qdrant.placement == "instance" and dev.qdrant.placement == "sidecar"

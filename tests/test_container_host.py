@@ -88,7 +88,7 @@ def answer_ami(monitor: RecordingMonitor) -> None:
             "region": REGION,
         }
 
-    monitor.mocks.invokes.setdefault(SSM_INVOKE, parameter)  # type: ignore[attr-defined]
+    monitor.mocks.invokes[SSM_INVOKE] = parameter  # type: ignore[attr-defined]
 
 
 def build(monitor: RecordingMonitor, **overrides: Any) -> WwhdContainerHost:

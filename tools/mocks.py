@@ -68,6 +68,8 @@ _ID_PREFIXES = {
     "aws:ec2/natGateway:NatGateway": "nat-",
     "aws:ec2/eip:Eip": "eipalloc-",
     "aws:ec2/instance:Instance": "i-",
+    "aws:ebs/volume:Volume": "vol-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
     "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
     "aws:ec2/flowLog:FlowLog": "fl-",
     "aws:efs/fileSystem:FileSystem": "fs-",
