@@ -387,7 +387,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/getRouteTable:getRouteTable": self._route_table,
             "aws:ssm/getParameter:getParameter": self._ssm_parameter,
             "aws:route53/getZone:getZone": self._hosted_zone,
-            "aws:ec2/getRouteTable:getRouteTable": self._route_table,
             "aws:ecr/getAuthorizationToken:getAuthorizationToken": self._ecr_token,
             "aws:ecr/getCredentials:getCredentials": self._ecr_token,
             **(invokes or {}),
@@ -407,7 +406,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/getRouteTable:getRouteTable",
             "aws:ssm/getParameter:getParameter",
             "aws:route53/getZone:getZone",
-            "aws:ec2/getRouteTable:getRouteTable",
             "aws:ecr/getAuthorizationToken:getAuthorizationToken",
             "aws:ecr/getCredentials:getCredentials",
         }
@@ -815,33 +813,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "ownerId": ACCOUNT_ID,
             "state": "available",
             "vpcId": args.get("vpcId") or self._default_vpc_id(),
-        }
-
-    def _route_table(self, args: dict[str, Any]) -> dict[str, Any]:
-        """The route table of the subnet (or VPC, or id) asked for. Its routes are the account's
-        (or, for a subnet awsx creates, awsx's): unknown offline, so none are made up."""
-        subnet = str(args.get("subnetId") or "")
-        vpc = args.get("vpcId") or next(iter(self._filter(args, "vpc-id")), self._default_vpc_id())
-        table = args.get("routeTableId") or "rtb-" + _hex(json.dumps(args, sort_keys=True))
-        association = {
-            "gatewayId": "",
-            "main": not subnet,
-            "routeTableAssociationId": "rtbassoc-" + _hex(table, subnet),
-            "routeTableId": table,
-            "subnetId": subnet,
-        }
-        return {
-            "id": table,
-            "routeTableId": table,
-            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:route-table/{table}",
-            "associations": [association],
-            "routes": [],
-            "ownerId": ACCOUNT_ID,
-            "subnetId": subnet,
-            "gatewayId": args.get("gatewayId") or "",
-            "vpcId": vpc,
-            "region": args.get("region") or self.region,
-            "tags": args.get("tags") or {},
         }
 
     def _ecr_token(self, args: dict[str, Any]) -> dict[str, Any]:
