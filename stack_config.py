@@ -878,8 +878,11 @@ def _message(err: ErrorDetails) -> str:
     if kind in _EXPECTED:
         expected, quoted_types = _EXPECTED[kind]
         hint = ""
-        if isinstance(value, str) and quoted_types:
-            hint = "; write it without quotes" if type(_unquoted(value)) in quoted_types else ""
+        if isinstance(value, str) and type(_unquoted(value)) in quoted_types:
+            hint = "; write it without quotes"
+            if kind == "float_type":
+                # `pulumi config set --path` types integers and booleans, and keeps 1.5 a string.
+                hint += " (pulumi config set: add --type float)"
         elif kind == "string_type" and isinstance(value, int | float):
             hint = "; put it in quotes"
         return f"must be {expected}, not {_plain(value)}{hint}"

@@ -674,7 +674,8 @@ TYPES = [
     (
         "monitoring",
         "logRetentionDays: 7\nthresholds:\n  latencyP95Seconds: '1.5'",
-        "wwhd:monitoring.thresholds.latencyP95Seconds: must be a number, not the string '1.5'",
+        "wwhd:monitoring.thresholds.latencyP95Seconds: must be a number, not the string '1.5'; write it"
+        " without quotes (pulumi config set: add --type float)",
     ),
     (
         "qdrant",
