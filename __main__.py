@@ -281,6 +281,8 @@ pulumi.export("openaiApiKeyParameter", platform.secret_references["OPENAI_API_KE
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
+# A shell that must reach what the API reaches (the database, for the one-time user setup).
+pulumi.export("apiSecurityGroupId", network.api_security_group_id)
 pulumi.export("stackKeyArn", key.key_arn)
 pulumi.export("fileSystemId", data.file_system_id if data else None)
 pulumi.export("backupVaultName", data.backup_vault_name if data else None)

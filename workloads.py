@@ -209,6 +209,7 @@ def api(
     if tracing:
         environment["AWS_XRAY_DAEMON_ADDRESS"] = f"localhost:{c.XRAY_PORT}"
         environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://localhost:{c.OTLP_HTTP_PORT}"
+        environment["AWS_XRAY_TRACING_NAME"] = environment["OTEL_SERVICE_NAME"] = c.TRACE_SERVICE_NAME
 
     shares = c.split_task(svc.cpu, svc.memory, qdrant_sidecar=sidecar, tracing=tracing)
     api_log = c.LogTarget(names.api_log_group, region)

@@ -41,6 +41,9 @@ SQLITE_URL = "sqlite:////data/wwhd.db"
 # daemon and the X-Ray SDKs on 2027-02-25 (maintenance since 2026-02-25). Its awsxray receiver
 # accepts the SDKs' segments on UDP 2000 as the daemon did, its OTLP receiver is where the app
 # moves next, and it exports to X-Ray. The image is ``wwhd:images.collector``.
+TRACE_SERVICE_NAME = "wwhd-backend"
+"""The name the API's traces carry (seed 000), which the stack's X-Ray sampling rule matches:
+given to the app as AWS_XRAY_TRACING_NAME (X-Ray SDK) and OTEL_SERVICE_NAME (OpenTelemetry)."""
 COLLECTOR_CPU = 64
 COLLECTOR_MEMORY = 256
 """Hard limit (MiB): the collector's memory_limiter keeps it well below (see COLLECTOR_CONFIG)."""

@@ -10,7 +10,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from stack_config import NetworkConfig
+from components.nat_instance import WwhdNatInstance, WwhdNatInstanceArgs
+from stack_config import NatStrategy, NetworkConfig
 
 TOKEN = "wwhd:index:WwhdNetwork"
 
@@ -20,6 +21,14 @@ NFS_PORT = 2049
 QDRANT_PORT = 6333
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
+
+# awsx's NAT gateway strategy for each ``natGateways`` value: the NAT instance replaces the
+# gateways, so awsx makes none.
+AWSX_NAT_STRATEGY: dict[NatStrategy, awsx.ec2.NatGatewayStrategy] = {
+    "single": awsx.ec2.NatGatewayStrategy.SINGLE,
+    "one-per-az": awsx.ec2.NatGatewayStrategy.ONE_PER_AZ,
+    "instance": awsx.ec2.NatGatewayStrategy.NONE,
+}
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,8 @@ class WwhdNetwork(pulumi.ComponentResource):
     """Database: 5432 from the API only (``postgres`` only)."""
     service_security_group_ids: dict[str, pulumi.Output[str]]
     """Extra services by name: their port from the load balancer only."""
+    nat_instance_id: pulumi.Output[str] | None
+    """The NAT instance (``natGateways: instance`` only), for Session Manager."""
 
     def __init__(self, name: str, args: WwhdNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TOKEN, name, None, opts)
@@ -129,6 +140,7 @@ class WwhdNetwork(pulumi.ComponentResource):
             self.private_subnet_azs = aws.get_availability_zones_output(
                 state="available", opts=invoke
             ).names.apply(lambda names: list(names[:count]))
+        vpc: awsx.ec2.Vpc | None = None
         if cfg.existing_vpc is not None:
             self.vpc_id = pulumi.Output.from_input(cfg.existing_vpc.vpc_id)
             self.public_subnet_ids = pulumi.Output.from_input(cfg.existing_vpc.public_subnet_ids)
@@ -146,9 +158,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                     awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, cidr_mask=cfg.subnet_mask),
                 ],
                 nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
-                    strategy=awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
-                    if cfg.nat_gateways == "one-per-az"
-                    else awsx.ec2.NatGatewayStrategy.SINGLE
+                    strategy=AWSX_NAT_STRATEGY[cfg.nat_gateways]
                 ),
                 enable_dns_hostnames=True,
                 enable_dns_support=True,
@@ -175,6 +185,33 @@ class WwhdNetwork(pulumi.ComponentResource):
 
         if cfg.flow_logs:
             self._flow_logs(name, args)
+
+        self.nat_instance_id = None
+        if vpc is not None and cfg.nat_gateways == "instance":
+            # Forwarded packets pass the instance's group both ways: in from the VPC on the one
+            # port tasks send to (HTTPS; nothing in the stack sends plain HTTP out), out to the
+            # internet on the same. Its own package downloads and Session Manager are HTTPS too.
+            nat_group = self._group(
+                name, "nat", "W.W.H.D. NAT instance: HTTPS from the VPC, out to the internet"
+            )
+            self._ingress(f"{name}-nat-from-vpc", nat_group, HTTPS_PORT, "HTTPS from the VPC", cidr=cfg.cidr)
+            self._egress(
+                f"{name}-nat-https", nat_group, HTTPS_PORT, "HTTPS to the internet", cidr=ANYWHERE_V4
+            )
+            nat = WwhdNatInstance(
+                f"{name}-nat",
+                WwhdNatInstanceArgs(
+                    vpc=vpc,
+                    vpc_cidr=cfg.cidr,
+                    private_subnet_count=self.private_subnet_count,
+                    security_group_id=nat_group.id,
+                    region=args.region,
+                    instance_type=cfg.nat_instance_type,
+                    permissions_boundary=args.permissions_boundary,
+                ),
+                opts=child,
+            )
+            self.nat_instance_id = nat.instance_id
 
         # Every rule follows from what the stack has: a port is open only while something
         # listens on it, NFS only for tasks that mount the file system.
@@ -284,6 +321,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                 "qdrant_host_security_group_id": self.qdrant_host_security_group_id,
                 "db_security_group_id": self.db_security_group_id,
                 "service_security_group_ids": self.service_security_group_ids,
+                "nat_instance_id": self.nat_instance_id,
             }
         )
 

@@ -91,7 +91,7 @@ def test_a_field_without_a_docstring_stops_the_generator() -> None:
         ("wwhd:service.healthCheckGraceSeconds", "integer 0-2147483647"),
         ("wwhd:service.desiredCount", "integer from 0"),
         ("wwhd:network.flowLogs", "`true`/`false`"),
-        ("wwhd:network.natGateways", "one of `single`/`one-per-az`"),
+        ("wwhd:network.natGateways", "one of `single`/`one-per-az`/`instance`"),
         ("wwhd:network.existingVpc.publicSubnetIds", "list of strings (at least 2)"),
         ("wwhd:monitoring.thresholds.error4xxRatePercent", "number above 0, up to 100"),
         ("wwhd:monitoring.thresholds.dbFreeStoragePercent", "number above 0, below 100"),

@@ -505,6 +505,9 @@ def test_tracing_runs_the_opentelemetry_collector() -> None:
     api = env(defs[c.API_CONTAINER])
     assert api["AWS_XRAY_DAEMON_ADDRESS"] == "localhost:2000"
     assert api["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
+    # Both SDKs name the service as the sampling rule expects.
+    rule = one(run, "aws:xray/samplingRule:SamplingRule").inputs["serviceName"]
+    assert api["AWS_XRAY_TRACING_NAME"] == api["OTEL_SERVICE_NAME"] == rule == "wwhd-backend"
     assert not [d for d in defs.values() if "xray-daemon" in d["image"]]
 
 

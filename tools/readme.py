@@ -186,10 +186,12 @@ _SENTENCE = re.compile(r"^(.+?[.!?])(?=\s|$)", re.S)
 
 
 def _first_sentence(text: str) -> str:
-    """The first sentence, on one line, in markdown's code spans."""
-    flat = " ".join(text.split())
-    match = _SENTENCE.match(flat)
-    return (match.group(1) if match else flat).replace("``", "`")
+    """The first sentence of the first paragraph, on one line, in markdown's code spans; a
+    paragraph that introduces a list (``...: `` then items) ends at its colon."""
+    paragraph = " ".join(text.strip().split("\n\n")[0].split())
+    match = _SENTENCE.match(paragraph)
+    sentence = match.group(1) if match else paragraph.removesuffix(":") + "."
+    return sentence.replace("``", "`")
 
 
 def _cell(text: str) -> str:
