@@ -5,8 +5,10 @@ it fails with, fail with exactly that error.
 An example is a fenced YAML block whose keys are stack configuration keys (``wwhd:...``,
 ``aws:...``, or a ``config:`` mapping of them), or a fenced block of ``pulumi config set``
 commands. A YAML example changes ``Pulumi.dev.yaml`` unless it names another stack file in a
-comment; commands change the stack their ``-s`` names. A YAML example is an error example when
-the next fenced block starts with ``error: invalid stack configuration``."""
+comment; commands change the stack their ``-s`` names, and a command whose value is a
+placeholder (``'<that ARN>'``) only has its key checked, against the README's configuration
+table. A YAML example is an error example when the next fenced block starts with
+``error: invalid stack configuration``."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import yaml
 
 from stack_config import ConfigError, _merge
 from tests.test_config import read
+from tools.readme import config_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -41,6 +44,8 @@ class Example:
     """Top-level keys of the stack file's ``config`` and what to merge into each."""
     error: str | None
     """The exact error the doc shows, for an error example."""
+    placeholders: tuple[str, ...] = ()
+    """Keys set to a placeholder the reader fills in: they must exist, their value is unknown."""
 
 
 def _blocks(doc: Path) -> list[tuple[str, str, str]]:
@@ -63,10 +68,11 @@ def _config_value(text: str) -> Any:
 def _commands(where: str, body: str) -> list[Example]:
     """The ``pulumi config set`` commands of a block, one example per stack they change."""
     per_stack: dict[str, dict[str, Any]] = {}
+    placeholders: dict[str, list[str]] = {}
     for line in body.splitlines():
-        words = shlex.split(line, comments=True)
-        if words[:3] != ["pulumi", "config", "set"]:
+        if not line.startswith("pulumi config set "):
             continue
+        words = shlex.split(line, comments=True)
         stack, path, positional, rest = "dev", False, [], words[3:]
         while rest:
             word = rest.pop(0)
@@ -79,15 +85,21 @@ def _commands(where: str, body: str) -> list[Example]:
             else:
                 positional.append(word)
         key, value = positional
-        top, *inner = key.split(".") if path else [key]
         target = per_stack.setdefault(stack, {})
+        if re.fullmatch(r"<[^>]+>", value):
+            placeholders.setdefault(stack, []).append(key)
+            continue
+        top, *inner = key.split(".") if path else [key]
         for part in [top, *inner[:-1]]:
             target = target.setdefault(part, {})
         if inner:
             target[inner[-1]] = _config_value(value)
         else:
             per_stack[stack][top] = value
-    return [Example(where, stack, changes, None) for stack, changes in per_stack.items()]
+    return [
+        Example(where, stack, changes, None, tuple(placeholders.get(stack, ())))
+        for stack, changes in per_stack.items()
+    ]
 
 
 def examples() -> list[Example]:
@@ -134,16 +146,30 @@ def test_config_set_commands_read_as_the_cli_stores_them() -> None:
         "pulumi config set --path 'wwhd:images.apiTag' v1.2.3 -s prod\n"
         "pulumi up -s prod\n"
     )
-    (example,) = _commands("x.md:1", body)
+    (example,) = _commands(
+        "x.md:1", body + "pulumi config set --path 'wwhd:images.colector' '<its ARN>' -s prod\n"
+    )
     assert example.stack == "prod"
     assert example.changes == {
         "wwhd:service": {"desiredCount": 0, "ecsExec": True},
         "wwhd:images": {"apiTag": "v1.2.3"},
     }
+    assert example.placeholders == ("wwhd:images.colector",)
+
+
+def test_a_placeholder_sets_a_key_that_must_exist(tmp_path: Path) -> None:
+    typo = Example("x.md:1", "prod", {}, None, ("wwhd:images.colector",))
+    with pytest.raises(
+        AssertionError, match=r"keys the configuration does not have: \['wwhd:images.colector'\]"
+    ):
+        test_every_configuration_example_in_the_docs_loads(tmp_path, typo)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: f"{e.where}-{e.stack}")
 def test_every_configuration_example_in_the_docs_loads(tmp_path: Path, example: Example) -> None:
+    keys = {row.key for row in config_rows()}
+    unknown = [k for k in example.placeholders if re.sub(r"\[\d+\]", "[]", k) not in keys]
+    assert not unknown, f"{example.where} sets keys the configuration does not have: {unknown}"
     stack_file = yaml.safe_load((ROOT / f"Pulumi.{example.stack}.yaml").read_text())
     changed = {"config": _merge(stack_file["config"], example.changes)}
     if example.error is None:
