@@ -1356,8 +1356,9 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
         problems.append(Problem("aws:region", "required key is missing"))
 
     environment = raw.get("environment")
-    known = isinstance(environment, str) and environment in DEFAULTS
-    if not known:
+    # The environment when it is one of DEFAULTS' (None otherwise).
+    known = environment if isinstance(environment, str) and environment in DEFAULTS else None
+    if known is None:
         problems.append(
             Problem(
                 f"{NAMESPACE}:environment",
@@ -1369,7 +1370,7 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
     # Every environment's defaults fill the same required keys, so with an unknown environment
     # each section is still checked key by key (against dev's defaults); the rules across
     # keys, which judge values the environment decides, wait for a known one.
-    defaults = environment_defaults(environment if known else "dev")
+    defaults = environment_defaults(known or "dev")
 
     sections: dict[str, _Model] = {}
     for key, model in SECTIONS.items():
@@ -1417,9 +1418,9 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
         problems += [_problem(f"{NAMESPACE}:tags", None, err) for err in exc.errors()]
 
     # Rules across keys run on every section that parsed, so one pass reports everything.
-    view = _Partial(environment if known else "", region or "", sections, services)
+    view = _Partial(known or "", region or "", sections, services)
     for needs, rule in RULES:
-        if (known or not needs) and all(n in sections for n in needs):
+        if (known is not None or not needs) and all(n in sections for n in needs):
             problems += rule(view)  # type: ignore[arg-type]
     if problems:
         raise ConfigError(sorted(problems, key=order))
