@@ -25,13 +25,18 @@ def test_the_readme_is_what_the_generators_write() -> None:
     assert not diff, f"README.md is stale; run `python -m tools.readme`:\n{diff}"
 
 
-def test_check_reports_a_stale_table_as_a_diff(tmp_path: Path) -> None:
+def test_check_exits_1_with_a_diff_on_a_stale_readme_and_a_run_rewrites_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     current = (ROOT / "README.md").read_text()
     stale = tmp_path / "README.md"
     stale.write_text(current.replace("| `wwhd:network.cidr` | string |", "| `wwhd:network.cidr` | text |"))
-    diff = check(stale)
+    monkeypatch.setattr(readme, "README", stale)
+    assert readme.main(["--check"]) == 1
+    diff = capsys.readouterr().out
     assert "-| `wwhd:network.cidr` | text |" in diff and "+| `wwhd:network.cidr` | string |" in diff
-    assert readme.main(["--check"]) == 0
+    assert readme.main([]) == 0 and stale.read_text() == current
+    assert readme.main(["--check"]) == 0 and capsys.readouterr().out == ""
 
 
 def test_a_section_without_a_generator_is_refused() -> None:

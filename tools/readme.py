@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.check:
-        diff = check()
+        diff = check(README)
         sys.stdout.write(diff)
         return 1 if diff else 0
     README.write_text(render(README.read_text()))
