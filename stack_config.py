@@ -11,13 +11,14 @@ at once, each prefixed with its key path as written in the stack file
 from __future__ import annotations
 
 import copy
+import difflib
 import ipaddress
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import pulumi
 from pydantic import (
@@ -25,10 +26,12 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    TypeAdapter,
     ValidationError,
     alias_generators,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 
 from components.container_host import (
     GP3_MAX_GB,
@@ -113,13 +116,21 @@ class ConfigError(pulumi.RunError):
 
 
 class _Model(BaseModel):
-    """Stack file sections: camelCase keys, unknown keys refused, immutable once read."""
+    """Stack file sections: camelCase keys, unknown keys refused, immutable once read.
+
+    Strict: a value must already have its field's type, as YAML (through the JSON Pulumi hands
+    the program) gives it. Lax pydantic would turn ``flowLogs: "yes"`` into true and
+    ``memory: "4096"`` into 4096; strict refuses both, and an integer where a number is meant
+    (``latencyP95Seconds: 2``) stays acceptable. The docstring under each field is its
+    description: the README's configuration table is generated from them (tools/readme.py)."""
 
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        strict=True,
         alias_generator=alias_generators.to_camel,
         populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -218,21 +229,23 @@ class ServiceConfig(_Model):
     container_port: Literal[8000] = 8000
     """The port uvicorn listens on inside the API container."""
     desired_count: int = Field(ge=0)
-    """Tasks running at deploy time."""
+    """Tasks running at deploy time; 0 with ``minCount`` 0 parks the API (no task, no
+    autoscaling: docs/operations.md, "Cost")."""
     min_count: int = Field(ge=0)
     """Autoscaling floor."""
     max_count: int = Field(ge=0)
     """Autoscaling ceiling; no autoscaling is created when it equals ``minCount``."""
     spot_percent: int = Field(ge=0, le=100)
     """Share of tasks above ``onDemandBase`` that run on Fargate Spot (100 by default; prod keeps
-    one on-demand task through ``onDemandBase``)."""
+    one on-demand task through ``onDemandBase``; a Qdrant service runs on Spot only at 100)."""
     on_demand_base: int = Field(default=0, ge=0)
     """Tasks always on on-demand Fargate before the Spot share applies."""
     cpu_architecture: Literal["x86_64", "arm64"] = "arm64"
     """CPU architecture of the images: arm64 (Graviton, about 20% cheaper than x86_64 on Fargate)
     by default; the deploy workflow builds and pushes the API image for both."""
     deployment: DeploymentConfig = DeploymentConfig()
-    """Deployment percentages; see ``DeploymentConfig``."""
+    """How ECS replaces tasks on a deploy; unset keys follow the data topology (0/100 when a
+    single writer owns the storage, 100/200 otherwise)."""
     health_check_grace_seconds: int = Field(default=60, ge=0, le=2147483647)
     """Seconds ECS ignores load balancer health checks after a task starts."""
     ecs_exec: bool = False
@@ -256,12 +269,12 @@ class ServiceConfig(_Model):
     jwt_audience: str = "wwhd-users"
     """JWT_AUDIENCE (seed 001)."""
     cluster_name: str | None = None
-    """Physical name of the ECS cluster. Default: ``wwhd-<stack>``. Set it to adopt an existing
+    """Physical name of the ECS cluster, ``wwhd-<stack>`` when unset. Set it to adopt an existing
     cluster with ``pulumi import`` (prod keeps infra-change-001's ``wwhd-cluster``): ECS cannot
     rename a cluster, so any other name replaces it."""
     log_group_name: str | None = None
-    """Log group of the API task's containers; the performance records go to
-    ``<logGroupName>/performance``. Default: ``/ecs/wwhd-backend-<stack>``. Set it to adopt an
+    """Log group of the API task's containers, ``/ecs/wwhd-backend-<stack>`` when unset; the
+    performance records go to ``<logGroupName>/performance``. Set it to adopt an
     existing group (prod keeps infra-change-001's ``/ecs/wwhd-backend``): a log group cannot be
     renamed, so any other name replaces it and leaves its history behind."""
 
@@ -301,7 +314,7 @@ class ImagesConfig(_Model):
     repository_name: str | None = Field(
         default=None, pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
     )
-    """Name of the API image repository. Default ``wwhd/<stack>/api``. Set it to keep an existing
+    """Name of the API image repository, ``wwhd/<stack>/api`` when unset. Set it to keep an existing
     repository (prod keeps ``wwhd-prod-backend``): ECR cannot rename one, so another name
     replaces it and its images."""
     pull_through_cache: bool = False
@@ -371,7 +384,8 @@ class StorageConfig(_Model):
     """``wwhd:storage``: the EFS file system and its backups."""
 
     transition_to_ia_days: int
-    """Days without access before a file moves to EFS Infrequent Access."""
+    """Days without access before a file moves to EFS Infrequent Access: 1, 7, 14, 30, 60, 90,
+    180, 270 or 365."""
     throughput_mode: Literal["bursting", "elastic"] = "bursting"
     """EFS throughput mode (bursting earns credits; elastic bills per GB transferred)."""
     backup_retention_days: int = Field(ge=1, le=36500)
@@ -443,8 +457,8 @@ class QdrantConfig(_Model):
     (``instance`` only). Change it only through the restore runbook: a volume cannot move to
     another AZ. Default 0."""
     ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
-    """Pin the host's AMI (``instance`` only). Default: the recommended ECS-optimized Amazon
-    Linux 2023 AMI at each deploy; a deploy after AWS publishes a new one replaces the instance
+    """Pin the host's AMI (``instance`` only), else the recommended ECS-optimized Amazon Linux
+    2023 AMI at each deploy; a deploy after AWS publishes a new one replaces the instance
     (a few minutes without Qdrant)."""
     accept_network_storage: bool = False
     """Accept Qdrant's data on EFS (``service`` or ``sidecar``) in prod. Qdrant does not support
@@ -564,7 +578,9 @@ class LoadBalancerConfig(_Model):
     allow_plain_http: bool = False
     """Serve plain HTTP on port 80 instead of redirecting (dev only, explicit opt-in)."""
     deregistration_delay: int = Field(default=30, ge=0, le=3600)
-    """Seconds the ALB drains a task before deregistering it (short for fast deploys)."""
+    """Seconds the ALB drains a task before deregistering it: how long an open stream survives a
+    deploy or scale-in before the ALB closes it (short for fast deploys; raise it if answers
+    stream longer)."""
     stickiness: bool = True
     """Cookie stickiness so SSE/WebSocket reconnects land on the same task."""
     access_logs: bool = False
@@ -582,15 +598,27 @@ class AlarmThresholds(_Model):
     """Alarm thresholds (seeds 000, 001 and 002)."""
 
     cpu_percent: float = 80
+    """The CPU alarms (each service's, the database's) fire above this average for 10 minutes."""
     memory_percent: float = 85
+    """Each service's memory alarm fires above this average for 10 minutes."""
     unhealthy_targets: int = Field(default=1, ge=1)
+    """The unhealthy targets alarm fires when this many of a service's targets fail the load
+    balancer's health checks."""
     # to_camel would spell these target5XxPerMinute; the keys say 5xx/4xx as HTTP does.
     target_5xx_per_minute: float = Field(default=10, alias="target5xxPerMinute")
+    """A service's 5xx alarm fires above this many 5xx responses in a minute."""
     alb_5xx_per_minute: float = Field(default=10, alias="alb5xxPerMinute")
+    """The load balancer's 5xx alarm fires above this many of its own 5xx responses in a minute."""
     error_4xx_rate_percent: float = Field(default=10, gt=0, le=100, alias="error4xxRatePercent")
+    """A service's 4xx alarm fires when more than this share of its requests get a 4xx for
+    10 minutes."""
     latency_p95_seconds: float = Field(default=2, gt=0)
+    """The latency warning fires when a service's p95 response time is above this for 10 minutes."""
     latency_critical_seconds: float = Field(default=5, gt=0)
+    """The latency critical alarm fires when a service's p95 response time is above this for
+    5 minutes; above ``latencyP95Seconds``."""
     error_log_lines_per_5_minutes: float = 5
+    """The error lines alarm fires above this many ERROR/CRITICAL lines in the API log in 5 minutes."""
     db_connections_percent: float = Field(default=80, gt=0, le=100)
     """The database connections alarm fires above this share of max_connections."""
     db_free_storage_percent: float = Field(default=10, gt=0, lt=100)
@@ -611,13 +639,14 @@ class MonitoringConfig(_Model):
     alarm_emails: list[EmailStr] = []
     """Addresses subscribed to the alarm topic (required in prod)."""
     log_retention_days: int
-    """Retention of the API log group."""
+    """Days the stack's log groups keep events (all but the performance records'): a retention
+    CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."""
     performance_log_retention_days: int = 7
-    """Retention of the performance log stream's group (seed 000: 7 days)."""
+    """Days the performance records are kept (seed 000: 7), a retention CloudWatch Logs offers."""
     tracing: bool = False
     """Run the X-Ray daemon beside the API and sample requests (seed 000)."""
     thresholds: AlarmThresholds = AlarmThresholds()
-    """Alarm thresholds; see ``AlarmThresholds``."""
+    """Alarm thresholds (seeds 000, 001 and 002)."""
 
     @field_validator("log_retention_days", "performance_log_retention_days")
     @classmethod
@@ -629,23 +658,38 @@ class MonitoringConfig(_Model):
         return value
 
 
+# AWS tags: keys of 1-128 characters, values of up to 256.
+Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
+
+
 class StackConfig(_Model):
     """The whole validated configuration of one stack."""
 
     environment: Environment
+    """Which defaults apply to the keys a stack file leaves out, and which rules (prod's are
+    stricter)."""
     region: str
+    """The AWS region of the stack (``aws:region``)."""
     network: NetworkConfig
+    """The VPC: a new one (default) or an existing one."""
     service: ServiceConfig
+    """The API's task, its scaling and its environment."""
     images: ImagesConfig
+    """Pinned image references."""
     storage: StorageConfig
+    """The EFS file system and its backups."""
     database: DatabaseConfig
+    """Where the API keeps its relational data."""
     qdrant: QdrantConfig
+    """Where the vector store runs."""
     load_balancer: LoadBalancerConfig
+    """The internet-facing load balancer."""
     monitoring: MonitoringConfig
+    """Who is told of alarms, their thresholds, and how long logs are kept."""
     services: list[ExtraServiceConfig] = []
-    tags: dict[
-        Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
-    ] = {}
+    """Further ECS services on the stack's cluster and load balancer (README, "Adding a service")."""
+    tags: Tags = {}
+    """Extra tags on every resource, beside Project, Environment and ManagedBy."""
 
     @property
     def indexed_services(self) -> list[tuple[int, ExtraServiceConfig]]:
@@ -739,8 +783,20 @@ SECTIONS: dict[str, type[_Model]] = {
     "monitoring": MonitoringConfig,
 }
 _PLAIN_KEYS = ("environment", "tags", "services")
-# Secrets are read by __main__.py with get_secret, never copied into the (printable) model.
-SECRET_KEYS = ("openaiApiKey",)
+# Secrets are read by __main__.py with get_secret, never copied into the (printable) model;
+# each with its description (the README's configuration table).
+SECRET_KEYS: dict[str, str] = {
+    "openaiApiKey": "The OpenAI API key, set with ``pulumi config set --secret``: it becomes the"
+    " OPENAI_API_KEY parameter of the stack. When unset the parameter holds a placeholder the"
+    " operator overwrites, and the stack leaves the value alone from then on.",
+}
+_TAGS = TypeAdapter(Tags, config=ConfigDict(strict=True))
+
+
+def environment_defaults(environment: str) -> dict[str, dict[str, Any]]:
+    """Each section's values for the keys a stack file of ``environment`` leaves out, beyond
+    the fields' own defaults."""
+    return _merge(_COMMON, DEFAULTS[environment])
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -754,25 +810,179 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _loc(section: str, loc: tuple[int | str, ...]) -> str:
-    path = f"{NAMESPACE}:{section}"
+# --- problems: pydantic's errors in the stack file's words -------------------------------
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds: itself, or as the items of a list or an optional value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_at(model: type[BaseModel], key: str) -> tuple[int, type[BaseModel] | None]:
+    """Where ``key`` (as written in the stack file) stands among ``model``'s fields, and the
+    model it holds; an unknown key stands after every known one."""
+    for position, (name, field) in enumerate(model.model_fields.items()):
+        if key in (name, field.alias):
+            return position, nested_model(field.annotation)
+    return len(model.model_fields), None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model that holds the last key of ``loc`` (list indexes are stepped over)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return None
+        if isinstance(part, str):
+            current = _field_at(current, part)[1]
+    return current
+
+
+def _unknown_key(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f"unknown key; did you mean {close[0]}?" if close else "unknown key"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _plain(value: Any) -> str:
+    """A value as the stack file spells it, after "not" in a message."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"the number {_number(value)}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if value is None:
+        return "an empty value"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "a list" if isinstance(value, list) else repr(value)
+
+
+# What each of pydantic's type errors expects, in words, and the types a quoted value of the
+# right kind has once unquoted (``memory: "4096"``: write it without quotes).
+_EXPECTED: dict[str, tuple[str, tuple[type, ...]]] = {
+    "bool_type": ("true or false", (bool,)),
+    "int_type": ("an integer", (int,)),
+    "float_type": ("a number", (int, float)),
+    "string_type": ("a string", ()),
+    "list_type": ("a list", ()),
+    "dict_type": ("a mapping of keys to values", ()),
+    "model_type": ("a mapping of keys to values", ()),
+}
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("above", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("below", "lt"),
+}
+_LENGTHS = {
+    "too_short": ("at least", "min_length"),
+    "too_long": ("at most", "max_length"),
+    "string_too_short": ("at least", "min_length"),
+    "string_too_long": ("at most", "max_length"),
+}
+
+
+def _message(err: ErrorDetails) -> str:
+    """One pydantic error as a plain sentence about the value the stack file holds."""
+    kind, value, ctx = err["type"], err["input"], err.get("ctx", {})
+    if kind in _EXPECTED:
+        expected, quoted_types = _EXPECTED[kind]
+        hint = ""
+        if isinstance(value, str) and type(_unquoted(value)) in quoted_types:
+            hint = "; write it without quotes"
+            if kind == "float_type":
+                # `pulumi config set --path` types integers and booleans, and keeps 1.5 a string.
+                hint += " (pulumi config set: add --type float)"
+        elif kind == "string_type" and isinstance(value, int | float):
+            hint = "; put it in quotes"
+        return f"must be {expected}, not {_plain(value)}{hint}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}, not {_plain(value)}"
+    if kind in _BOUNDS:
+        words, bound = _BOUNDS[kind]
+        return f"must be {words} {_number(ctx[bound])}, not {_number(value)}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']}, not {_plain(value)}"
+    if kind in _LENGTHS:
+        words, bound = _LENGTHS[kind]
+        if kind.startswith("string"):
+            return f"must be {words} {ctx[bound]} characters long, not {len(value)}"
+        return f"must hold {words} {ctx[bound]} items, not {ctx['actual_length']}"
+    # Our own validators (and email-validator) already speak plainly.
+    return err["msg"].removeprefix("Value error, ")
+
+
+def _unquoted(text: str) -> Any:
+    """What YAML would read ``text`` as without its quotes (None when not a JSON scalar)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _key_path(where: str, loc: tuple[int | str, ...]) -> str:
+    path = where
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
 
 
-def _pydantic_problems(section: str, exc: ValidationError) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        # Literal unions report "input should be ..." with the allowed values: keep pydantic's
-        # wording, but drop its "Value error, " prefix from our own validators.
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling)"
-        elif err["type"] == "missing":
-            message = "required key is missing"
-        problems.append(Problem(_loc(section, tuple(err["loc"])), message))
-    return problems
+def _problem(where: str, model: type[BaseModel] | None, err: ErrorDetails) -> Problem:
+    loc = tuple(err["loc"])
+    if loc and loc[-1] == "[key]":
+        # A mapping's key is wrong, not its value: name the mapping and the key.
+        return Problem(_key_path(where, loc[:-2]), f"key {_message(err)}")
+    if err["type"] == "extra_forbidden":
+        holder = _model_at(model, loc[:-1]) if model else None
+        valid = [field.alias or name for name, field in holder.model_fields.items()] if holder else []
+        return Problem(_key_path(where, loc), _unknown_key(str(loc[-1]), valid))
+    return Problem(_key_path(where, loc), _message(err))
+
+
+def _without(values: Any, loc: tuple[int | str, ...]) -> Any:
+    """A copy of ``values`` without the key at ``loc``."""
+    if not loc:
+        return values
+    head, rest = loc[0], loc[1:]
+    if isinstance(values, Mapping):
+        if not rest:
+            return {k: v for k, v in values.items() if k != head}
+        return {k: _without(v, rest) if k == head else v for k, v in values.items()}
+    if isinstance(values, list) and isinstance(head, int):
+        return [_without(v, rest) if i == head else v for i, v in enumerate(values)]
+    return values
+
+
+def validate(model: type[_M], values: Any, where: str) -> tuple[_M | None, list[Problem]]:
+    """``values`` as a ``model``, or None, with every problem found, each named by its key path
+    under ``where``. Unknown keys alone do not reject the mapping: it is validated again without
+    them, so a misspelt key does not hide what the rules across keys find in the rest."""
+    try:
+        return model.model_validate(values), []
+    except ValidationError as exc:
+        errors = exc.errors()
+    problems = [_problem(where, model, err) for err in errors]
+    unknown = [tuple(err["loc"]) for err in errors if err["type"] == "extra_forbidden"]
+    if len(unknown) < len(errors):
+        return None, problems
+    for loc in unknown:
+        values = _without(values, loc)
+    return model.model_validate(values), problems
 
 
 def _p(section: str, key: str) -> str:
@@ -1136,27 +1346,39 @@ RULES: tuple[tuple[tuple[str, ...], Callable[[StackConfig], list[Problem]]], ...
 def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfig:
     """Validate the ``wwhd`` namespace of a stack (keys without the ``wwhd:`` prefix, values
     already decoded from JSON) plus ``aws:region``. Raises ``ConfigError`` listing every
-    problem; returns the frozen model otherwise."""
+    problem, in a stable order (``order``); returns the frozen model otherwise."""
     problems: list[Problem] = []
+    top_keys = [*SECTIONS, *_PLAIN_KEYS, *SECRET_KEYS]
     for key in raw:
-        if key not in SECTIONS and key not in _PLAIN_KEYS:
-            problems.append(Problem(f"{NAMESPACE}:{key}", "unknown key (check the spelling)"))
+        if key not in top_keys:
+            problems.append(Problem(f"{NAMESPACE}:{key}", _unknown_key(key, top_keys)))
     if not region:
         problems.append(Problem("aws:region", "required key is missing"))
 
     environment = raw.get("environment")
-    if environment not in DEFAULTS:
+    # The environment when it is one of DEFAULTS' (None otherwise).
+    known = environment if isinstance(environment, str) and environment in DEFAULTS else None
+    if known is None:
         problems.append(
-            Problem(f"{NAMESPACE}:environment", f"must be one of dev, staging, prod, not {environment!r}")
+            Problem(
+                f"{NAMESPACE}:environment",
+                "required key is missing (dev, staging or prod)"
+                if environment is None
+                else f"must be one of dev, staging, prod, not {_plain(environment)}",
+            )
         )
-        raise ConfigError(problems)
-    defaults = _merge(_COMMON, DEFAULTS[environment])
+    # Every environment's defaults fill the same required keys, so with an unknown environment
+    # each section is still checked key by key (against dev's defaults); the rules across
+    # keys, which judge values the environment decides, wait for a known one.
+    defaults = environment_defaults(known or "dev")
 
     sections: dict[str, _Model] = {}
     for key, model in SECTIONS.items():
         given = raw.get(key, {})
         if not isinstance(given, Mapping):
-            problems.append(Problem(f"{NAMESPACE}:{key}", "must be a mapping of keys to values"))
+            problems.append(
+                Problem(f"{NAMESPACE}:{key}", f"must be a mapping of keys to values, not {_plain(given)}")
+            )
             continue
         values = dict(given)
         if key == "network" and "existingVpc" in values:
@@ -1169,38 +1391,39 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
             merged = {k: v for k, v in _merge(defaults.get(key, {}), values).items() if k not in clash}
         else:
             merged = _merge(defaults.get(key, {}), values)
-        try:
-            sections[key] = model.model_validate(merged)
-        except ValidationError as exc:
-            problems += _pydantic_problems(key, exc)
+        section, found = validate(model, merged, f"{NAMESPACE}:{key}")
+        problems += found
+        if section is not None:
+            sections[key] = section
 
     # Each entry that parsed, with its index: the rules across services run on those, so a
     # typo in one entry does not hide a clash between two others.
     services: list[tuple[int, ExtraServiceConfig]] = []
     given_services = raw.get("services", [])
     if not isinstance(given_services, list):
-        problems.append(Problem(f"{NAMESPACE}:services", "must be a list of services"))
+        problems.append(
+            Problem(f"{NAMESPACE}:services", f"must be a list of services, not {_plain(given_services)}")
+        )
     else:
         for i, entry in enumerate(given_services):
-            try:
-                services.append((i, ExtraServiceConfig.model_validate(entry)))
-            except ValidationError as exc:
-                problems += _pydantic_problems(f"services[{i}]", exc)
+            svc, found = validate(ExtraServiceConfig, entry, f"{NAMESPACE}:services[{i}]")
+            problems += found
+            if svc is not None:
+                services.append((i, svc))
 
-    tags = raw.get("tags", {})
-    if not isinstance(tags, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
-        problems.append(Problem(f"{NAMESPACE}:tags", "must map tag names to string values"))
-        tags = {}
+    tags: dict[str, str] = {}
+    try:
+        tags = _TAGS.validate_python(raw.get("tags", {}))
+    except ValidationError as exc:
+        problems += [_problem(f"{NAMESPACE}:tags", None, err) for err in exc.errors()]
 
     # Rules across keys run on every section that parsed, so one pass reports everything.
-    view = _Partial(environment, region or "", sections, services)
+    view = _Partial(known or "", region or "", sections, services)
     for needs, rule in RULES:
-        if all(n in sections for n in needs):
+        if (known is not None or not needs) and all(n in sections for n in needs):
             problems += rule(view)  # type: ignore[arg-type]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems, key=order))
     return StackConfig.model_validate(
         {
             "environment": environment,
@@ -1210,6 +1433,34 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
             **sections,
         }
     )
+
+
+# The stack file's top-level keys in the order problems are listed: the region and the
+# environment, the sections, then the lists; unknown keys last.
+_TOP_ORDER = ("aws:region", *(f"{NAMESPACE}:{key}" for key in ("environment", *SECTIONS, "services", "tags")))
+_TOP_MODELS: dict[str, type[BaseModel]] = {
+    **{f"{NAMESPACE}:{key}": model for key, model in SECTIONS.items()},
+    f"{NAMESPACE}:services": ExtraServiceConfig,
+}
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def order(problem: Problem) -> tuple[int, ...]:
+    """Where a problem stands in the list: by top-level key (``_TOP_ORDER``), then by the
+    position of each key of its path in its model (the README table's order), unknown keys
+    after the known ones. Problems with the same path keep the order they were found in."""
+    top = re.split(r"[.\[]", problem.path, maxsplit=1)[0]
+    rank = [_TOP_ORDER.index(top) if top in _TOP_ORDER else len(_TOP_ORDER)]
+    model = _TOP_MODELS.get(top)
+    for name, index in _PATH_PART.findall(problem.path[len(top) :]):
+        if index:
+            rank.append(int(index))
+        elif model is None:
+            rank.append(0)
+        else:
+            position, model = _field_at(model, name)
+            rank.append(position)
+    return tuple(rank)
 
 
 class _Partial:

@@ -156,7 +156,8 @@ class Scaling:
     """How many tasks, on which capacity, and when to add more."""
 
     desired: int
-    """Tasks at deploy time."""
+    """Tasks at deploy time. 0 (with ``minimum`` 0) parks the service: no task runs, and no
+    autoscaling exists until it is unparked."""
     minimum: int
     """Autoscaling floor."""
     maximum: int
@@ -181,7 +182,11 @@ class Scaling:
 
     @property
     def autoscaling(self) -> bool:
-        return self.maximum > self.minimum
+        """Target tracking owns the count. Never for a parked service: with no task there is no
+        metric to track, and while autoscaling exists the program leaves the count alone, so a
+        running service set to 0 would keep its tasks. Unparked, the new scalable target moves the
+        count into its range (RegisterScalableTarget does so for a new target)."""
+        return self.maximum > self.minimum and self.desired > 0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,16 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from stack_config import FARGATE_SIZES, ConfigError, StackConfig, parse_stack_config, read_stack_config
+from stack_config import (
+    DEFAULTS,
+    FARGATE_SIZES,
+    SECTIONS,
+    ConfigError,
+    StackConfig,
+    environment_defaults,
+    parse_stack_config,
+    read_stack_config,
+)
 from tools.mocks import RecordingMocks, install_mocks, load_stack_config, run_program, settle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +117,7 @@ INVALID = [
         PROD,
         "service",
         "minCount: -1",
-        ["wwhd:service.minCount", "greater than or equal to 0"],
+        ["wwhd:service.minCount: must be at least 0, not -1"],
     ),
     ("invalid-cidr", DEV, "network", "cidr: 10.0.0.300/16", ["wwhd:network.cidr", "not an IPv4 network"]),
     ("cidr-host-bits", DEV, "network", "cidr: 10.0.0.1/16", ["wwhd:network.cidr", "host bits set"]),
@@ -141,7 +150,7 @@ INVALID = [
         DEV,
         "loadBalancer",
         "idleTimeout: 0\nallowPlainHttp: true",
-        ["wwhd:loadBalancer.idleTimeout", "greater than or equal to 1"],
+        ["wwhd:loadBalancer.idleTimeout: must be at least 1, not 0"],
     ),
     ("typo-in-section", DEV, "service", "desiredCunt: 1", ["wwhd:service.desiredCunt", "unknown key"]),
     (
@@ -487,7 +496,7 @@ def test_service_clashes_are_named(tmp_path: Path) -> None:
     [
         ("name: api", "wwhd:services[0].name: 'api' is the name of a built-in service"),
         ("name: Web_1", "wwhd:services[0].name: 'Web_1': 1-16 lowercase letters"),
-        ("port: 70000", "wwhd:services[0].port: Input should be less than or equal to 65535"),
+        ("port: 70000", "wwhd:services[0].port: must be at most 65535, not 70000"),
         ("port: 80", "wwhd:services[0].paths: a routed service needs paths, host or both"),
         ("paths: ['/x']", "wwhd:services[0].paths: only used with port"),
         ("memory: 4096", "wwhd:services[0].memory: Fargate with 256 CPU units offers 512-2048 MiB"),
@@ -572,6 +581,247 @@ def test_host_keys_are_refused_with_another_placement(tmp_path: Path, key: str) 
     name = key.split(":")[0]
     message = error(tmp_path, with_section(DEV, "qdrant", f"placement: sidecar\n{key}"))
     assert f"wwhd:qdrant.{name}: only used when placement is instance" in message
+
+
+# --- unknown keys: the closest valid key, at any depth -------------------------------------------
+
+MINIMAL: dict = {"environment": "dev", "images": {"apiTag": "v1"}, "loadBalancer": {"allowPlainHttp": True}}
+EXISTING_VPC = {
+    "vpcId": "vpc-7b44bd03",
+    "publicSubnetIds": ["subnet-677d281e", "subnet-5498bc0e"],
+    "privateSubnetIds": ["subnet-18ddaa53", "subnet-18ddaa54"],
+}
+WORKER = {"name": "worker", "image": "worker:1.0", "cpu": 256, "memory": 512}
+
+PROD_RAW: dict = {
+    "environment": "prod",
+    "images": {
+        "apiTag": "v1",
+        "dockerHubCredentialArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:ecr-pullthroughcache/d-AbCdEf",
+    },
+    "loadBalancer": {"certificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d"},
+    "monitoring": {"alarmEmails": ["oncall@wwhd.ai"]},
+}
+
+
+def problems(raw: dict, region: str | None = "us-west-2") -> list[str]:
+    """The problems parse_stack_config lists for ``raw``, in its order ([] when valid)."""
+    try:
+        parse_stack_config(raw, region)
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"service": {"desiredCunt": 1}},
+            "wwhd:service.desiredCunt: unknown key; did you mean desiredCount?",
+        ),
+        (
+            {"service": {"deployment": {"minimumHealthyPrecent": 0}}},
+            "wwhd:service.deployment.minimumHealthyPrecent: unknown key; did you mean minimumHealthyPercent?",
+        ),
+        (
+            {"monitoring": {"thresholds": {"latencyP95Second": 3}}},
+            "wwhd:monitoring.thresholds.latencyP95Second: unknown key; did you mean latencyP95Seconds?",
+        ),
+        (
+            {"network": {"existingVpc": EXISTING_VPC | {"privateRouteTables": ["rtb-0a1b2c3d"]}}},
+            "wwhd:network.existingVpc.privateRouteTables: unknown key; did you mean privateRouteTableIds?",
+        ),
+        ({"services": [WORKER | {"imag": "x:1"}]}, "wwhd:services[0].imag: unknown key; did you mean image?"),
+        ({"servce": {"cpu": 512}}, "wwhd:servce: unknown key; did you mean service?"),
+        ({"tag": {"Team": "x"}}, "wwhd:tag: unknown key; did you mean tags?"),
+        ({"service": {"colour": "blue"}}, "wwhd:service.colour: unknown key"),
+        ({"zzz": 1}, "wwhd:zzz: unknown key"),
+    ],
+)
+def test_an_unknown_key_names_the_closest_valid_one(changes: dict, expected: str) -> None:
+    assert expected in problems(MINIMAL | changes)
+
+
+# --- strict types: a value keeps the type YAML gave it --------------------------------------------
+
+TYPES = [
+    # (section, body, the problem)
+    ("network", 'flowLogs: "yes"', "wwhd:network.flowLogs: must be true or false, not the string 'yes'"),
+    (
+        "service",
+        'memory: "4096"',
+        "wwhd:service.memory: must be an integer, not the string '4096'; write it without quotes",
+    ),
+    ("service", "ecsExec: 1", "wwhd:service.ecsExec: must be true or false, not the number 1"),
+    ("service", "cpu: true", "wwhd:service.cpu: must be an integer, not true"),
+    ("service", "cpu: 512.5", "wwhd:service.cpu: must be an integer, not the number 512.5"),
+    (
+        "service",
+        "allowOrigins: https://wwhd.ai",
+        "wwhd:service.allowOrigins: must be a list, not the string 'https://wwhd.ai'",
+    ),
+    (
+        "service",
+        "deployment: 5",
+        "wwhd:service.deployment: must be a mapping of keys to values, not the number 5",
+    ),
+    ("service", "logLevel: debug", "wwhd:service.logLevel: must be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+    (
+        "database",
+        "engineVersion: 17",
+        "wwhd:database.engineVersion: must be a string, not the number 17; put it in quotes",
+    ),
+    (
+        "monitoring",
+        "logRetentionDays: 7\nthresholds:\n  latencyP95Seconds: '1.5'",
+        "wwhd:monitoring.thresholds.latencyP95Seconds: must be a number, not the string '1.5'; write it"
+        " without quotes (pulumi config set: add --type float)",
+    ),
+    (
+        "qdrant",
+        "placement: sidecar\nsubnetIndex: null",
+        "wwhd:qdrant.subnetIndex: must be an integer, not an empty value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "body", "expected"), TYPES, ids=[t[2].split(":")[1] for t in TYPES])
+def test_a_yaml_value_of_the_wrong_type_is_refused_in_plain_words(
+    tmp_path: Path, section: str, body: str, expected: str
+) -> None:
+    assert expected in error(tmp_path, with_section(DEV, section, body))
+
+
+def test_an_integer_stays_acceptable_where_a_number_is_meant(tmp_path: Path) -> None:
+    body = "logRetentionDays: 7\nthresholds:\n  latencyP95Seconds: 2\n  latencyCriticalSeconds: 4.5"
+    thresholds = read(tmp_path, with_section(DEV, "monitoring", body)).monitoring.thresholds
+    assert (thresholds.latency_p95_seconds, thresholds.latency_critical_seconds) == (2.0, 4.5)
+
+
+def test_tags_that_aws_refuses_are_problems_like_the_others() -> None:
+    found = problems(MINIMAL | {"tags": {"Team": 7, "k" * 129: "x"}, "service": {"desiredCunt": 1}})
+    assert found == [
+        "wwhd:service.desiredCunt: unknown key; did you mean desiredCount?",
+        "wwhd:tags: key must be at most 128 characters long, not 129",
+        "wwhd:tags.Team: must be a string, not the number 7; put it in quotes",
+    ]
+
+
+# --- every problem at once, in a stable order ---------------------------------------------------
+
+
+def test_an_unknown_key_beside_a_bad_value_reports_both() -> None:
+    assert problems(MINIMAL | {"service": {"desiredCunt": 1, "memory": "big"}}) == [
+        "wwhd:service.memory: must be an integer, not the string 'big'",
+        "wwhd:service.desiredCunt: unknown key; did you mean desiredCount?",
+    ]
+
+
+def test_an_unknown_key_does_not_hide_what_the_rules_find_in_its_section() -> None:
+    """The README's example: the typo and the Fargate size both."""
+    assert problems(MINIMAL | {"service": {"cpu": 512, "memory": 8192, "desiredCunt": 1}}) == [
+        "wwhd:service.memory: Fargate with 512 CPU units offers 1024-4096 MiB in steps of 1024 MiB, not 8192",
+        "wwhd:service.desiredCunt: unknown key; did you mean desiredCount?",
+    ]
+
+
+def test_a_typo_in_one_service_does_not_hide_a_clash_with_another() -> None:
+    found = problems(MINIMAL | {"services": [WORKER, WORKER | {"efz": True}]})
+    assert found == [
+        "wwhd:services[1].name: 'worker' is already services[0]",
+        "wwhd:services[1].efz: unknown key; did you mean efs?",
+    ]
+
+
+def test_a_bad_environment_still_lists_every_problem_of_every_key() -> None:
+    """Only the rules across keys, which judge what the environment decides, wait."""
+    raw = MINIMAL | {
+        "environment": "production",
+        "service": {"memory": "4096", "desiredCunt": 1},
+        "servce": {},
+        "services": [WORKER, WORKER],
+    }
+    assert problems(raw, None) == [
+        "aws:region: required key is missing",
+        "wwhd:environment: must be one of dev, staging, prod, not the string 'production'",
+        "wwhd:service.memory: must be an integer, not the string '4096'; write it without quotes",
+        "wwhd:service.desiredCunt: unknown key; did you mean desiredCount?",
+        "wwhd:services[1].name: 'worker' is already services[0]",
+        "wwhd:servce: unknown key; did you mean service?",
+    ]
+    assert problems({k: v for k, v in MINIMAL.items() if k != "environment"}) == [
+        "wwhd:environment: required key is missing (dev, staging or prod)"
+    ]
+
+
+def test_every_environment_fills_the_same_required_keys() -> None:
+    """What lets a stack file with an unknown environment be checked key by key against dev's
+    defaults: no environment supplies a required key another leaves to the stack file."""
+    filled = {
+        env: {(section, key) for section, values in environment_defaults(env).items() for key in values}
+        for env in DEFAULTS
+    }
+    required = {
+        (section, field.alias)
+        for section, model in SECTIONS.items()
+        for field in model.model_fields.values()
+        if field.is_required()
+    }
+    assert len({frozenset(found & required) for found in filled.values()}) == 1
+    assert problems({"environment": ["dev"], "images": {"apiTag": "v1"}}) == [
+        "wwhd:environment: must be one of dev, staging, prod, not a list"
+    ]
+
+
+def test_a_section_that_fails_still_lists_each_of_its_keys() -> None:
+    """maxCount 0 breaks a rule across keys, which waits for the section to parse; the keys'
+    own problems are all listed."""
+    found = problems(MINIMAL | {"service": {"cpu": "512", "desiredCount": -1, "maxCount": 0}})
+    assert found == [
+        "wwhd:service.cpu: must be an integer, not the string '512'; write it without quotes",
+        "wwhd:service.desiredCount: must be at least 0, not -1",
+    ]
+
+
+def test_problems_are_listed_by_section_then_by_key() -> None:
+    """SECTIONS' order, then each model's order of keys, whatever order the file and the rules
+    found them in."""
+    raw = {
+        "monitoring": {"logRetentionDays": 8},
+        "loadBalancer": {"idleTimeout": 0},
+        "service": {"maxCount": 0, "minCount": 2, "cpu": 300, "zz": 1},
+        "environment": "dev",
+        "network": {"flowLogs": "no"},
+        "images": {"apiTag": "latest"},
+    }
+    paths = [p.split(": ", 1)[0] for p in problems(raw)]
+    assert paths == [
+        "wwhd:network.flowLogs",
+        "wwhd:service.cpu",
+        "wwhd:service.desiredCount",
+        "wwhd:service.minCount",
+        "wwhd:service.maxCount",
+        "wwhd:service.zz",
+        "wwhd:images.apiTag",
+        "wwhd:loadBalancer.idleTimeout",
+        "wwhd:monitoring.logRetentionDays",
+    ]
+
+
+# --- parking the API: desiredCount 0 -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_a_parked_api_is_valid(environment: str) -> None:
+    base = MINIMAL if environment == "dev" else PROD_RAW | {"environment": environment}
+    assert problems(base | {"service": {"desiredCount": 0, "minCount": 0}}) == []
+
+
+def test_parking_needs_the_floor_at_zero_too() -> None:
+    assert problems(MINIMAL | {"service": {"desiredCount": 0}}) == [
+        "wwhd:service.minCount: 1 is above desiredCount 0"
+    ]
 
 
 # --- the NAT instance: a dev economy ------------------------------------------------------------

@@ -319,6 +319,26 @@ def test_autoscaling_owns_the_count(mocks: RecordingMonitor) -> None:
     assert label == f"app/wwhd/0123/{tg}"
 
 
+@pytest.mark.parametrize(("desired", "minimum", "ignored"), [(1, 1, ["desiredCount"]), (0, 0, [])])
+def test_a_parked_service_gets_its_count_from_the_program(
+    mocks: RecordingMonitor, monkeypatch: pytest.MonkeyPatch, desired: int, minimum: int, ignored: list[str]
+) -> None:
+    """Autoscaling owns a running service's count, so the program ignores it; parked (0 tasks),
+    there is no scalable target and the program sets the count, so a running service stops."""
+    seen: dict[str, list[str]] = {}
+    original = RecordingMonitor.RegisterResource
+
+    def register(self: RecordingMonitor, request: Any) -> Any:
+        seen[request.type] = list(request.ignoreChanges)
+        return original(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", register)
+    build(mocks, scaling=Scaling(desired=desired, minimum=minimum, maximum=3))
+    assert mocks.one("aws:ecs/service:Service").inputs["desiredCount"] == desired
+    assert seen["aws:ecs/service:Service"] == ignored
+    assert len(mocks.of_type("aws:appautoscaling/target:Target")) == (1 if desired else 0)
+
+
 def test_scaling_refuses_impossible_counts() -> None:
     with pytest.raises(ValueError, match="minimum <= desired <= maximum"):
         Scaling(desired=3, minimum=1, maximum=2)

@@ -999,6 +999,20 @@ def test_no_autoscaling_when_max_equals_min() -> None:
     assert of_type(run, POLICY) == []
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_parked_api_runs_no_task(stack: str) -> None:
+    """desiredCount 0 with minCount 0 (docs/operations.md: stopping the tasks out of hours; the
+    take-over's dark window): no task, no autoscaling to hold the count, no missing-task alarm."""
+    run = program(stack, service={"desiredCount": 0, "minCount": 0})
+    assert one(run, ECS_SERVICE, "wwhd-api").inputs["desiredCount"] == 0
+    assert of_type(run, "aws:appautoscaling/target:Target") == []
+    alarms = [a.inputs["name"] for a in of_type(run, "aws:cloudwatch/metricAlarm:MetricAlarm")]
+    assert f"wwhd-{stack}-api-tasks-below-desired" not in alarms
+    assert f"wwhd-{stack}-api-tasks-below-desired" in [
+        a.inputs["name"] for a in of_type(program(stack), "aws:cloudwatch/metricAlarm:MetricAlarm")
+    ]
+
+
 def test_components_and_their_children() -> None:
     """The platform holds what services share; each service holds what is its own."""
     run = program("prod")

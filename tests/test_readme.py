@@ -1,0 +1,138 @@
+"""The README's generated sections are current, and its configuration table documents every
+key of the model with its type, default per environment and meaning."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+import stack_config
+from tools import readme
+from tools.readme import Row, check, config_rows, render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def row(key: str) -> Row:
+    return next(r for r in config_rows() if r.key == key)
+
+
+def test_the_readme_is_what_the_generators_write() -> None:
+    diff = check()
+    assert not diff, f"README.md is stale; run `python -m tools.readme`:\n{diff}"
+
+
+def test_check_exits_1_with_a_diff_on_a_stale_readme_and_a_run_rewrites_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    current = (ROOT / "README.md").read_text()
+    stale = tmp_path / "README.md"
+    stale.write_text(current.replace("| `wwhd:network.cidr` | string |", "| `wwhd:network.cidr` | text |"))
+    monkeypatch.setattr(readme, "README", stale)
+    assert readme.main(["--check"]) == 1
+    diff = capsys.readouterr().out
+    assert "-| `wwhd:network.cidr` | text |" in diff and "+| `wwhd:network.cidr` | string |" in diff
+    assert readme.main([]) == 0 and stale.read_text() == current
+    assert readme.main(["--check"]) == 0 and capsys.readouterr().out == ""
+
+
+def test_a_section_without_a_generator_is_refused() -> None:
+    with pytest.raises(ValueError, match="without a generator: costs"):
+        render("<!-- generated:costs -->\nold\n<!-- /generated:costs -->\n")
+
+
+def test_render_replaces_only_between_the_markers() -> None:
+    text = "before\n<!-- generated:config -->\nSTALE BODY\n<!-- /generated:config -->\nafter\n"
+    out = render(text)
+    assert out.startswith("before\n<!-- generated:config -->\n| key | type |")
+    assert out.endswith("|\n<!-- /generated:config -->\nafter\n") and "STALE BODY" not in out
+    assert render(out) == out
+
+
+def _models() -> list[type[BaseModel]]:
+    """Every model stack_config.py defines, found by looking, not by walking the table's way."""
+    return [
+        obj
+        for _, obj in inspect.getmembers(stack_config, inspect.isclass)
+        if issubclass(obj, BaseModel) and obj.__module__ == "stack_config" and obj is not stack_config._Model
+    ]
+
+
+def test_the_table_lists_every_field_of_every_model() -> None:
+    documented = {r.source for r in config_rows()}
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in _models()
+        for name in model.model_fields
+        if (model, name) not in documented
+    ]
+    assert len(_models()) >= 10 and not missing, f"fields missing from the README table: {missing}"
+    secrets = {r.key for r in config_rows() if r.source is None}
+    assert secrets == {f"wwhd:{key}" for key in stack_config.SECRET_KEYS}
+
+
+def test_every_row_has_a_type_and_a_meaning() -> None:
+    rows = config_rows()
+    assert len({r.key for r in rows}) == len(rows)
+    assert all(r.kind and r.meaning.endswith((".", "?", "!")) for r in rows), [
+        r.key for r in rows if not r.meaning
+    ]
+
+
+def test_a_field_without_a_docstring_stops_the_generator() -> None:
+    class Undocumented(stack_config._Model):
+        given: int = 1
+
+    with pytest.raises(ValueError, match=r"Undocumented.given \(wwhd:x.given\) has no docstring"):
+        list(readme._rows(Undocumented, "wwhd:x", {"dev": {}, "staging": {}, "prod": {}}))
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("wwhd:service.healthCheckGraceSeconds", "integer 0-2147483647"),
+        ("wwhd:service.desiredCount", "integer from 0"),
+        ("wwhd:network.flowLogs", "`true`/`false`"),
+        ("wwhd:network.natGateways", "one of `single`/`one-per-az`/`instance`"),
+        ("wwhd:network.existingVpc.publicSubnetIds", "list of strings (at least 2)"),
+        ("wwhd:monitoring.thresholds.error4xxRatePercent", "number above 0, up to 100"),
+        ("wwhd:monitoring.thresholds.dbFreeStoragePercent", "number above 0, below 100"),
+        ("wwhd:monitoring.alarmEmails", "list of e-mail addresses"),
+        ("wwhd:services[].paths", "list of strings (at most 5)"),
+        ("wwhd:services", "list of mappings (keys below)"),
+        ("wwhd:tags", "mapping of strings to strings"),
+        ("wwhd:openaiApiKey", "secret string"),
+    ],
+)
+def test_types_in_words_come_from_the_models_metadata(key: str, kind: str) -> None:
+    assert row(key).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("key", "defaults"),
+    [
+        ("aws:region", ("required",) * 3),
+        ("wwhd:images.apiTag", ("required",) * 3),
+        ("wwhd:service.cpu", ("`512`", "`1024`", "`1024`")),
+        ("wwhd:loadBalancer.idleTimeout", ("`60`", "`300`", "`600`")),
+        ("wwhd:database.instanceClass", ("`db.t4g.micro`", "`db.t4g.micro`", "`db.t4g.small`")),
+        ("wwhd:images.qdrant", ("`qdrant/qdrant:v1.16.2`",) * 3),
+        ("wwhd:qdrant.amiId", ("unset",) * 3),
+        ("wwhd:service.allowOrigins", ('`["https://wwhd.amplifyapp.com"]`',) * 3),
+        ("wwhd:service.deployment", ("(keys below)",) * 3),
+        ("wwhd:services[].port", ("unset",) * 3),
+        ("wwhd:services[].name", ("required",) * 3),
+    ],
+)
+def test_defaults_are_what_a_stack_file_without_the_key_gets(key: str, defaults: tuple[str, ...]) -> None:
+    assert row(key).defaults == defaults
+
+
+def test_cells_escape_pipes_and_one_default_stands_for_three_equal_ones() -> None:
+    table = readme.config_table()
+    assert "| `wwhd:service.memory` | integer | `2048` |" in table
+    assert "| `wwhd:service.cpu` | integer | `512` / `1024` / `1024` |" in table
+    assert readme._cell("a | b") == "a \\| b"

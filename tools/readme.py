@@ -1,0 +1,268 @@
+"""The generated sections of README.md: ``python -m tools.readme`` rewrites them in place;
+``--check`` changes nothing, and exits 1 with a unified diff when the README differs from what
+it would write.
+
+A section sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->`` and holds
+what ``GENERATORS[NAME]()`` returns; the text around it is the README's own. To add a section,
+write a function returning its markdown, register it under a name, and put the two markers
+where it belongs.
+
+``config``: every key of the stack configuration (``stack_config.py``), one row each, with its
+type and bounds from the model's metadata, its default per environment (``DEFAULTS`` merged
+with the field's own default: what a stack file that leaves the key out gets) and the first
+sentence of the field's docstring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import annotated_types as at
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from stack_config import (
+    DEFAULTS,
+    NAMESPACE,
+    SECRET_KEYS,
+    StackConfig,
+    environment_defaults,
+    nested_model,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+ENVIRONMENTS = tuple(DEFAULTS)
+
+
+# --- the config section ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One key of the configuration table."""
+
+    key: str
+    """As a stack file (or ``pulumi config set --path``) spells it: ``wwhd:service.cpu``."""
+    kind: str
+    """Its type in words."""
+    defaults: tuple[str, ...]
+    """What a stack file that leaves it out gets, per environment (``ENVIRONMENTS``' order)."""
+    meaning: str
+    """The first sentence of its docstring."""
+    source: tuple[type[BaseModel], str] | None
+    """The model and field it documents (None for a key outside the model: the secrets)."""
+
+
+def config_rows() -> list[Row]:
+    """Every key of ``StackConfig``, depth first in declaration order, then the secret keys."""
+    given = {env: environment_defaults(env) for env in ENVIRONMENTS}
+    rows = list(_rows(StackConfig, "", given))
+    for key, description in SECRET_KEYS.items():
+        rows.append(
+            Row(
+                f"{NAMESPACE}:{key}",
+                "secret string",
+                ("unset",) * len(ENVIRONMENTS),
+                _first_sentence(description),
+                None,
+            )
+        )
+    return rows
+
+
+def _rows(model: type[BaseModel], prefix: str, given: Mapping[str, Any]) -> Iterator[Row]:
+    """The rows of ``model``'s fields under ``prefix``; ``given`` holds, per environment, the
+    mapping of defaults at this level (or a value that is not one, where none applies)."""
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if model is StackConfig:
+            path = "aws:region" if name == "region" else f"{NAMESPACE}:{key}"
+        else:
+            path = f"{prefix}.{key}"
+        if not field.description:
+            raise ValueError(f"{model.__name__}.{name} ({path}) has no docstring to document it with")
+        inner = {
+            env: g.get(key, PydanticUndefined) if isinstance(g, Mapping) else PydanticUndefined
+            for env, g in given.items()
+        }
+        yield Row(
+            path,
+            _words(field.annotation, field.metadata),
+            tuple(_default(inner[env], field) for env in ENVIRONMENTS),
+            _first_sentence(field.description),
+            (model, name),
+        )
+        sub = nested_model(field.annotation)
+        if sub is not None:
+            listed = get_origin(field.annotation) is list
+            yield from _rows(
+                sub,
+                f"{path}[]" if listed else path,
+                {env: {} if listed else inner[env] for env in ENVIRONMENTS},
+            )
+
+
+def _default(value: Any, field: FieldInfo) -> str:
+    """The default a stack file gets: the environment's, else the field's own. A section or
+    nested mapping that exists by default has its keys' defaults in their own rows."""
+    if value is PydanticUndefined:
+        if field.is_required():
+            return "required"
+        value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if isinstance(value, BaseModel | Mapping) and get_origin(field.annotation) is not dict:
+        return "(keys below)"
+    return f"`{value if isinstance(value, str) else json.dumps(value)}`"
+
+
+def _words(annotation: Any, metadata: list[Any]) -> str:
+    """A type in words, with the bounds its metadata sets."""
+    args = get_args(annotation)
+    origin = get_origin(annotation)
+    if origin is not None and type(None) in args:
+        return _words(next(a for a in args if a is not type(None)), metadata)
+    if origin is Annotated:  # Annotated[str, Field(...)]: the Field's constraints
+        inner = [m for info in args[1:] for m in getattr(info, "metadata", [info])]
+        return _words(args[0], [*inner, *metadata])
+    if origin is Literal:
+        return f"`{args[0]}` only" if len(args) == 1 else "one of " + "/".join(f"`{a}`" for a in args)
+    if nested_model(annotation) is annotation:
+        return "mapping (keys below)"
+    if origin is list:
+        item = "mappings (keys below)" if nested_model(args[0]) else _plural(_words(args[0], []))
+        return f"list of {item}{_lengths(metadata)}"
+    if origin is dict:
+        return f"mapping of {_plural(_words(args[0], []))} to {_plural(_words(args[1], []))}"
+    if annotation is bool:
+        return "`true`/`false`"
+    if annotation in (int, float):
+        return ("integer" if annotation is int else "number") + _bounds(metadata)
+    if getattr(annotation, "__name__", "") == "EmailStr":
+        return "e-mail address"
+    if annotation is str:
+        return "string"
+    raise ValueError(f"no words for the type {annotation!r}")
+
+
+def _bounds(metadata: list[Any]) -> str:
+    """The numeric bounds in words: `` 1-100``, `` from 0``, `` above 0, below 100``."""
+    found = {type(m): m for m in metadata if isinstance(m, at.Ge | at.Gt | at.Le | at.Lt)}
+    ge, gt, le, lt = (found.get(kind) for kind in (at.Ge, at.Gt, at.Le, at.Lt))
+    if isinstance(ge, at.Ge) and isinstance(le, at.Le):
+        return f" {ge.ge}-{le.le}"
+    low = f"from {ge.ge}" if isinstance(ge, at.Ge) else f"above {gt.gt}" if isinstance(gt, at.Gt) else ""
+    high = f"up to {le.le}" if isinstance(le, at.Le) else f"below {lt.lt}" if isinstance(lt, at.Lt) else ""
+    words = ", ".join(w for w in (low, high) if w)
+    return f" {words}" if words else ""
+
+
+def _lengths(metadata: list[Any]) -> str:
+    bits = [f"at least {m.min_length}" for m in metadata if isinstance(m, at.MinLen)]
+    bits += [f"at most {m.max_length}" for m in metadata if isinstance(m, at.MaxLen)]
+    return f" ({', '.join(bits)})" if bits else ""
+
+
+def _plural(words: str) -> str:
+    head, _, rest = words.partition(" ")
+    if head in ("string", "integer", "number"):
+        return f"{head}s" + (f" {rest}" if rest else "")
+    if words == "e-mail address":
+        return "e-mail addresses"
+    return words
+
+
+_SENTENCE = re.compile(r"^(.+?[.!?])(?=\s|$)", re.S)
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of the first paragraph, on one line, in markdown's code spans; a
+    paragraph that introduces a list (``...: `` then items) ends at its colon."""
+    paragraph = " ".join(text.strip().split("\n\n")[0].split())
+    match = _SENTENCE.match(paragraph)
+    sentence = match.group(1) if match else paragraph.removesuffix(":") + "."
+    return sentence.replace("``", "`")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def config_table() -> str:
+    """The configuration table: key, type, default (one value when every environment agrees,
+    else dev / staging / prod), meaning."""
+    lines = [
+        f"| key | type | default ({' / '.join(ENVIRONMENTS)}) | meaning |",
+        "|---|---|---|---|",
+    ]
+    for row in config_rows():
+        default = row.defaults[0] if len(set(row.defaults)) == 1 else " / ".join(row.defaults)
+        lines.append(
+            "| " + " | ".join(_cell(c) for c in (f"`{row.key}`", row.kind, default, row.meaning)) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- the README's generated sections --------------------------------------------------------
+
+GENERATORS: dict[str, Callable[[], str]] = {
+    "config": config_table,
+}
+
+_SECTION = re.compile(
+    r"(<!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)", re.S
+)
+
+
+def render(text: str) -> str:
+    """``text`` with every generated section's body rewritten by its generator."""
+    names = [m["name"] for m in _SECTION.finditer(text)]
+    unknown = sorted(set(names) - set(GENERATORS))
+    if unknown:
+        raise ValueError(f"README sections without a generator: {', '.join(unknown)}")
+    return _SECTION.sub(lambda m: m.group(1) + GENERATORS[m["name"]]() + m.group(4), text)
+
+
+def check(path: Path = README) -> str:
+    """The unified diff from ``path`` to what ``render`` would write (empty when current)."""
+    current = path.read_text()
+    wanted = render(current)
+    name = path.name
+    return "".join(
+        difflib.unified_diff(
+            current.splitlines(keepends=True),
+            wanted.splitlines(keepends=True),
+            f"{name} (current)",
+            f"{name} (generated)",
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.readme", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="print the diff and exit 1 when README.md is stale"
+    )
+    args = parser.parse_args(argv)
+    if args.check:
+        diff = check(README)
+        sys.stdout.write(diff)
+        return 1 if diff else 0
+    README.write_text(render(README.read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
