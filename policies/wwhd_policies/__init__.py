@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import cost, data_safety, encryption, network, reliability, security
+from . import compute, cost, data_safety, encryption, network, reliability, security
 
 ALL_POLICIES = [
     *encryption.POLICIES,
@@ -10,6 +10,7 @@ ALL_POLICIES = [
     *data_safety.POLICIES,
     *reliability.POLICIES,
     *security.POLICIES,
+    *compute.POLICIES,
     *cost.POLICIES,
 ]
 

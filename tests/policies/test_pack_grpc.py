@@ -59,6 +59,11 @@ EXPECTED = {
     "ecs-task-role-separate": "advisory",
     "ecs-no-privileged-containers": "mandatory",
     "ecs-read-only-root-filesystem": "advisory",
+    "ebs-encrypted": "mandatory",
+    "ec2-imdsv2-required": "mandatory",
+    "ec2-no-public-ip": "mandatory",
+    "ec2-private-subnets": "mandatory",
+    "ebs-volume-backed-up": "mandatory",
     "cost-ceiling": "mandatory",
 }
 LEVELS = {

@@ -58,6 +58,12 @@ RESOURCE_CASES = {
     "ecs-task-role-separate": (TD, {"taskRoleArn": UNKNOWN, "executionRoleArn": UNKNOWN}),
     "ecs-no-privileged-containers": (TD, UNKNOWN_CONTAINERS),
     "ecs-read-only-root-filesystem": (TD, UNKNOWN_CONTAINERS),
+    "ebs-encrypted": ("aws:ebs/volume:Volume", {"encrypted": UNKNOWN}),
+    "ec2-imdsv2-required": (
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        {"metadataOptions": {"httpTokens": UNKNOWN}},
+    ),
+    "ec2-no-public-ip": ("aws:ec2/instance:Instance", {"associatePublicIpAddress": UNKNOWN}),
 }
 
 STACK_CASES = {
@@ -102,6 +108,11 @@ STACK_CASES = {
     ],
     "efs-backup-enabled": [
         R("aws:efs/fileSystem:FileSystem", "fs", {"id": "fs-1"}),
+        R("aws:backup/selection:Selection", "sel", {"resources": UNKNOWN}),
+    ],
+    "ec2-private-subnets": [R("aws:autoscaling/group:Group", "asg", {"vpcZoneIdentifiers": UNKNOWN})],
+    "ebs-volume-backed-up": [
+        R("aws:ebs/volume:Volume", "v", {"arn": UNKNOWN}),
         R("aws:backup/selection:Selection", "sel", {"resources": UNKNOWN}),
     ],
     "cost-ceiling": [R("aws:ecs/service:Service", "svc", {"desiredCount": UNKNOWN})],
