@@ -65,6 +65,7 @@ EXPECTED = {
     "ec2-private-subnets": "mandatory",
     "ebs-volume-backed-up": "mandatory",
     "cost-ceiling": "mandatory",
+    "cost-increase-ceiling": "advisory",
 }
 LEVELS = {
     "advisory": pb.ADVISORY,

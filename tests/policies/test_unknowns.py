@@ -115,7 +115,20 @@ STACK_CASES = {
         R("aws:ebs/volume:Volume", "v", {"arn": UNKNOWN}),
         R("aws:backup/selection:Selection", "sel", {"resources": UNKNOWN}),
     ],
-    "cost-ceiling": [R("aws:ecs/service:Service", "svc", {"desiredCount": UNKNOWN})],
+    "cost-ceiling": [
+        R(TD, "td", {"arn": "arn:td:1", "cpu": "256", "memory": "512"}),
+        R(
+            "aws:ecs/service:Service",
+            "svc",
+            {"launchType": "FARGATE", "taskDefinition": "arn:td:1", "desiredCount": UNKNOWN},
+        ),
+    ],
+}
+STACK_CASES["cost-increase-ceiling"] = STACK_CASES["cost-ceiling"]
+# The cost policies apply only to a stack with a ceiling (or a recorded bill) configured.
+STACK_CONFIG = {
+    "cost-ceiling": {"maxMonthlyUsd": 100},
+    "cost-increase-ceiling": {"baselineMonthlyUsd": 100, "maxIncreaseUsd": 10},
 }
 
 
@@ -146,4 +159,4 @@ def test_ecr_encryption_unknown_is_not_a_violation(encryption: object) -> None:
 @pytest.mark.parametrize("name", sorted(STACK_CASES))
 def test_stack_policy_cannot_decide(name: str) -> None:
     with pytest.raises(UnknownValueError, match="cannot decide"):
-        check_stack(POLICIES[name], STACK_CASES[name])  # type: ignore[arg-type]
+        check_stack(POLICIES[name], STACK_CASES[name], STACK_CONFIG.get(name))  # type: ignore[arg-type]
