@@ -148,9 +148,17 @@ def test_service_without_launch_type_follows_its_clusters_default_strategy() -> 
     del service["props"]["launchType"]
     est = estimate([cluster, ccp, td("api", "1024", "2048"), service])
     assert item(est, "api").baseline_monthly == pytest.approx(2 * 0.3 * X86_TASK_HOUR * H, abs=0.01)
-    # Without a default strategy AWS uses the EC2 launch type.
-    est = estimate([cluster, td("api", "1024", "2048"), service])
+    # Without a default strategy AWS uses the EC2 launch type...
+    ec2_td = td("api", "1024", "2048")
+    ec2_td["props"]["requiresCompatibilities"] = ["EC2", "FARGATE"]
+    est = estimate([cluster, ec2_td, service])
     assert item(est, "api").baseline_monthly == 0 and "EC2 launch type" in item(est, "api").detail
+    # ...which a Fargate-only task definition cannot use: it is priced as on-demand Fargate.
+    est = estimate([cluster, td("api", "1024", "2048"), service])
+    assert item(est, "api").baseline_monthly == pytest.approx(2 * X86_TASK_HOUR * H, abs=0.01)
+    # A cluster outside the stack leaves the launch type unknown to the model.
+    est = estimate([ec2_td, service])
+    assert est.unpriced[0]["reason"] == "its cluster is not in this stack, so its launch type is not known"
 
 
 # --- networking, storage, databases ------------------------------------------------------------
@@ -424,3 +432,25 @@ def test_ec2_table_comes_from_the_maintained_source_and_covers_current_types() -
     assert len(classes) > 1000
     assert {"t4g.nano", "t4g.small", "m7g.large", "c7i.large", "r8g.large"} <= set(classes)
     assert classes["t4g.small"] == 0.0168
+
+
+def test_qdrant_on_one_graviton_instance_costs_less_than_the_fargate_singleton() -> None:
+    """Issue 18: prod's estimate goes down when Qdrant moves from a 0.5 vCPU / 1 GB Fargate task
+    to one t4g.small with a 30 GB root and a 20 GB gp3 data volume backed up daily."""
+    fargate = estimate([td("qdrant", "512", "1024"), svc("qdrant", "qdrant", 1.0)])
+    assert fargate.baseline_monthly == pytest.approx((0.5 * 0.04048 + 1 * 0.004445) * 730, abs=0.01)
+    on_ec2 = estimate(
+        [
+            td("qdrant", "512", "1024"),
+            svc("qdrant", "qdrant", 1.0, launchType="EC2"),
+            LT,
+            ASG,
+            VOLUME,
+            SELECTION,
+        ]
+    )
+    assert on_ec2.unpriced == []
+    assert on_ec2.baseline_monthly == pytest.approx(
+        0.0168 * 730 + 30 * 0.08 + 20 * 0.08 + 20 * 0.05, abs=0.01
+    )
+    assert on_ec2.baseline_monthly < fargate.baseline_monthly

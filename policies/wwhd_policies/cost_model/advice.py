@@ -1,10 +1,12 @@
 """Cost levers: changes to the stack's own resources that lower its bill, each priced by
 re-estimating a modified copy of the resources (never a fixed figure).
 
-A lever's saving is the baseline and peak difference between the stack's estimate and the
-estimate of the copy; a lever whose copy leaves a resource unpriced that the stack's own
-estimate priced is dropped (its "saving" would be a gap in the model), and so is one that saves
-nothing. Levers come sorted by baseline saving, then peak saving.
+One lever per kind of change, applied to every resource it fits (every x86 Fargate task
+definition, every Multi-AZ database, ...), so advice costs one estimate per kind whatever the
+stack's size; the lever lists each resource's share of the saving. A resource whose modified
+copy the model cannot price (a smaller class missing from the price table) is left out of the
+lever rather than counted as a saving, and so is a lever that saves nothing. Levers come
+sorted by baseline saving, then peak saving.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ class _Proposal:
     id: str
     title: str
     trade_off: str
-    touched: list[str]
     props: dict[str, dict[str, Any]] = field(default_factory=dict)
     drop: set[str] = field(default_factory=set)
     add: list[Res] = field(default_factory=list)
@@ -77,6 +78,45 @@ class _Proposal:
         return out + self.add
 
 
+def _names(resources: list[Res], limit: int = 3) -> str:
+    names = [r.name for r in resources[:limit]]
+    more = len(resources) - limit
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+
+def _by_urn(est: CostEstimate) -> dict[str, tuple[str, float, float, str]]:
+    """urn -> (name, baseline, peak, detail) summed over the resource's items."""
+    out: dict[str, tuple[str, float, float, str]] = {}
+    for i in est.items:
+        name, base, peak, detail = out.get(i.urn, (i.name, 0.0, 0.0, i.detail))
+        out[i.urn] = (name, base + i.baseline_monthly, peak + i.peak_monthly, detail)
+    return out
+
+
+def _lever(proposal: _Proposal, base: CostEstimate, est: CostEstimate) -> Lever | None:
+    before, after = _by_urn(base), _by_urn(est)
+    shares = []
+    for urn in dict.fromkeys([*before, *after]):
+        name, b0, p0, _ = before.get(urn, ("", 0.0, 0.0, ""))
+        name1, b1, p1, detail = after.get(urn, (name, 0.0, 0.0, "removed"))
+        if round(b0 - b1, 2) or round(p0 - p1, 2):
+            shares.append(
+                {
+                    "urn": urn,
+                    "name": name or name1,
+                    "baselineSaving": round(b0 - b1, 2),
+                    "peakSaving": round(p0 - p1, 2),
+                    "after": detail,
+                }
+            )
+    baseline = round(base.baseline_monthly - est.baseline_monthly, 2)
+    peak = round(base.peak_monthly - est.peak_monthly, 2)
+    if baseline <= 0 and peak <= 0:
+        return None
+    shares.sort(key=lambda r: (-r["baselineSaving"], -r["peakSaving"], r["name"]))
+    return Lever(proposal.id, proposal.title, baseline, peak, shares, proposal.trade_off)
+
+
 def advise(
     resources: Iterable[Any],
     usage: Mapping[str, Any] | None = None,
@@ -95,15 +135,20 @@ def advise(
     for propose in _PROPOSERS:
         for proposal in propose(stack):
             est = _price(Stack(proposal.apply(res)), price_data, region, use)
-            if {u["urn"] for u in est.unpriced} - base_unpriced:
-                continue
-            baseline = round(base.baseline_monthly - est.baseline_monthly, 2)
-            peak = round(base.peak_monthly - est.peak_monthly, 2)
-            if baseline <= 0 and peak <= 0:
-                continue
-            levers.append(
-                Lever(proposal.id, proposal.title, baseline, peak, proposal.touched, proposal.trade_off)
+            lost = {u["urn"] for u in est.unpriced} - base_unpriced
+            if lost and lost <= set(proposal.props):
+                # Keep the change where the model can price it.
+                for urn in lost:
+                    del proposal.props[urn]
+                est = _price(Stack(proposal.apply(res)), price_data, region, use)
+                lost = {u["urn"] for u in est.unpriced} - base_unpriced
+            lever = (
+                None
+                if lost or not (proposal.props or proposal.drop or proposal.add)
+                else _lever(proposal, base, est)
             )
+            if lever is not None:
+                levers.append(lever)
     return sorted(levers, key=lambda lever: (-lever.baseline_saving, -lever.peak_saving, lever.id))
 
 
@@ -121,25 +166,23 @@ def _fargate_services(stack: Stack) -> Iterator[tuple[Res, Res]]:
 
 
 def _graviton(stack: Stack) -> Iterator[_Proposal]:
-    by_td: dict[str, tuple[Res, list[Res]]] = {}
+    props: dict[str, dict[str, Any]] = {}
+    services = []
     for svc, td in _fargate_services(stack):
         platform = td.get("runtimePlatform")
         arch = platform.get("cpuArchitecture") if isinstance(platform, dict) else None
         if is_unknown(platform) or str(arch or "X86_64").upper() == "ARM64":
             continue
-        by_td.setdefault(td.urn, (td, []))[1].append(svc)
-    for td, services in by_td.values():
-        platform = dict(td.get("runtimePlatform") or {})
-        platform.update(
-            cpuArchitecture="ARM64", operatingSystemFamily=platform.get("operatingSystemFamily", "LINUX")
-        )
-        names = ", ".join(s.name for s in services)
+        services.append(svc)
+        arm = {**(platform or {}), "cpuArchitecture": "ARM64"}
+        arm.setdefault("operatingSystemFamily", "LINUX")
+        props[td.urn] = {**td.props, "runtimePlatform": arm}
+    if props:
         yield _Proposal(
-            id=f"graviton:{td.name}",
-            title=f"Graviton (arm64) Fargate tasks for {names}",
+            id="graviton",
+            title=f"Graviton (arm64) Fargate tasks for {_names(services)}",
             trade_off="every image must be built for arm64 (multi-arch); same task size, ~20% less per hour",
-            touched=[td.urn, *(s.urn for s in services)],
-            props={td.urn: {**td.props, "runtimePlatform": platform}},
+            props=props,
         )
 
 
@@ -148,6 +191,8 @@ def _spot_share(stack: Stack) -> Iterator[_Proposal]:
         {"capacityProvider": "FARGATE", "base": 1, "weight": 0},
         {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1},
     ]
+    props: dict[str, dict[str, Any]] = {}
+    services = []
     for svc, _td in _fargate_services(stack):
         current = svc.get("capacityProviderStrategies")
         if is_unknown(current) or any(
@@ -155,15 +200,18 @@ def _spot_share(stack: Stack) -> Iterator[_Proposal]:
             for s in as_list(current)
         ):
             continue
-        props = {k: v for k, v in svc.props.items() if k != "launchType"}
-        props["capacityProviderStrategies"] = strategy
+        services.append(svc)
+        props[svc.urn] = {
+            **{k: v for k, v in svc.props.items() if k != "launchType"},
+            "capacityProviderStrategies": strategy,
+        }
+    if props:
         yield _Proposal(
-            id=f"fargate-spot:{svc.name}",
-            title=f"{svc.name}: Fargate Spot above one on-demand task",
+            id="fargate-spot",
+            title=f"Fargate Spot above one on-demand task for {_names(services)}",
             trade_off="Spot tasks can be stopped with two minutes' notice and capacity is not guaranteed; "
-            "the on-demand task keeps the service up",
-            touched=[svc.urn],
-            props={svc.urn: props},
+            "the on-demand task keeps each service up",
+            props=props,
         )
 
 
@@ -179,22 +227,21 @@ def one_fargate_step_down(cpu: int, memory: int) -> tuple[int, int] | None:
 
 
 def _right_size(stack: Stack) -> Iterator[_Proposal]:
-    seen: set[str] = set()
+    props: dict[str, dict[str, Any]] = {}
+    services = []
     for svc, td in _fargate_services(stack):
         cpu, memory = parse_cpu(td.get("cpu")), parse_memory(td.get("memory"))
-        if td.urn in seen or not cpu or not memory:
-            continue
-        seen.add(td.urn)
-        step = one_fargate_step_down(cpu, memory)
-        if step is None:
-            continue
+        step = one_fargate_step_down(cpu, memory) if cpu and memory else None
+        if step is not None:
+            services.append(svc)
+            props[td.urn] = {**td.props, "cpu": str(step[0]), "memory": str(step[1])}
+    if props:
         yield _Proposal(
-            id=f"right-size:{td.name}",
-            title=f"{svc.name}: {step[0]} CPU / {step[1]} MiB tasks instead of {cpu} / {memory} (one Fargate step down)",
+            id="right-size",
+            title=f"Fargate tasks one size down (half the CPU) for {_names(services)}",
             trade_off="half the CPU per task: load-test first; the saving assumes the same task counts, "
             "autoscaling may run more",
-            touched=[td.urn, svc.urn],
-            props={td.urn: {**td.props, "cpu": str(step[0]), "memory": str(step[1])}},
+            props=props,
         )
 
 
@@ -213,31 +260,34 @@ def one_class_down(klass: str) -> str | None:
 
 
 def _rds_smaller(stack: Stack) -> Iterator[_Proposal]:
+    props: dict[str, dict[str, Any]] = {}
+    dbs = []
     for db in stack.of_type(aws.RDS_INSTANCE):
         klass = db.get("instanceClass")
         smaller = one_class_down(klass) if isinstance(klass, str) and not is_unknown(klass) else None
         if smaller:
-            yield _Proposal(
-                id=f"rds-smaller:{db.name}",
-                title=f"{db.name}: {smaller} instead of {klass}",
-                trade_off="half the vCPUs and memory (burstable classes also earn fewer CPU credits); "
-                "watch CPU, freeable memory and connections first",
-                touched=[db.urn],
-                props={db.urn: {**db.props, "instanceClass": smaller}},
-            )
+            dbs.append(db)
+            props[db.urn] = {**db.props, "instanceClass": smaller}
+    if props:
+        yield _Proposal(
+            id="rds-smaller",
+            title=f"RDS one class down in its family for {_names(dbs)}",
+            trade_off="half the vCPUs and memory (burstable classes also earn fewer CPU credits); "
+            "watch CPU, freeable memory and connections first",
+            props=props,
+        )
 
 
 def _rds_single_az(stack: Stack) -> Iterator[_Proposal]:
-    for db in stack.of_type(aws.RDS_INSTANCE):
-        if truthy(db.get("multiAz")):
-            yield _Proposal(
-                id=f"rds-single-az:{db.name}",
-                title=f"{db.name}: Single-AZ instead of Multi-AZ",
-                trade_off="no standby: a host or AZ failure means a restore from backup (tens of minutes) "
-                "instead of a one-to-two-minute failover",
-                touched=[db.urn],
-                props={db.urn: {**db.props, "multiAz": False}},
-            )
+    dbs = [db for db in stack.of_type(aws.RDS_INSTANCE) if truthy(db.get("multiAz"))]
+    if dbs:
+        yield _Proposal(
+            id="rds-single-az",
+            title=f"Single-AZ instead of Multi-AZ for {_names(dbs)}",
+            trade_off="no standby: a host or AZ failure means a restore from backup (tens of minutes) "
+            "instead of a one-to-two-minute failover",
+            props={db.urn: {**db.props, "multiAz": False} for db in dbs},
+        )
 
 
 # --- NAT -------------------------------------------------------------------------------------
@@ -247,29 +297,22 @@ def _nat_eips(stack: Stack, nat: Res) -> list[Res]:
     return stack.resolve(nat, "allocationId", nat.get("allocationId"), (EIP,)) or []
 
 
+def _awsx_nat(vpc: Res, strategy: str) -> dict[str, Any]:
+    nat_cfg = vpc.get("natGateways") if isinstance(vpc.get("natGateways"), dict) else {}
+    return {**vpc.props, "natGateways": {**nat_cfg, "strategy": strategy}}
+
+
 def _single_nat(stack: Stack) -> Iterator[_Proposal]:
-    trade_off = (
-        "egress of every AZ goes through one: it stops while that AZ is down, and traffic from the "
-        "other AZs pays cross-AZ transfer"
-    )
-    for vpc, count, _azs, _how in awsx_nat_plan(stack):
-        if count > 1:
-            nat_cfg = vpc.get("natGateways") if isinstance(vpc.get("natGateways"), dict) else {}
-            yield _Proposal(
-                id=f"single-nat:{vpc.name}",
-                title=f"{vpc.name}: one NAT gateway instead of {count} (one per AZ)",
-                trade_off=trade_off,
-                touched=[vpc.urn],
-                props={vpc.urn: {**vpc.props, "natGateways": {**nat_cfg, "strategy": "Single"}}},
-            )
+    vpcs = [vpc for vpc, count, _azs, _how in awsx_nat_plan(stack) if count > 1]
     nats = stack.of_type(NAT_GATEWAY)
-    if len(nats) > 1:
-        dropped = nats[1:]
+    dropped = nats[1:]
+    if vpcs or dropped:
         yield _Proposal(
             id="single-nat",
-            title=f"one NAT gateway instead of {len(nats)}",
-            trade_off=trade_off,
-            touched=[n.urn for n in dropped],
+            title="one NAT gateway instead of one per AZ",
+            trade_off="egress of every AZ goes through one: it stops while that AZ is down, and traffic "
+            "from the other AZs pays cross-AZ transfer",
+            props={vpc.urn: _awsx_nat(vpc, "Single") for vpc in vpcs},
             drop={r.urn for n in dropped for r in (n, *_nat_eips(stack, n))},
         )
 
@@ -291,37 +334,27 @@ def _nat_instance(name: str, urn_base: str, eip: bool) -> list[Res]:
 
 
 def _nat_instances(stack: Stack) -> Iterator[_Proposal]:
-    trade_off = (
-        "you run and patch it (an AMI such as fck-nat); egress stops while it is replaced, and a "
-        f"{NAT_INSTANCE_TYPE} bursts to 5 Gbit/s"
-    )
-    for vpc, count, _azs, _how in awsx_nat_plan(stack):
-        if count > 0:
-            nat_cfg = vpc.get("natGateways") if isinstance(vpc.get("natGateways"), dict) else {}
-            added = [
-                r for i in range(count) for r in _nat_instance(f"{vpc.name}-nat-{i}", f"{vpc.urn}-{i}", True)
-            ]
-            yield _Proposal(
-                id=f"nat-instance:{vpc.name}",
-                title=f"{vpc.name}: {count} NAT instance(s) ({NAT_INSTANCE_TYPE}) instead of NAT gateway(s)",
-                trade_off=trade_off,
-                touched=[vpc.urn],
-                props={vpc.urn: {**vpc.props, "natGateways": {**nat_cfg, "strategy": "None"}}},
-                add=added,
-            )
+    plans = [(vpc, count) for vpc, count, _azs, _how in awsx_nat_plan(stack) if count > 0]
     nats = stack.of_type(NAT_GATEWAY)
-    if nats:
-        yield _Proposal(
-            id="nat-instance",
-            title=f"{len(nats)} NAT instance(s) ({NAT_INSTANCE_TYPE}) instead of NAT gateway(s)",
-            trade_off=trade_off,
-            touched=[n.urn for n in nats],
-            drop={n.urn for n in nats},
-            # The gateways' elastic IPs stay, now attached to the instances.
-            add=[
-                r for n in nats for r in _nat_instance(f"{n.name}-instance", n.urn, not _nat_eips(stack, n))
-            ],
-        )
+    if not plans and not nats:
+        return
+    added = [
+        r
+        for vpc, n in plans
+        for i in range(n)
+        for r in _nat_instance(f"{vpc.name}-nat-{i}", f"{vpc.urn}-{i}", True)
+    ]
+    # An explicit gateway's elastic IP stays, now attached to the instance.
+    added += [r for n in nats for r in _nat_instance(f"{n.name}-instance", n.urn, not _nat_eips(stack, n))]
+    yield _Proposal(
+        id="nat-instance",
+        title=f"NAT instances ({NAT_INSTANCE_TYPE}) instead of NAT gateways",
+        trade_off="you run and patch them (an AMI such as fck-nat); egress stops while one is replaced, "
+        f"and a {NAT_INSTANCE_TYPE} bursts to 5 Gbit/s",
+        props={vpc.urn: _awsx_nat(vpc, "None") for vpc, _n in plans},
+        drop={n.urn for n in nats},
+        add=added,
+    )
 
 
 # --- VPC endpoints ----------------------------------------------------------------------------
@@ -336,9 +369,8 @@ def _endpoints_one_az(stack: Stack) -> Iterator[_Proposal]:
     if props:
         yield _Proposal(
             id="endpoints-one-az",
-            title=f"{len(props)} interface endpoint(s) in one AZ instead of one per AZ",
+            title="interface endpoints in one AZ instead of one per AZ",
             trade_off="the other AZs reach them across AZs (transfer charged) and lose them while that AZ is down",
-            touched=list(props),
             props=props,
         )
 

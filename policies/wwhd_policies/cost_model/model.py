@@ -234,13 +234,15 @@ class CostItem:
 @dataclass
 class Lever:
     """A change to the stack's own resources that lowers its bill, priced by re-estimating a
-    modified copy: `baseline_saving`/`peak_saving` are the differences in monthly totals."""
+    modified copy: `baseline_saving`/`peak_saving` are the differences in monthly totals, and
+    `resources` says where they come from, one entry per resource whose price moved
+    ``{urn, name, baselineSaving, peakSaving, after}`` (`after`: its item's detail in the copy)."""
 
     id: str
     title: str
     baseline_saving: float
     peak_saving: float
-    resources: list[str]
+    resources: list[dict[str, Any]]
     trade_off: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,7 +251,7 @@ class Lever:
             "title": self.title,
             "baselineSavingMonthly": self.baseline_saving,
             "peakSavingMonthly": self.peak_saving,
-            "resources": list(self.resources),
+            "resources": [dict(r) for r in self.resources],
             "tradeOff": self.trade_off,
         }
 
@@ -423,19 +425,24 @@ class _Pricer:
         if _known(r, "schedulingStrategy") == "DAEMON":
             launch = "EC2"  # one task per container instance; Fargate has no daemon services
         how = ""
+        tds = aws.task_definition_of(self.stack, r)
         if not strategies and launch is None:
             default = self._cluster_default_strategy(r)
-            if default is None:
+            compat = tds[0].get("requiresCompatibilities") if tds else None
+            if default:
+                strategies, how = default, "cluster's default strategy; "
+            elif isinstance(compat, list) and compat == ["FARGATE"]:
+                # Whatever the cluster says, such a task runs only on Fargate: priced on-demand.
+                launch, how = "FARGATE", "no launch type, Fargate-only task definition: on-demand; "
+            elif default is None:
                 raise _UnpricedError("its cluster is not in this stack, so its launch type is not known")
-            strategies = default
-            how = "cluster's default strategy; " if default else ""
-            launch = None if default else "EC2"  # AWS's launch type when nothing says otherwise
+            else:
+                launch = "EC2"  # AWS's launch type when nothing says otherwise
         if launch in ("EC2", "EXTERNAL"):
             self.add(
                 r, 0.0, None, f"{launch} launch type: its tasks run on container instances, priced there"
             )
             return
-        tds = aws.task_definition_of(self.stack, r)
         if not tds:
             raise _UnpricedError("its task definition is not in this stack")
         td = tds[0]
