@@ -36,7 +36,7 @@ def test_over_the_ceiling_itemizes_biggest_costs_and_priced_levers() -> None:
     assert "baseline" in message and "$10.00" in message
     assert message.index("db") < message.index("alb") < message.index("key")  # biggest first
     # Single-AZ saves one instance and half the storage: 0.065 * 730 + 20 * 0.115.
-    assert "lever: Single-AZ instead of Multi-AZ for db, saves $49.75" in message
+    assert "lever: Single-AZ RDS instead of Multi-AZ for db, saves $49.75" in message
 
 
 def test_no_ceiling_configured_reports_nothing() -> None:

@@ -55,6 +55,8 @@ class _Proposal:
     title: str
     trade_off: str
     props: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Whether the title ends with the resources that save ("for wwhd-api, wwhd-db").
+    names_savers: bool = True
     drop: set[str] = field(default_factory=set)
     add: list[Res] = field(default_factory=list)
 
@@ -78,10 +80,9 @@ class _Proposal:
         return out + self.add
 
 
-def _names(resources: list[Res], limit: int = 3) -> str:
-    names = [r.name for r in resources[:limit]]
-    more = len(resources) - limit
-    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+def _names(names: list[str], limit: int = 3) -> str:
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 def _by_urn(est: CostEstimate) -> dict[str, tuple[str, float, float, str]]:
@@ -114,7 +115,12 @@ def _lever(proposal: _Proposal, base: CostEstimate, est: CostEstimate) -> Lever 
     if baseline <= 0 and peak <= 0:
         return None
     shares.sort(key=lambda r: (-r["baselineSaving"], -r["peakSaving"], r["name"]))
-    return Lever(proposal.id, proposal.title, baseline, peak, shares, proposal.trade_off)
+    title = proposal.title
+    if proposal.names_savers:
+        title += " for " + _names(
+            [r["name"] for r in shares if r["baselineSaving"] > 0 or r["peakSaving"] > 0]
+        )
+    return Lever(proposal.id, title, baseline, peak, shares, proposal.trade_off)
 
 
 def advise(
@@ -167,20 +173,18 @@ def _fargate_services(stack: Stack) -> Iterator[tuple[Res, Res]]:
 
 def _graviton(stack: Stack) -> Iterator[_Proposal]:
     props: dict[str, dict[str, Any]] = {}
-    services = []
-    for svc, td in _fargate_services(stack):
+    for _svc, td in _fargate_services(stack):
         platform = td.get("runtimePlatform")
         arch = platform.get("cpuArchitecture") if isinstance(platform, dict) else None
         if is_unknown(platform) or str(arch or "X86_64").upper() == "ARM64":
             continue
-        services.append(svc)
         arm = {**(platform or {}), "cpuArchitecture": "ARM64"}
         arm.setdefault("operatingSystemFamily", "LINUX")
         props[td.urn] = {**td.props, "runtimePlatform": arm}
     if props:
         yield _Proposal(
             id="graviton",
-            title=f"Graviton (arm64) Fargate tasks for {_names(services)}",
+            title="Graviton (arm64) Fargate tasks",
             trade_off="every image must be built for arm64 (multi-arch); same task size, ~20% less per hour",
             props=props,
         )
@@ -192,7 +196,6 @@ def _spot_share(stack: Stack) -> Iterator[_Proposal]:
         {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1},
     ]
     props: dict[str, dict[str, Any]] = {}
-    services = []
     for svc, _td in _fargate_services(stack):
         current = svc.get("capacityProviderStrategies")
         if is_unknown(current) or any(
@@ -200,7 +203,6 @@ def _spot_share(stack: Stack) -> Iterator[_Proposal]:
             for s in as_list(current)
         ):
             continue
-        services.append(svc)
         props[svc.urn] = {
             **{k: v for k, v in svc.props.items() if k != "launchType"},
             "capacityProviderStrategies": strategy,
@@ -208,7 +210,7 @@ def _spot_share(stack: Stack) -> Iterator[_Proposal]:
     if props:
         yield _Proposal(
             id="fargate-spot",
-            title=f"Fargate Spot above one on-demand task for {_names(services)}",
+            title="Fargate Spot above one on-demand task",
             trade_off="Spot tasks can be stopped with two minutes' notice and capacity is not guaranteed; "
             "the on-demand task keeps each service up",
             props=props,
@@ -228,17 +230,15 @@ def one_fargate_step_down(cpu: int, memory: int) -> tuple[int, int] | None:
 
 def _right_size(stack: Stack) -> Iterator[_Proposal]:
     props: dict[str, dict[str, Any]] = {}
-    services = []
-    for svc, td in _fargate_services(stack):
+    for _svc, td in _fargate_services(stack):
         cpu, memory = parse_cpu(td.get("cpu")), parse_memory(td.get("memory"))
         step = one_fargate_step_down(cpu, memory) if cpu and memory else None
         if step is not None:
-            services.append(svc)
             props[td.urn] = {**td.props, "cpu": str(step[0]), "memory": str(step[1])}
     if props:
         yield _Proposal(
             id="right-size",
-            title=f"Fargate tasks one size down (half the CPU) for {_names(services)}",
+            title="Fargate tasks one size down (half the CPU)",
             trade_off="half the CPU per task: load-test first; the saving assumes the same task counts, "
             "autoscaling may run more",
             props=props,
@@ -261,17 +261,15 @@ def one_class_down(klass: str) -> str | None:
 
 def _rds_smaller(stack: Stack) -> Iterator[_Proposal]:
     props: dict[str, dict[str, Any]] = {}
-    dbs = []
     for db in stack.of_type(aws.RDS_INSTANCE):
         klass = db.get("instanceClass")
         smaller = one_class_down(klass) if isinstance(klass, str) and not is_unknown(klass) else None
         if smaller:
-            dbs.append(db)
             props[db.urn] = {**db.props, "instanceClass": smaller}
     if props:
         yield _Proposal(
             id="rds-smaller",
-            title=f"RDS one class down in its family for {_names(dbs)}",
+            title="RDS one class down in its family",
             trade_off="half the vCPUs and memory (burstable classes also earn fewer CPU credits); "
             "watch CPU, freeable memory and connections first",
             props=props,
@@ -283,7 +281,7 @@ def _rds_single_az(stack: Stack) -> Iterator[_Proposal]:
     if dbs:
         yield _Proposal(
             id="rds-single-az",
-            title=f"Single-AZ instead of Multi-AZ for {_names(dbs)}",
+            title="Single-AZ RDS instead of Multi-AZ",
             trade_off="no standby: a host or AZ failure means a restore from backup (tens of minutes) "
             "instead of a one-to-two-minute failover",
             props={db.urn: {**db.props, "multiAz": False} for db in dbs},
@@ -310,6 +308,7 @@ def _single_nat(stack: Stack) -> Iterator[_Proposal]:
         yield _Proposal(
             id="single-nat",
             title="one NAT gateway instead of one per AZ",
+            names_savers=False,
             trade_off="egress of every AZ goes through one: it stops while that AZ is down, and traffic "
             "from the other AZs pays cross-AZ transfer",
             props={vpc.urn: _awsx_nat(vpc, "Single") for vpc in vpcs},
@@ -349,6 +348,7 @@ def _nat_instances(stack: Stack) -> Iterator[_Proposal]:
     yield _Proposal(
         id="nat-instance",
         title=f"NAT instances ({NAT_INSTANCE_TYPE}) instead of NAT gateways",
+        names_savers=False,
         trade_off="you run and patch them (an AMI such as fck-nat); egress stops while one is replaced, "
         f"and a {NAT_INSTANCE_TYPE} bursts to 5 Gbit/s",
         props={vpc.urn: _awsx_nat(vpc, "None") for vpc, _n in plans},
