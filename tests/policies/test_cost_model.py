@@ -134,6 +134,18 @@ def test_ec2_launch_type_tasks_are_priced_with_their_instances() -> None:
     assert "container instances" in item(est, "qdrant").detail
 
 
+def test_service_on_an_ec2_capacity_provider_needs_no_task_size() -> None:
+    strategy = [{"capacityProvider": "wwhd-qdrant-asg", "weight": 1}]
+    service = svc("qdrant", "q", 1.0, capacityProviderStrategies=strategy)
+    del service["props"]["launchType"]
+    bare_td = res(
+        "aws:ecs/taskDefinition:TaskDefinition", "q", {"arn": "arn:aws:ecs:us-west-2:1:task-definition/q:1"}
+    )
+    est = estimate([bare_td, service])
+    assert est.unpriced == [] and item(est, "qdrant").baseline_monthly == 0
+    assert "EC2 capacity providers" in item(est, "qdrant").detail
+
+
 def test_service_without_launch_type_follows_its_clusters_default_strategy() -> None:
     cluster = res("aws:ecs/cluster:Cluster", "cluster", {"name": "wwhd", "arn": "arn:cluster"})
     ccp = res(

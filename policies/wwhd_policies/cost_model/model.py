@@ -53,7 +53,8 @@ DEFAULT_USAGE: dict[str, float] = {
     "albLcu": 1.0,
     # GB stored per EFS file system (SQLite + Qdrant data).
     "efsGbStored": 5.0,
-    # GB of backups kept per AWS Backup vault.
+    # GB of backups kept per AWS Backup vault (EFS recovery points; EBS snapshots are priced on
+    # their volumes).
     "backupGbPerVault": 10.0,
     # GB ingested per month and GB kept, per CloudWatch log group.
     "logIngestGbPerGroup": 1.0,
@@ -441,6 +442,14 @@ class _Pricer:
         if launch in ("EC2", "EXTERNAL"):
             self.add(
                 r, 0.0, None, f"{launch} launch type: its tasks run on container instances, priced there"
+            )
+            return
+        if strategies and not any(s.get("capacityProvider") in FARGATE_PROVIDERS for s in strategies):
+            self.add(
+                r,
+                0.0,
+                None,
+                f"{how}EC2 capacity providers: its tasks run on container instances, priced there",
             )
             return
         if not tds:
