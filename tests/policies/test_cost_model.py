@@ -195,6 +195,33 @@ def test_alb_with_lcu_and_public_ipv4_and_nat() -> None:
     assert item(est, "vpc").baseline_monthly == pytest.approx(730 * (0.045 + 0.005) + 100 * 0.045, abs=0.01)
 
 
+def test_az_count_of_unknown_subnets_comes_from_their_awsx_vpc() -> None:
+    vpc = res(
+        "awsx:ec2:Vpc", "vpc", inputs={"numberOfAvailabilityZones": 3, "natGateways": {"strategy": "None"}}
+    )
+    alb = res(
+        "aws:lb/loadBalancer:LoadBalancer",
+        "alb",
+        {"subnets": UNKNOWN},
+        propertyDependencies={"subnets": ["urn:vpc"]},
+    )
+    endpoint = res(
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "ecr",
+        {"vpcEndpointType": "Interface", "subnetIds": UNKNOWN},
+        propertyDependencies={"subnetIds": ["urn:vpc"]},
+    )
+    orphan = res("aws:lb/loadBalancer:LoadBalancer", "orphan", {"subnets": UNKNOWN})
+    est = estimate(
+        [vpc, alb, endpoint, orphan], usage={"albLcu": 0, "vpcEndpointGbPerMonth": 0, "defaultAzs": 2}
+    )
+    assert item(est, "alb").baseline_monthly == pytest.approx(730 * 0.0225 + 3 * 0.005 * 730, abs=0.01)
+    assert item(est, "ecr").baseline_monthly == pytest.approx(3 * 0.01 * 730, abs=0.01)
+    assert "one per AZ of vpc" in item(est, "alb").detail
+    assert item(est, "orphan").baseline_monthly == pytest.approx(730 * 0.0225 + 2 * 0.005 * 730, abs=0.01)
+    assert "AZ count assumed" in item(est, "orphan").detail
+
+
 def test_awsx_vpc_priced_from_children_when_present_never_both() -> None:
     resources = [
         res("awsx:ec2:Vpc", "vpc", inputs={"natGateways": {"strategy": "OnePerAz"}}),

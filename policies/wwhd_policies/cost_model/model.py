@@ -506,15 +506,25 @@ class _Pricer:
         detail = f"ALB hours + {lcu:g} LCU"
         if not truthy(_known(r, "internal", False)):
             subnets = r.get("subnets")
-            mappings = r.get("subnetMappings")
-            azs = len(as_list(subnets)) or len(as_list(mappings))
-            if is_unknown(subnets) or is_unknown(mappings) or not azs:
-                azs = int(self.usage["defaultAzs"])
-                detail += f" + {azs} public IPv4 (AZ count assumed)"
-            else:
-                detail += f" + {azs} public IPv4 (one per AZ)"
+            azs, how = self.az_count(r, "subnets" if subnets is not None else "subnetMappings")
+            detail += f" + {azs} public IPv4 ({how})"
             cost += azs * self.price("publicIpv4.hour") * self.hours
         self.add(r, cost, None, detail)
+
+    def az_count(self, r: Res, key: str) -> tuple[int, str]:
+        """How many AZs the subnets in `r[key]` span, and how that was read. While the subnet ids
+        are unknown, the awsx Vpc they come from (a property dependency) says how many AZs it
+        has; without one the count is the `defaultAzs` usage assumption, and the detail says so."""
+        value = r.get(key)
+        if not contains_unknown(value) and as_list(value):
+            return len(as_list(value)), "one per subnet"
+        for urn in r.property_dependencies.get(key, []):
+            vpc = self.stack.by_urn.get(urn)
+            if vpc is not None and vpc.type == aws.AWSX_VPC:
+                # awsx creates subnets in numberOfAvailabilityZones AZs (3 by default).
+                azs = as_int(vpc.get("numberOfAvailabilityZones")) or 3
+                return azs, f"one per AZ of {vpc.name}"
+        return int(self.usage["defaultAzs"]), "AZ count assumed"
 
     def nat_gateway(self, r: Res, share_gb: float) -> None:
         cost = self.hours * self.price("nat.hour") + share_gb * self.price("nat.gbProcessed")
@@ -544,14 +554,12 @@ class _Pricer:
             return
         if kind != "Interface":
             raise _UnpricedError(f"{kind} endpoints are not in prices.json")
-        subnets = r.get("subnetIds")
-        azs = len(as_list(subnets)) if not is_unknown(subnets) else 0
-        azs = azs or int(self.usage["defaultAzs"])
+        azs, how = self.az_count(r, "subnetIds")
         gb = self.usage["vpcEndpointGbPerMonth"]
         cost = azs * self.hours * self.price("vpcEndpoint.interfaceHourPerAz") + gb * self.price(
             "vpcEndpoint.gbProcessed"
         )
-        self.add(r, cost, None, f"interface endpoint in {azs} AZs + {gb:g} GB")
+        self.add(r, cost, None, f"interface endpoint in {azs} AZs ({how}) + {gb:g} GB")
 
     # --- storage --------------------------------------------------------------------------
 
