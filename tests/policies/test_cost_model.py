@@ -386,6 +386,20 @@ def test_instance_with_public_ip_and_unsized_root() -> None:
     assert "size assumed" in item(est, "bastion").detail
 
 
+def test_instance_with_only_data_devices_still_has_the_amis_root_volume() -> None:
+    inst = res(
+        "aws:ec2/instance:Instance",
+        "box",
+        {
+            "instanceType": "t4g.nano",
+            "associatePublicIpAddress": False,
+            "ebsBlockDevices": [{"deviceName": "/dev/sdf", "volumeSize": 10, "volumeType": "gp3"}],
+        },
+    )
+    est = estimate([inst], usage={"amiRootVolumeGb": 30})
+    assert item(est, "box").baseline_monthly == pytest.approx(0.0042 * 730 + 30 * 0.08 + 10 * 0.08, abs=0.01)
+
+
 def test_ec2_instance_type_missing_from_the_table_is_unpriced() -> None:
     inst = res("aws:ec2/instance:Instance", "odd", {"instanceType": "zz9.huge"})
     est = estimate([inst])

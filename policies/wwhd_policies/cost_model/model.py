@@ -40,6 +40,8 @@ from ..compute import (
     LAUNCH_CONFIGURATION,
     LAUNCH_TEMPLATE,
     BackupCoverage,
+    block_devices,
+    public_ip_requests,
 )
 from ..reliability import parse_cpu, parse_memory
 
@@ -627,51 +629,41 @@ class _Pricer:
 
     # --- EC2 ------------------------------------------------------------------------------
 
-    def _volumes(self, devices: list[Any]) -> list[tuple[str, float, float | None, float | None, bool]]:
-        out = []
-        for ebs in devices:
-            size = as_float(ebs.get("volumeSize"))
-            out.append(
-                (
-                    # A mapping that names no type gets the block device default, gp2.
-                    str(ebs.get("volumeType") or "gp2"),
-                    size if size is not None else self.usage["amiRootVolumeGb"],
-                    as_float(ebs.get("iops")),
-                    as_float(ebs.get("throughput")),
-                    size is None,
-                )
-            )
-        return out
-
-    def _ami_root(self) -> list[tuple[str, float, float | None, float | None, bool]]:
-        return [("gp3", self.usage["amiRootVolumeGb"], None, None, True)]
+    def _volume(self, ebs: Mapping[str, Any] | None) -> tuple[str, float, float | None, float | None, bool]:
+        """(type, GB, IOPS, MiB/s, size assumed) of one EBS device; None is the AMI's root volume."""
+        ebs = ebs or {}
+        size = as_float(ebs.get("volumeSize"))
+        return (
+            # The AMI's root volume (ECS-optimized AMIs: gp3); a mapping that names no type
+            # gets the block device default, gp2.
+            str(ebs.get("volumeType") or ("gp2" if ebs else "gp3")),
+            size if size is not None else self.usage["amiRootVolumeGb"],
+            as_float(ebs.get("iops")),
+            as_float(ebs.get("throughput")),
+            size is None,
+        )
 
     def launch_of(self, r: Res) -> _Launch:
         """Instance type, volumes and public IP request of an instance, launch template or
-        launch configuration."""
-        if r.type == LAUNCH_TEMPLATE:
-            mappings = [m for m in as_list(_known(r, "blockDeviceMappings", [])) if isinstance(m, dict)]
-            devices = [m["ebs"] for m in mappings if isinstance(m.get("ebs"), dict)]
-            nics = [n for n in as_list(_known(r, "networkInterfaces", [])) if isinstance(n, dict)]
-            public = nics[0].get("associatePublicIpAddress") if nics else None
-        else:
-            root = _known(r, "rootBlockDevice")
-            devices = [root] if isinstance(root, dict) else []
-            devices += [d for d in as_list(_known(r, "ebsBlockDevices", [])) if isinstance(d, dict)]
-            public = _known(r, "associatePublicIpAddress")
+        launch configuration (the devices and IP requests as the compute policies read them)."""
+        devices = block_devices(r)
+        requests = public_ip_requests(r)
+        if devices is None or contains_unknown(requests):
+            raise _UnknownError("blockDeviceMappings" if devices is None else "associatePublicIpAddress")
+        public = truthy(requests[0]) if requests and requests[0] is not None else None
         itype = _known(r, "instanceType")
-        if r.type == INSTANCE and r.get("launchTemplate") and (itype is None or not devices):
+        says_nothing = all(ebs is None for _, ebs in devices)
+        if r.type == INSTANCE and r.get("launchTemplate") and (itype is None or says_nothing):
             # What the instance does not say, its launch template does.
             inherited = self.launch_of(self._template_of(r))
             return _Launch(
                 str(itype or inherited.instance_type),
-                self._volumes(devices) if devices else inherited.volumes,
-                inherited.public_ip if public is None else truthy(public),
+                inherited.volumes if says_nothing else [self._volume(ebs) for _, ebs in devices],
+                inherited.public_ip if public is None else public,
             )
         if not itype:
             raise _UnpricedError("no instance type")
-        volumes = self._volumes(devices) if devices else self._ami_root()
-        return _Launch(str(itype), volumes, None if public is None else truthy(public))
+        return _Launch(str(itype), [self._volume(ebs) for _, ebs in devices], public)
 
     def _template_of(self, r: Res) -> Res:
         # An id still unknown resolves through the engine's property dependencies.
