@@ -1,35 +1,32 @@
 """W.W.H.D. backend on AWS: one program for every stack.
 
 Reads and validates the stack configuration once, then composes the components in the
-order of the architecture: key, network, roles, data, database, service, monitoring.
+order of the architecture: key, network, data, database, platform, services, monitoring.
 """
 
 import pulumi
 import pulumi_aws as aws
 
+import workloads
 from components.data import WwhdDataVolume, WwhdDataVolumeArgs
 from components.database import WwhdDatabase, WwhdDatabaseArgs
 from components.kms import WwhdStackKey, WwhdStackKeyArgs
-from components.monitoring import WwhdMonitoring, WwhdMonitoringArgs
+from components.monitoring import WatchedService, WwhdMonitoring, WwhdMonitoringArgs
 from components.network import WwhdNetwork, WwhdNetworkArgs
-from components.roles import WwhdRoles, WwhdRolesArgs
-from components.service import WwhdService, WwhdServiceArgs
+from components.platform import PlatformNetwork, PlatformSecrets, WwhdPlatform, WwhdPlatformArgs
+from components.service import WwhdService
 from stack_config import read_stack_config
 
 # Raises ConfigError (a RunError: one readable message, no traceback) before anything exists.
 cfg = read_stack_config()
-openai_api_key = pulumi.Config("wwhd").get_secret("openaiApiKey")
-
-postgres = cfg.database.engine == "postgres"
-sqlite = not postgres
-qdrant_service = cfg.qdrant.placement == "service"
-qdrant_on_efs = cfg.qdrant.placement != "external"
+stack = pulumi.get_stack()
+names = workloads.physical_names(cfg, stack)
+postgres, placement = cfg.database.engine == "postgres", cfg.qdrant.placement
+efs_services = [s.name for s in cfg.services if s.efs]
 
 # One explicit provider: its default tags reach every taggable resource of every component.
 provider = aws.Provider(
-    "aws",
-    region=cfg.region,
-    default_tags=aws.ProviderDefaultTagsArgs(tags=cfg.stack_tags),
+    "aws", region=cfg.region, default_tags=aws.ProviderDefaultTagsArgs(tags=cfg.stack_tags)
 )
 with_provider = pulumi.ResourceOptions(providers={"aws": provider})
 
@@ -42,22 +39,15 @@ network = WwhdNetwork(
         region=cfg.region,
         key_arn=key.key_arn,
         container_port=cfg.service.container_port,
-        qdrant_service=qdrant_service,
+        qdrant_service=placement == "service",
         postgres=postgres,
         flow_log_retention_days=cfg.monitoring.log_retention_days,
+        services=workloads.service_ports(cfg),
     ),
     with_provider,
 )
 
-# Roles come before the data volume: its file system policy names them.
-roles = WwhdRoles("wwhd", WwhdRolesArgs(region=cfg.region, qdrant_service=qdrant_service), with_provider)
-
-subnet_count = (
-    len(cfg.network.existing_vpc.private_subnet_ids)
-    if cfg.network.existing_vpc is not None
-    else cfg.network.availability_zones
-)
-# A stack with PostgreSQL and an external Qdrant keeps nothing on EFS.
+# SQLite, Qdrant (sidecar or service) and services with a directory keep their files on EFS.
 data = (
     WwhdDataVolume(
         "wwhd",
@@ -65,18 +55,17 @@ data = (
             storage=cfg.storage,
             key_arn=key.key_arn,
             private_subnet_ids=network.private_subnet_ids,
-            subnet_count=subnet_count,
+            subnet_count=network.private_subnet_count,
             efs_security_group_id=network.efs_security_group_id,
-            api_task_role_arn=roles.api_task_role_arn,
             region=cfg.region,
-            sqlite=sqlite,
-            qdrant_on_efs=qdrant_on_efs,
-            qdrant_task_role_arn=roles.qdrant_task_role_arn,
+            sqlite=not postgres,
+            qdrant_on_efs=placement != "external",
+            service_directories=efs_services,
             tags=cfg.stack_tags,
         ),
         with_provider,
     )
-    if sqlite or qdrant_on_efs
+    if not postgres or placement != "external" or efs_services
     else None
 )
 
@@ -96,43 +85,63 @@ database = (
     else None
 )
 
-service = WwhdService(
+platform = WwhdPlatform(
     "wwhd",
-    WwhdServiceArgs(
-        environment=cfg.environment,
+    WwhdPlatformArgs(
         region=cfg.region,
-        service=cfg.service,
-        images=cfg.images,
-        qdrant=cfg.qdrant,
-        load_balancer=cfg.load_balancer,
-        monitoring=cfg.monitoring,
-        database_engine=cfg.database.engine,
-        deployment_percents=cfg.deployment_percents,
         key_arn=key.key_arn,
-        vpc_id=network.vpc_id,
-        public_subnet_ids=network.public_subnet_ids,
-        private_subnet_ids=network.private_subnet_ids,
-        lb_security_group_id=network.lb_security_group_id,
-        api_security_group_id=network.api_security_group_id,
-        qdrant_security_group_id=network.qdrant_security_group_id,
-        roles=roles.task_roles(),
-        file_system_id=data.file_system_id if data else None,
-        file_system_arn=data.file_system_arn if data else None,
-        api_access_point_id=data.api_access_point_id if data else None,
-        api_access_point_arn=data.api_access_point_arn if data else None,
-        qdrant_access_point_id=data.qdrant_access_point_id if data else None,
-        qdrant_access_point_arn=data.qdrant_access_point_arn if data else None,
-        database_address=database.address if database else None,
-        database_port=database.port if database else None,
-        database_name=database.database_name if database else None,
-        database_secret_arn=database.secret_arn if database else None,
+        cluster_name=names.cluster,
+        repository_name=names.repository,
+        network=PlatformNetwork(network.vpc_id, network.public_subnet_ids, network.lb_security_group_id),
+        load_balancer=cfg.load_balancer,
+        default_port=cfg.service.container_port,
+        spot_percent=cfg.service.spot_percent,
+        on_demand_base=cfg.service.on_demand_base,
+        secrets=PlatformSecrets(
+            openai_api_key=pulumi.Config("wwhd").get_secret("openaiApiKey"),
+            qdrant_api_key=placement == "external",
+            qdrant_api_key_arn=cfg.qdrant.api_key_secret_arn,
+        ),
         protect=cfg.storage.protect,
-        openai_api_key=openai_api_key,
-        # Tasks must not try to mount before the mount targets exist on the first deploy.
-        storage_ready=[data] if data else [],
+        discovery_namespace=names.namespace if placement == "service" else None,
+        legacy=workloads.PLATFORM_LEGACY,
     ),
     with_provider,
 )
+
+# Qdrant first: the API's tasks start once the service they search exists.
+qdrant = (
+    WwhdService(
+        "wwhd-qdrant", workloads.qdrant(cfg, names, platform, network, data, key.key_arn), with_provider
+    )
+    if placement == "service" and data is not None
+    else None
+)
+storage = [data] if data is not None else []
+api = WwhdService(
+    "wwhd-api",
+    workloads.api(
+        cfg, names, platform, network, data, database, [*storage, *([qdrant] if qdrant else [])], key.key_arn
+    ),
+    with_provider,
+)
+extras = {
+    s.name: WwhdService(
+        f"wwhd-svc-{s.name}", workloads.extra(s, cfg, platform, network, data, key.key_arn), with_provider
+    )
+    for s in cfg.services
+}
+if data is not None:
+    # The file system policy names the writers' task roles, so it comes after the services.
+    data.admit(
+        workloads.writers(
+            cfg,
+            data,
+            api.task_role_arn,
+            qdrant.task_role_arn if qdrant else None,
+            [(n, extras[n].task_role_arn) for n in efs_services],
+        )
+    )
 
 monitoring = WwhdMonitoring(
     "wwhd",
@@ -141,36 +150,57 @@ monitoring = WwhdMonitoring(
         environment=cfg.environment,
         region=cfg.region,
         key_arn=key.key_arn,
-        cluster_name=service.cluster_name,
-        api_service_name=service.api_service_name,
-        alb_arn_suffix=service.alb_arn_suffix,
-        target_group_arn_suffix=service.target_group_arn_suffix,
-        api_log_group_name=service.api_log_group_name,
-        performance_log_group_name=service.performance_log_group_name,
-        qdrant_service_name=service.qdrant_service_name,
+        cluster_name=platform.cluster_name,
+        alb_arn_suffix=platform.load_balancer.arn_suffix,
+        services=[
+            WatchedService(
+                "api",
+                "API",
+                api.service_name,
+                target_group_arn_suffix=platform.default_target_group.arn_suffix,
+                default_route=True,
+                parked=cfg.service.desired_count == 0 and cfg.service.min_count == 0,
+            ),
+            *(
+                [
+                    WatchedService(
+                        "qdrant", "Qdrant", qdrant.service_name, singleton=True, impact="retrieval fails"
+                    )
+                ]
+                if qdrant
+                else []
+            ),
+            *[
+                WatchedService(n, n, svc.service_name, target_group_arn_suffix=svc.target_group_arn_suffix)
+                for n, svc in extras.items()
+            ],
+        ],
+        api_log_group_name=api.log_group_name,
+        performance_log_group_name=api.extra_log_group_names["performance"],
         file_system_id=data.file_system_id if data else None,
         throughput_mode=cfg.storage.throughput_mode,
         db_instance_identifier=database.identifier if database else None,
         db_allocated_storage_gb=cfg.database.allocated_storage_gb if postgres else None,
         db_instance_class=cfg.database.instance_class if postgres else None,
-        api_desired_count=cfg.service.desired_count,
-        api_min_count=cfg.service.min_count,
     ),
     with_provider,
 )
 
-pulumi.export("serviceUrl", service.service_url)
-pulumi.export("albDnsName", service.alb_dns_name)
-pulumi.export("ecrRepositoryUrl", service.ecr_repository_url)
-pulumi.export("clusterName", service.cluster_name)
-pulumi.export("apiServiceName", service.api_service_name)
-pulumi.export("qdrantServiceName", service.qdrant_service_name)
-pulumi.export("qdrantUrl", service.qdrant_url)
-pulumi.export("apiLogGroupName", service.api_log_group_name)
-pulumi.export("performanceLogGroupName", service.performance_log_group_name)
-pulumi.export("qdrantLogGroupName", service.qdrant_log_group_name)
-pulumi.export("documentsBucketName", service.documents_bucket_name)
-pulumi.export("openaiApiKeySecretArn", service.openai_api_key_secret_arn)
+pulumi.export("serviceUrl", platform.load_balancer.url)
+pulumi.export("albDnsName", platform.load_balancer.dns_name)
+pulumi.export("ecrRepositoryUrl", platform.repository_url)
+pulumi.export("clusterName", platform.cluster_name)
+pulumi.export("apiServiceName", api.service_name)
+pulumi.export("qdrantServiceName", qdrant.service_name if qdrant else None)
+pulumi.export("qdrantUrl", workloads.qdrant_url(cfg, names))
+pulumi.export("apiLogGroupName", api.log_group_name)
+pulumi.export("performanceLogGroupName", api.extra_log_group_names["performance"])
+pulumi.export(
+    "qdrantLogGroupName",
+    qdrant.log_group_name if qdrant else api.extra_log_group_names.get("qdrant"),
+)
+pulumi.export("documentsBucketName", platform.documents_bucket_name)
+pulumi.export("openaiApiKeySecretArn", platform.secret_arns["OPENAI_API_KEY"])
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)

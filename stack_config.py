@@ -359,6 +359,87 @@ class QdrantConfig(_Model):
     the stack creates an empty secret the operator fills in."""
 
 
+# --- extra services ------------------------------------------------------------------------
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+RESERVED_SERVICE_NAMES = frozenset({"api", "qdrant"})
+# An ALB path pattern: 1-128 characters, wildcards * and ?, starting with /.
+_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9_\-.$/~\"'@:+*?&=%]{0,127}$")
+# An ALB host header pattern: letters, digits, hyphens, dots, wildcards.
+_HOST_PATTERN = re.compile(r"^[A-Za-z0-9*?.-]{1,128}$")
+
+
+class ExtraServiceConfig(_Model):
+    """One entry of ``wwhd:services``: a further ECS service on the stack's cluster and load
+    balancer (a frontend, a worker, another API). The API and Qdrant are configured by their
+    own sections."""
+
+    name: str
+    """Short name: lowercase letters, digits and hyphens, at most 16 characters (it prefixes
+    the service's resource names and alarms; ``api`` and ``qdrant`` are taken)."""
+    image: str
+    """The full, pinned image reference (a version tag or a ``@sha256:`` digest)."""
+    cpu: int
+    """Task CPU units (1024 = 1 vCPU)."""
+    memory: int
+    """Task memory in MiB; must be a size Fargate offers for ``cpu``."""
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    """CPU architecture the image is built for."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """The container port the load balancer sends requests to. Unset: a worker, not routed."""
+    paths: list[Annotated[str, Field(pattern=_PATH_PATTERN.pattern)]] = Field(default=[], max_length=5)
+    """Path patterns routed to the service (``/worker/*``); with ``host``, both must match."""
+    host: str | None = Field(default=None, pattern=_HOST_PATTERN.pattern)
+    """Host header routed to the service (``admin.wwhd.ai``)."""
+    priority: int | None = Field(default=None, ge=1, le=50000)
+    """Listener rule priority (lower wins); unique in the stack. Required with ``port``."""
+    desired_count: int = Field(default=1, ge=0)
+    """Tasks running at deploy time."""
+    min_count: int = Field(default=1, ge=0)
+    """Autoscaling floor."""
+    max_count: int = Field(default=1, ge=0)
+    """Autoscaling ceiling; no autoscaling when it equals ``minCount``."""
+    spot_percent: int = Field(default=0, ge=0, le=100)
+    """Share of tasks above ``onDemandBase`` on Fargate Spot."""
+    on_demand_base: int = Field(default=0, ge=0)
+    """Tasks always on on-demand Fargate before the Spot share applies."""
+    health_check_path: str = Field(default="/health", pattern=r"^/\S{0,1023}$")
+    """Path the load balancer probes (routed services only)."""
+    environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    """Plain environment variables (never credentials: use ``secrets``)."""
+    secrets: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+        Annotated[str, Field(pattern=r"^(/[A-Za-z0-9_.\-/]+|arn:aws[a-z-]*:(ssm|secretsmanager):\S+)$")],
+    ] = {}
+    """Variables injected from a secret: an SSM parameter name (``/wwhd/prod/worker-token``) in
+    the stack's region, or the full ARN of a parameter or a Secrets Manager secret."""
+    efs: bool = False
+    """Give the service its own directory on the stack's file system (``/services/<name>``),
+    mounted at ``/data``."""
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        problem = image_pin_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _SERVICE_NAME.match(value):
+            raise ValueError(f"{value!r}: 1-16 lowercase letters, digits and hyphens, starting with a letter")
+        if value in RESERVED_SERVICE_NAMES:
+            raise ValueError(f"{value!r} is the name of a built-in service")
+        return value
+
+    @property
+    def routed(self) -> bool:
+        """The load balancer sends requests to it."""
+        return self.port is not None
+
+
 # --- edge and operations -------------------------------------------------------------------
 
 
@@ -447,9 +528,15 @@ class StackConfig(_Model):
     qdrant: QdrantConfig
     load_balancer: LoadBalancerConfig
     monitoring: MonitoringConfig
+    services: list[ExtraServiceConfig] = []
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
     ] = {}
+
+    @property
+    def indexed_services(self) -> list[tuple[int, ExtraServiceConfig]]:
+        """The extra services with their position in ``wwhd:services`` (error paths)."""
+        return list(enumerate(self.services))
 
     @property
     def single_writer(self) -> bool:
@@ -532,7 +619,7 @@ SECTIONS: dict[str, type[_Model]] = {
     "loadBalancer": LoadBalancerConfig,
     "monitoring": MonitoringConfig,
 }
-_PLAIN_KEYS = ("environment", "tags")
+_PLAIN_KEYS = ("environment", "tags", "services")
 # Secrets are read by __main__.py with get_secret, never copied into the (printable) model.
 SECRET_KEYS = ("openaiApiKey",)
 
@@ -762,6 +849,48 @@ def _storage_rules(c: StackConfig) -> list[Problem]:
     return problems
 
 
+def _services_rules(c: StackConfig) -> list[Problem]:
+    """Each extra service: a Fargate size, a complete route, and no clash with another."""
+    problems: list[Problem] = []
+    names: dict[str, int] = {}
+    priorities: dict[int, str] = {}
+    routes: dict[tuple[str | None, str | None], str] = {}
+    for i, svc in c.indexed_services:
+        where = f"{NAMESPACE}:services[{i}]"
+        problems += _fargate_size(where, svc.cpu, svc.memory)
+        if svc.name in names:
+            problems.append(Problem(f"{where}.name", f"{svc.name!r} is already services[{names[svc.name]}]"))
+        names.setdefault(svc.name, i)
+        if svc.min_count > svc.desired_count or svc.desired_count > svc.max_count:
+            problems.append(Problem(f"{where}.desiredCount", "must lie between minCount and maxCount"))
+        if not svc.routed:
+            for key, value in (("paths", svc.paths), ("host", svc.host), ("priority", svc.priority)):
+                if value:
+                    problems.append(Problem(f"{where}.{key}", "only used with port (a routed service)"))
+            continue
+        if not (svc.paths or svc.host):
+            problems.append(Problem(f"{where}.paths", "a routed service needs paths, host or both"))
+        if svc.priority is None:
+            problems.append(Problem(f"{where}.priority", "required with port"))
+        elif svc.priority in priorities:
+            problems.append(
+                Problem(
+                    f"{where}.priority", f"{svc.priority} is already used by {priorities[svc.priority]!r}"
+                )
+            )
+        else:
+            priorities[svc.priority] = svc.name
+        for path in svc.paths or [None]:
+            key = (svc.host, path)
+            if key in routes:
+                what = " and ".join(
+                    x for x in (f"host {svc.host}" if svc.host else "", f"path {path}" if path else "") if x
+                )
+                problems.append(Problem(f"{where}.paths", f"{what} is already routed to {routes[key]!r}"))
+            routes.setdefault(key, svc.name)
+    return problems
+
+
 # Each rule with the sections it reads: it runs only when those all parsed.
 RULES: tuple[tuple[tuple[str, ...], Callable[[StackConfig], list[Problem]]], ...] = (
     (("network",), _network_rules),
@@ -772,6 +901,7 @@ RULES: tuple[tuple[tuple[str, ...], Callable[[StackConfig], list[Problem]]], ...
     (("loadBalancer",), _load_balancer_rules),
     (("monitoring",), _monitoring_rules),
     (("storage",), _storage_rules),
+    ((), _services_rules),
 )
 
 
@@ -814,6 +944,19 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
         except ValidationError as exc:
             problems += _pydantic_problems(key, exc)
 
+    # Each entry that parsed, with its index: the rules across services run on those, so a
+    # typo in one entry does not hide a clash between two others.
+    services: list[tuple[int, ExtraServiceConfig]] = []
+    given_services = raw.get("services", [])
+    if not isinstance(given_services, list):
+        problems.append(Problem(f"{NAMESPACE}:services", "must be a list of services"))
+    else:
+        for i, entry in enumerate(given_services):
+            try:
+                services.append((i, ExtraServiceConfig.model_validate(entry)))
+            except ValidationError as exc:
+                problems += _pydantic_problems(f"services[{i}]", exc)
+
     tags = raw.get("tags", {})
     if not isinstance(tags, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
@@ -822,23 +965,36 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
         tags = {}
 
     # Rules across keys run on every section that parsed, so one pass reports everything.
-    view = _Partial(environment, region or "", sections)
+    view = _Partial(environment, region or "", sections, services)
     for needs, rule in RULES:
         if all(n in sections for n in needs):
             problems += rule(view)  # type: ignore[arg-type]
     if problems:
         raise ConfigError(problems)
     return StackConfig.model_validate(
-        {"environment": environment, "region": region, "tags": tags, **sections}
+        {
+            "environment": environment,
+            "region": region,
+            "tags": tags,
+            "services": [svc for _, svc in services],
+            **sections,
+        }
     )
 
 
 class _Partial:
     """What the rules read, for a configuration whose sections may not all have parsed."""
 
-    def __init__(self, environment: str, region: str, sections: Mapping[str, _Model]):
+    def __init__(
+        self,
+        environment: str,
+        region: str,
+        sections: Mapping[str, _Model],
+        services: list[tuple[int, ExtraServiceConfig]],
+    ):
         self.environment = environment
         self.region = region
+        self.indexed_services = services
         for key, section in sections.items():
             setattr(self, alias_generators.to_snake(key), section)
 

@@ -1,8 +1,10 @@
-"""The W.W.H.D. delivery bootstrap: GitHub's OIDC provider and the two roles the workflows
-assume. An administrator runs it once per account, with their own credentials and this
-project's own state (docs/bootstrap.md); the workflows never deploy it.
+"""The W.W.H.D. delivery bootstrap: GitHub's OIDC provider, the two roles the workflows
+assume, and the permissions boundary every role of the program carries. An administrator runs
+it once per account, with their own credentials and this project's own state
+(docs/bootstrap.md); the workflows never deploy it.
 
-Everything here is protected: deleting the provider or a role stops every preview and deploy.
+Everything here is protected: deleting the provider or a role stops every preview and deploy;
+deleting the boundary stops every deploy that creates or changes a role.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from wwhd_bootstrap.boundary import BOUNDARY_POLICY_NAME, workload_boundary
 from wwhd_bootstrap.config import read_config
 from wwhd_bootstrap.permissions import deploy_iam_policy, managed_policy_arn, preview_policy
 from wwhd_bootstrap.trust import (
@@ -42,8 +45,26 @@ invoke = pulumi.InvokeOutputOptions(provider=provider)
 partition = aws.get_partition_output(opts=invoke).partition
 account = aws.get_caller_identity_output(opts=invoke).account_id
 
+
+def iam_arn(resource: str) -> pulumi.Output[str]:
+    """An IAM ARN of this account formed from a name: known during a preview of a stack that
+    does not exist yet, so the policy pack can judge the documents that name it."""
+    return pulumi.Output.all(partition, account).apply(lambda v: f"arn:{v[0]}:iam::{v[1]}:{resource}")
+
+
+boundary = aws.iam.Policy(
+    "workload-boundary",
+    name=BOUNDARY_POLICY_NAME,
+    path="/",  # the main program forms arn:...:policy/wwhd-workload-boundary: no path in it
+    description="W.W.H.D. workload boundary: the most any role of the program may ever do",
+    policy=pulumi.Output.all(partition, account).apply(lambda v: json.dumps(workload_boundary(v[0], v[1]))),
+    opts=protected,
+)
+
+# oidc_provider_known: the same ARN, formed from the URL rather than read from the resource.
 if cfg.existing_oidc_provider_arn:
     oidc_provider_arn: pulumi.Output[str] = pulumi.Output.from_input(cfg.existing_oidc_provider_arn)
+    oidc_provider_known = oidc_provider_arn
 else:
     oidc_provider_arn = aws.iam.OpenIdConnectProvider(
         "github",
@@ -52,6 +73,7 @@ else:
         # No thumbprints: IAM trusts GitHub's issuer through its own root CAs and ignores them.
         opts=protected,
     ).arn
+    oidc_provider_known = iam_arn(f"oidc-provider/{ISSUER_HOST}")
 
 
 def github_role(
@@ -104,15 +126,23 @@ deploy_role = github_role(
     DEPLOY_MAX_SESSION_SECONDS,
     "PowerUserAccess",
 )
+# The protected ARNs are formed from the names, not read from the resources, so the document
+# is known on a first preview; the boundary comes first, so no role can be created against a
+# boundary that does not exist yet.
 aws.iam.RolePolicy(
     "deploy-program-iam",
     role=deploy_role.id,
-    policy=pulumi.Output.all(partition, account, preview_role.arn, deploy_role.arn, oidc_provider_arn).apply(
-        lambda v: json.dumps(deploy_iam_policy(v[0], v[1], [v[2], v[3], v[4]]))
-    ),
-    opts=protected,
+    policy=pulumi.Output.all(
+        partition,
+        account,
+        iam_arn(f"role/{PREVIEW_ROLE_NAME}"),
+        iam_arn(f"role/{DEPLOY_ROLE_NAME}"),
+        oidc_provider_known,
+    ).apply(lambda v: json.dumps(deploy_iam_policy(v[0], v[1], [v[2], v[3], v[4]]))),
+    opts=pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[boundary])),
 )
 
 pulumi.export("previewRoleArn", preview_role.arn)
 pulumi.export("deployRoleArn", deploy_role.arn)
 pulumi.export("oidcProviderArn", oidc_provider_arn)
+pulumi.export("boundaryPolicyArn", boundary.arn)

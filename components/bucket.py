@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -20,15 +20,18 @@ def private_bucket(
     kms_key_arn: pulumi.Input[str] | None = None,
     versioned: bool = False,
     protect: bool = False,
+    aliases: Sequence[pulumi.Input[str | pulumi.Alias]] = (),
 ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
     """A bucket and the resources pulumi-aws 7 splits its settings into, all children of
     ``parent``: server-side encryption (the KMS key when given, with a bucket key; SSE-S3
     otherwise, which is all some AWS writers such as ALB access logs accept), every public
     access block flag on, ACLs disabled (BucketOwnerEnforced), optional versioning, the
     ``lifecycle`` rule, and the bucket policy ``policy(bucket_arn)`` returns as JSON.
-    ``protect`` refuses its deletion."""
-    child = pulumi.ResourceOptions(parent=parent)
-    bucket = aws.s3.Bucket(name, opts=pulumi.ResourceOptions(parent=parent, protect=protect))
+    ``protect`` refuses its deletion; ``aliases`` (where they lived before) apply to all of them,
+    which share the bucket's name."""
+    moved = list(aliases) or None
+    child = pulumi.ResourceOptions(parent=parent, aliases=moved)
+    bucket = aws.s3.Bucket(name, opts=pulumi.ResourceOptions(parent=parent, protect=protect, aliases=moved))
     encryption = (
         aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
             sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
@@ -78,7 +81,7 @@ def private_bucket(
         bucket=bucket.id,
         policy=policy(bucket.arn),
         # S3 refuses a policy while the public access block is being changed.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[block]),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[block], aliases=moved),
     )
     return bucket, bucket_policy
 

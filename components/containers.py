@@ -1,8 +1,7 @@
-"""Container definitions of the W.W.H.D. tasks, as plain data (the ECS RegisterTaskDefinition
-shape), built from plain values so they can be checked without Pulumi.
+"""Container definitions of the W.W.H.D. tasks, as data in the ECS RegisterTaskDefinition shape.
 
-``WwhdService`` resolves its ARNs and names, calls these functions inside an ``apply`` and
-renders the list with ``json.dumps``.
+Values are plain strings, or Inputs (an image URL, a secret's ARN) that ``WwhdService`` resolves
+when it renders the list with ``Output.json_dumps``.
 """
 
 from __future__ import annotations
@@ -10,6 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import pulumi
+
+Text = pulumi.Input[str]
+"""A string, or an Output of one resolved when the definitions are rendered."""
 
 API_CONTAINER = "api"
 QDRANT_CONTAINER = "qdrant"
@@ -74,7 +78,7 @@ QDRANT_HEALTH_COMMAND = [
 class LogTarget:
     """Where a container's stdout/stderr go (the awslogs driver)."""
 
-    group: str
+    group: Text
     region: str
 
 
@@ -123,17 +127,17 @@ def log_configuration(target: LogTarget, prefix: str) -> dict[str, Any]:
     }
 
 
-def _pairs(values: Mapping[str, str], value_key: str) -> list[dict[str, str]]:
+def _pairs(values: Mapping[str, Text], value_key: str) -> list[dict[str, Text]]:
     return [{"name": k, value_key: values[k]} for k in sorted(values)]
 
 
 def api_container(
     *,
-    image: str,
+    image: Text,
     port: int,
     share: Share,
-    environment: Mapping[str, str],
-    secrets: Mapping[str, str],
+    environment: Mapping[str, Text],
+    secrets: Mapping[str, Text],
     log: LogTarget,
     data_volume: bool,
     wait_for_qdrant: bool,
@@ -181,6 +185,47 @@ def api_container(
     }
     if wait_for_qdrant:
         container["dependsOn"] = [{"containerName": QDRANT_CONTAINER, "condition": "HEALTHY"}]
+    return container
+
+
+def service_container(
+    *,
+    name: str,
+    image: str,
+    port: int | None,
+    share: Share,
+    environment: Mapping[str, str],
+    secrets: Mapping[str, str],
+    log: LogTarget,
+    data_volume: bool,
+) -> dict[str, Any]:
+    """An extra service's one container: hardened like the API's (read-only root with a
+    writable /tmp, not privileged, an init process), its own directory at /data when it has
+    one. Its health is judged by the load balancer (routed services) and by ECS restarting
+    it when it exits: the image is the team's, so no in-container probe is assumed."""
+    clash = set(environment) & set(secrets)
+    if clash:
+        raise ValueError(f"{sorted(clash)} set both as environment and as secrets")
+    mounts = [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}]
+    if data_volume:
+        mounts.append({"sourceVolume": DATA_VOLUME, "containerPath": DATA_PATH, "readOnly": False})
+    container: dict[str, Any] = {
+        "name": name,
+        "image": image,
+        "essential": True,
+        "cpu": share.cpu,
+        "memory": share.memory,
+        "environment": _pairs(environment, "value"),
+        "secrets": _pairs(secrets, "valueFrom"),
+        "mountPoints": mounts,
+        "readonlyRootFilesystem": True,
+        "privileged": False,
+        "linuxParameters": {"initProcessEnabled": True},
+        "stopTimeout": STOP_TIMEOUT_SECONDS,
+        "logConfiguration": log_configuration(log, name),
+    }
+    if port is not None:
+        container["portMappings"] = [{"containerPort": port, "protocol": "tcp", "name": "http"}]
     return container
 
 

@@ -27,6 +27,18 @@ MAX_ALARMS_PER_WIDGET = 100
 
 
 @dataclass(frozen=True)
+class ServiceRef:
+    """A service on the dashboard."""
+
+    title: str
+    """How the widgets name it (``API``)."""
+    name: str
+    """The ECS service (ServiceName dimension)."""
+    singleton: bool = False
+    """One task that must run: its running count shows the minimum, not the average."""
+
+
+@dataclass(frozen=True)
 class DashboardRefs:
     """The resolved values one dashboard shows."""
 
@@ -38,14 +50,12 @@ class DashboardRefs:
     """Region of every metric and log widget."""
     alb_arn_suffix: str
     """``app/<name>/<id>``: the LoadBalancer dimension."""
-    target_group_arn_suffix: str
-    """``targetgroup/<name>/<id>``: the TargetGroup dimension."""
+    target_group_arn_suffix: str | None
+    """``targetgroup/<name>/<id>`` of the default backend (the API): the TargetGroup dimension."""
     cluster_name: str
     """The ECS cluster (ClusterName dimension)."""
-    api_service_name: str
-    """The API's ECS service (ServiceName dimension)."""
-    qdrant_service_name: str | None
-    """The Qdrant ECS service, when Qdrant runs as its own service."""
+    services: Sequence[ServiceRef]
+    """The services, the API first."""
     file_system_id: str | None
     """The EFS file system (FileSystemId dimension), when the stack keeps data on EFS."""
     bursting: bool
@@ -78,12 +88,6 @@ def dashboard_body(r: DashboardRefs) -> dict[str, Any]:
     """The dashboard as a dict (``json.dumps`` it for ``dashboard_body``)."""
     lb = ["LoadBalancer", r.alb_arn_suffix]
     tg = ["TargetGroup", r.target_group_arn_suffix, *lb]
-    api = ["ClusterName", r.cluster_name, "ServiceName", r.api_service_name]
-    qdrant = (
-        ["ClusterName", r.cluster_name, "ServiceName", r.qdrant_service_name]
-        if r.qdrant_service_name
-        else None
-    )
 
     widgets: list[dict[str, Any]] = [
         _text(
@@ -133,20 +137,23 @@ def dashboard_body(r: DashboardRefs) -> dict[str, Any]:
         )
     )
 
-    usage = [
-        [ECS, "CPUUtilization", *api, {"stat": "Average", "label": "API CPU %"}],
-        [ECS, "MemoryUtilization", *api, {"stat": "Average", "label": "API memory %"}],
-    ]
-    tasks = [
-        [INSIGHTS, "RunningTaskCount", *api, {"stat": "Average", "label": "API running"}],
-        [INSIGHTS, "DesiredTaskCount", *api, {"stat": "Average", "label": "API desired"}],
-    ]
-    if qdrant is not None:
+    usage: list[list[Any]] = []
+    tasks: list[list[Any]] = []
+    for svc in r.services:
+        dims = ["ClusterName", r.cluster_name, "ServiceName", svc.name]
         usage += [
-            [ECS, "CPUUtilization", *qdrant, {"stat": "Average", "label": "Qdrant CPU %"}],
-            [ECS, "MemoryUtilization", *qdrant, {"stat": "Average", "label": "Qdrant memory %"}],
+            [ECS, "CPUUtilization", *dims, {"stat": "Average", "label": f"{svc.title} CPU %"}],
+            [ECS, "MemoryUtilization", *dims, {"stat": "Average", "label": f"{svc.title} memory %"}],
         ]
-        tasks.append([INSIGHTS, "RunningTaskCount", *qdrant, {"stat": "Minimum", "label": "Qdrant running"}])
+        if svc.singleton:
+            tasks.append(
+                [INSIGHTS, "RunningTaskCount", *dims, {"stat": "Minimum", "label": f"{svc.title} running"}]
+            )
+        else:
+            tasks += [
+                [INSIGHTS, "RunningTaskCount", *dims, {"stat": "Average", "label": f"{svc.title} running"}],
+                [INSIGHTS, "DesiredTaskCount", *dims, {"stat": "Average", "label": f"{svc.title} desired"}],
+            ]
     widgets.append(
         _metric(
             r,

@@ -22,6 +22,7 @@ DIRECTORY_MODE = "755"
 
 API_ROOT = "/data"
 QDRANT_ROOT = "/qdrant"
+SERVICES_ROOT = "/services"
 
 # AWS Backup starts the job within START_WINDOW minutes of 02:00 UTC (seed 000), so the RDS
 # backup window (WwhdDatabase, from 03:00 UTC) never competes with it.
@@ -48,6 +49,18 @@ def ia_transition(days: int) -> str:
 
 
 @dataclass(frozen=True)
+class Writer:
+    """A service that writes through one access point."""
+
+    sid: str
+    """Statement id in the file system policy."""
+    role_arn: pulumi.Input[str]
+    """Its task role."""
+    access_point_arn: pulumi.Input[str]
+    """The only access point it may mount through."""
+
+
+@dataclass(frozen=True)
 class WwhdDataVolumeArgs:
     """What the data volume is built from."""
 
@@ -64,10 +77,6 @@ class WwhdDataVolumeArgs:
     a resource of its own rather than one created inside an ``apply``."""
     efs_security_group_id: pulumi.Input[str]
     """The mount targets' group (NFS from the task groups only)."""
-    api_task_role_arn: pulumi.Input[str]
-    """The API task role: the only principal that may mount ``/data``, and ``/qdrant`` too when
-    Qdrant is a sidecar. The role must already exist: EFS rejects a policy naming an unknown
-    principal."""
     region: str
     """AWS region of the stack (a copy region equal to it is refused)."""
     sqlite: bool = True
@@ -76,9 +85,8 @@ class WwhdDataVolumeArgs:
     qdrant_on_efs: bool = True
     """Qdrant keeps its storage on EFS (placement ``sidecar`` or ``service``): create the
     ``/qdrant`` access point. Default True."""
-    qdrant_task_role_arn: pulumi.Input[str] | None = None
-    """The Qdrant service's task role (placement ``service``). Default None: Qdrant is a
-    sidecar, and the API task role mounts ``/qdrant``."""
+    service_directories: Sequence[str] = ()
+    """Extra services with a directory of their own (``/services/<name>``). Default: none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default tags of the provider made for the backup copy region (the stack's provider does
     not reach another region). Default: none."""
@@ -87,8 +95,10 @@ class WwhdDataVolumeArgs:
         problems = []
         if self.subnet_count < 1:
             problems.append(f"subnet_count: at least one private subnet is needed, got {self.subnet_count}")
-        if not (self.sqlite or self.qdrant_on_efs):
-            problems.append("sqlite/qdrant_on_efs: nothing would be stored; do not create the volume")
+        if not (self.sqlite or self.qdrant_on_efs or self.service_directories):
+            problems.append(
+                "sqlite/qdrant_on_efs/service_directories: nothing would be stored; do not create the volume"
+            )
         if self.storage.backup_copy_region == self.region:
             problems.append(f"storage.backup_copy_region: is the stack's own region {self.region}")
         if problems:
@@ -120,6 +130,8 @@ class WwhdDataVolume(pulumi.ComponentResource):
     """Qdrant's access point (``/qdrant``); None unless ``qdrant_on_efs``."""
     qdrant_access_point_arn: pulumi.Output[str] | None
     """Its ARN; None unless ``qdrant_on_efs``."""
+    service_access_points: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]
+    """Extra services' access points by service name: (id, ARN)."""
     backup_vault_name: pulumi.Output[str]
     """The backup vault in the stack's region."""
     backup_vault_arn: pulumi.Output[str]
@@ -179,40 +191,11 @@ class WwhdDataVolume(pulumi.ComponentResource):
 
         api_ap = self._access_point(name, "api", fs, API_ROOT) if args.sqlite else None
         qdrant_ap = self._access_point(name, "qdrant", fs, QDRANT_ROOT) if args.qdrant_on_efs else None
-
-        # (sid, writer's role, its access point): the only ways into the file system.
-        writers: list[tuple[str, pulumi.Input[str], aws.efs.AccessPoint]] = []
-        if api_ap is not None:
-            writers.append(("ApiMountsData", args.api_task_role_arn, api_ap))
-        if qdrant_ap is not None:
-            qdrant_role = args.qdrant_task_role_arn or args.api_task_role_arn
-            writers.append(("QdrantMountsQdrant", qdrant_role, qdrant_ap))
-
-        policy = pulumi.Output.all(
-            fs_arn=fs.arn,
-            roles=pulumi.Output.all(*[role for _, role, _ in writers]),
-            aps=pulumi.Output.all(*[ap.arn for _, _, ap in writers]),
-        ).apply(
-            lambda v: json.dumps(
-                file_system_policy(
-                    v["fs_arn"],
-                    [
-                        (sid, role, ap)
-                        for (sid, _, _), role, ap in zip(writers, v["roles"], v["aps"], strict=True)
-                    ],
-                )
-            )
-        )
-        aws.efs.FileSystemPolicy(
-            f"{name}-efs-policy",
-            file_system_id=fs.id,
-            policy=policy,
-            # Kept on: the policy names only the NFS client actions, so it cannot lock the
-            # deploying principal out of PutFileSystemPolicy; a policy that would is a bug to
-            # surface, not to bypass. (The provider retries while a new role's ARN propagates.)
-            bypass_policy_lockout_safety_check=False,
-            opts=child,
-        )
+        service_aps = {
+            svc: self._access_point(name, f"svc-{svc}", fs, f"{SERVICES_ROOT}/{svc}")
+            for svc in args.service_directories
+        }
+        self._name, self._fs = name, fs
 
         vault, plan, copy_vault, backup_role = self._backups(name, args, fs)
 
@@ -223,6 +206,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
         self.api_access_point_arn = api_ap.arn if api_ap is not None else None
         self.qdrant_access_point_id = qdrant_ap.id if qdrant_ap is not None else None
         self.qdrant_access_point_arn = qdrant_ap.arn if qdrant_ap is not None else None
+        self.service_access_points = {svc: (ap.id, ap.arn) for svc, ap in service_aps.items()}
         self.backup_vault_name = vault.name
         self.backup_vault_arn = vault.arn
         self.backup_plan_id = plan.id
@@ -237,12 +221,40 @@ class WwhdDataVolume(pulumi.ComponentResource):
                 "api_access_point_arn": self.api_access_point_arn,
                 "qdrant_access_point_id": self.qdrant_access_point_id,
                 "qdrant_access_point_arn": self.qdrant_access_point_arn,
+                "service_access_points": self.service_access_points,
                 "backup_vault_name": self.backup_vault_name,
                 "backup_vault_arn": self.backup_vault_arn,
                 "backup_plan_id": self.backup_plan_id,
                 "copy_vault_arn": self.copy_vault_arn,
                 "backup_role_arn": self.backup_role_arn,
             }
+        )
+
+    def admit(self, writers: Sequence[Writer]) -> aws.efs.FileSystemPolicy:
+        """The file system policy, once the writers' task roles exist (EFS rejects a policy that
+        names an unknown principal): TLS only, access points only, each writer's role through
+        its own access point only. Call it once, after the services that mount the volume."""
+        policy = pulumi.Output.all(
+            fs_arn=self._fs.arn,
+            roles=pulumi.Output.all(*[w.role_arn for w in writers]),
+            aps=pulumi.Output.all(*[w.access_point_arn for w in writers]),
+        ).apply(
+            lambda v: json.dumps(
+                file_system_policy(
+                    v["fs_arn"],
+                    [(w.sid, role, ap) for w, role, ap in zip(writers, v["roles"], v["aps"], strict=True)],
+                )
+            )
+        )
+        return aws.efs.FileSystemPolicy(
+            f"{self._name}-efs-policy",
+            file_system_id=self._fs.id,
+            policy=policy,
+            # Kept on: the policy names only the NFS client actions, so it cannot lock the
+            # deploying principal out of PutFileSystemPolicy; a policy that would is a bug to
+            # surface, not to bypass. (The provider retries while a new role's ARN propagates.)
+            bypass_policy_lockout_safety_check=False,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _access_point(self, name: str, writer: str, fs: aws.efs.FileSystem, root: str) -> aws.efs.AccessPoint:

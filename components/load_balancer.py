@@ -79,6 +79,9 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
     """Bucket of the access logs (``accessLogs`` only, else None)."""
     listeners: list[aws.lb.Listener]
     """The listeners: the ECS service must wait for them (its target group needs an ALB)."""
+    rules_listener_arn: pulumi.Output[str]
+    """The listener that serves requests (HTTPS, or plain HTTP in dev without a certificate):
+    services add their listener rules to it."""
 
     def __init__(self, name: str, args: WwhdLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TOKEN, name, None, opts)
@@ -163,16 +166,17 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
                     ),
                 )
             ]
-        self.listeners.append(
-            aws.lb.Listener(
-                f"{name}-http",
-                load_balancer_arn=alb.arn,
-                port=80,
-                protocol="HTTP",
-                default_actions=http_actions,
-                opts=child,
-            )
+        http = aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=http_actions,
+            opts=child,
         )
+        self.listeners.append(http)
+        serving = self.listeners[0] if certificate_arn is not None else http
+        self.rules_listener_arn = serving.arn
 
         if cfg.domain is not None:
             self.url = pulumi.Output.from_input(f"https://{cfg.domain}")
@@ -195,6 +199,7 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
                 "target_group_arn_suffix": self.target_group_arn_suffix,
                 "url": self.url,
                 "access_logs_bucket_name": self.access_logs_bucket_name,
+                "rules_listener_arn": self.rules_listener_arn,
             }
         )
 

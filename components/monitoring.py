@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from components.dashboard import DashboardRefs, dashboard_body
-from stack_config import Environment, MonitoringConfig
+from components.dashboard import DashboardRefs, ServiceRef, dashboard_body
+from stack_config import AlarmThresholds, Environment, MonitoringConfig
 
 TOKEN = "wwhd:index:WwhdMonitoring"
 
@@ -85,6 +85,30 @@ def stack_slug(stack: str) -> str:
 
 
 @dataclass(frozen=True)
+class WatchedService:
+    """A service the alarms and the dashboard watch."""
+
+    label: str
+    """Short name: prefixes its alarms (``api`` -> ``api-cpu-high``)."""
+    title: str
+    """How descriptions and the dashboard name it (``API``)."""
+    service_name: pulumi.Input[str]
+    """The ECS service's name (ServiceName dimension)."""
+    singleton: bool = False
+    """One task that must always run (Qdrant): alarm when none runs, instead of on utilization."""
+    impact: str = "requests fail"
+    """What users notice when it is down, for the singleton's alarm."""
+    target_group_arn_suffix: pulumi.Input[str] | None = None
+    """Its target group (``targetgroup/<name>/<hex16>``), when the load balancer routes to it:
+    adds the request alarms."""
+    default_route: bool = False
+    """It is the load balancer's default backend: its request alarms keep the stack-level names
+    (``unhealthy-targets``, ``target-5xx``, ...)."""
+    parked: bool = False
+    """Zero desired and zero minimum tasks on purpose: no running-tasks alarm."""
+
+
+@dataclass(frozen=True)
 class WwhdMonitoringArgs:
     """What the monitoring watches and whom it tells. It owns no application resources:
     every resource it watches comes in as an input."""
@@ -102,18 +126,16 @@ class WwhdMonitoringArgs:
     """The stack key (WwhdStackKey.key_arn); encrypts the alarm topic. Its key policy lets
     cloudwatch.amazonaws.com use it, without which encrypted alarm messages are dropped."""
     cluster_name: pulumi.Input[str]
-    """The ECS cluster's name (WwhdService). Container Insights must be on for the task-count
+    """The ECS cluster's name (WwhdPlatform). Container Insights must be on for the task-count
     alarms, which otherwise see no data and, by design, alarm."""
-    api_service_name: pulumi.Input[str]
-    """The API's ECS service name (WwhdService)."""
     alb_arn_suffix: pulumi.Input[str]
-    """The load balancer's ARN suffix ``app/<name>/<hex16>`` (WwhdService): the LoadBalancer
+    """The load balancer's ARN suffix ``app/<name>/<hex16>`` (WwhdPlatform): the LoadBalancer
     dimension."""
-    target_group_arn_suffix: pulumi.Input[str]
-    """The API target group's ARN suffix ``targetgroup/<name>/<hex16>`` (WwhdService)."""
+    services: Sequence[WatchedService]
+    """The services to watch, the API first (its alarms and widgets lead)."""
     api_log_group_name: pulumi.Input[str]
-    """The API log group (``/ecs/wwhd-backend-<stack>``, created by WwhdService). Pass the log
-    group's ``name`` output so the metric filter waits for the group to exist."""
+    """The API log group (``/ecs/wwhd-backend-<stack>``, created by the API's WwhdService). Pass
+    the log group's ``name`` output so the metric filter waits for the group to exist."""
     throughput_mode: Literal["bursting", "elastic"] = "bursting"
     """EFS throughput mode (``StorageConfig.throughput_mode``): bursting adds the burst credit
     alarm. Default bursting."""
@@ -126,9 +148,6 @@ class WwhdMonitoringArgs:
     """The EFS file system id ``fs-...`` (WwhdDataVolume), when the stack has one: adds the EFS
     alarms and dashboard widgets. Default none (PostgreSQL with an external Qdrant keeps no
     data on EFS)."""
-    qdrant_service_name: pulumi.Input[str] | None = None
-    """The Qdrant ECS service name, only when Qdrant placement is ``service``: adds the
-    Qdrant-not-running alarm. Default none."""
     db_instance_identifier: pulumi.Input[str] | None = None
     """The RDS instance identifier (WwhdDatabase), only with PostgreSQL: adds the CPU, free
     storage and connections alarms. Default none."""
@@ -141,17 +160,14 @@ class WwhdMonitoringArgs:
     db_max_connections: int | None = None
     """The instance's max_connections when it is not RDS's default (a custom parameter
     group); default none: estimated from ``db_instance_class``."""
-    api_desired_count: int = 1
-    """The API's desired task count at deploy time; default 1. With zero desired and zero
-    minimum tasks the stack is parked on purpose and the running-tasks alarm is not made."""
-    api_min_count: int = 1
-    """The API's autoscaling floor; default 1."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags on the topic, alarms and sampling rule (the provider's default tags apply
     anyway); default none."""
 
     def __post_init__(self) -> None:
         where = "WwhdMonitoringArgs"
+        if not self.services:
+            raise ValueError(f"{where}.services: watch at least the API")
         if self.throughput_mode not in ("bursting", "elastic"):
             raise ValueError(f"{where}.throughput_mode: bursting or elastic, not {self.throughput_mode!r}")
         if self.db_instance_identifier is None:
@@ -221,248 +237,320 @@ COMPARISONS = {
 }
 
 
+Dimensions = Mapping[str, pulumi.Input[str]]
+
+
+@dataclass(frozen=True)
+class AlarmRow:
+    """One line of an alarm table: an ``AlarmSpec`` waiting for its dimensions and thresholds.
+
+    ``what`` and ``description`` are format strings over ``svc`` (the watched service's label),
+    ``title`` (its display name), ``impact`` and the thresholds ``t``; ``threshold`` reads the
+    thresholds (or the args, for derived figures)."""
+
+    what: str
+    severity: Severity
+    description: str
+    comparison: Literal[">", ">=", "<"]
+    threshold: Callable[[AlarmThresholds, WwhdMonitoringArgs], float]
+    periods: int
+    missing: TreatMissing
+    metric: tuple[str, str, str, int] | None = None
+    """(namespace, metric, statistic, period) of a single metric."""
+    inputs: Mapping[str, tuple[str, str, str, int]] = field(default_factory=dict)
+    """Metric math inputs by query id, each (namespace, metric, statistic, period)."""
+    expression: str | None = None
+    label: str | None = None
+    default_name: str | None = None
+    """The name the default backend's alarm keeps (target-group rows): they predate the
+    per-service names and renaming would replace them."""
+
+    def spec(
+        self,
+        dims: Dimensions,
+        args: WwhdMonitoringArgs,
+        service: WatchedService | None = None,
+        prefix: bool = True,
+    ) -> AlarmSpec:
+        t = args.config.thresholds
+        max_connections = args.max_connections or 0
+        words = {
+            "t": t,
+            "svc": service.label if service else "",
+            "title": service.title if service else "",
+            "impact": service.impact if service else "",
+            "allocated": args.db_allocated_storage_gb or 0,
+            "max_connections": max_connections,
+            "connections": int(max_connections * t.db_connections_percent / 100),
+        }
+        name = self.what.format(**words) if prefix or self.default_name is None else self.default_name
+        return AlarmSpec(
+            what=name,
+            severity=self.severity,
+            description=self.description.format(**words),
+            comparison=self.comparison,
+            threshold=self.threshold(t, args),
+            periods=self.periods,
+            missing=self.missing,
+            metric=Metric(*self.metric[:2], dims, *self.metric[2:]) if self.metric else None,
+            inputs={k: Metric(m[0], m[1], dims, m[2], m[3]) for k, m in self.inputs.items()},
+            expression=self.expression.format(**words) if self.expression else None,
+            label=self.label.format(**words) if self.label else None,
+        )
+
+
+ECS_, INSIGHTS_, ALB_, EFS_, RDS_ = (
+    "AWS/ECS",
+    "ECS/ContainerInsights",
+    "AWS/ApplicationELB",
+    "AWS/EFS",
+    "AWS/RDS",
+)
+
+# Missing data, deliberately: request-driven metrics (5xx, 4xx share, latency, unhealthy hosts,
+# error lines) publish nothing when nobody calls at night, so silence is not breaching; task
+# counts publish nothing when nothing runs, so silence is breaching; utilization publishes
+# nothing when there is no task or instance to use, which the task-count alarms report, so not
+# breaching; a missing balance or free-space figure proves nothing either way, so the alarm
+# keeps its state ("missing").
+
+SERVICE_ALARMS = (
+    AlarmRow(
+        "{svc}-cpu-high",
+        "warning",
+        "{title} service CPU above {t.cpu_percent:g}% for 10 minutes.",
+        ">",
+        lambda t, _: t.cpu_percent,
+        2,
+        "notBreaching",
+        metric=(ECS_, "CPUUtilization", "Average", 300),
+    ),
+    AlarmRow(
+        "{svc}-memory-high",
+        "warning",
+        "{title} service memory above {t.memory_percent:g}% for 10 minutes.",
+        ">",
+        lambda t, _: t.memory_percent,
+        2,
+        "notBreaching",
+        metric=(ECS_, "MemoryUtilization", "Average", 300),
+    ),
+)
+# A single-writer deploy stops the old task before starting the new one, and a scale-out
+# raises desired before tasks run: five minutes rides both out.
+TASKS_BELOW_DESIRED = AlarmRow(
+    "{svc}-tasks-below-desired",
+    "critical",
+    "Fewer {title} tasks running than desired for 5 minutes (tasks crash, fail health checks or "
+    "cannot be placed; see the service's events).",
+    ">",
+    lambda t, _: 0,
+    5,
+    "breaching",
+    inputs={
+        "desired": (INSIGHTS_, "DesiredTaskCount", "Average", 60),
+        "running": (INSIGHTS_, "RunningTaskCount", "Average", 60),
+    },
+    expression="desired - running",
+    label="Desired minus running {title} tasks",
+)
+# A singleton: no task, no service. Five minutes covers a stop-then-start deploy.
+NOT_RUNNING = AlarmRow(
+    "{svc}-not-running",
+    "critical",
+    "No {title} task running for 5 minutes: {impact}.",
+    "<",
+    lambda t, _: 1,
+    5,
+    "breaching",
+    metric=(INSIGHTS_, "RunningTaskCount", "Minimum", 60),
+)
+TARGET_ALARMS = (
+    AlarmRow(
+        "{svc}-unhealthy-targets",
+        "critical",
+        "At least {t.unhealthy_targets} {title} target(s) failing load balancer health checks.",
+        ">=",
+        lambda t, _: t.unhealthy_targets,
+        1,
+        "notBreaching",
+        metric=(ALB_, "UnHealthyHostCount", "Maximum", 60),
+        default_name="unhealthy-targets",
+    ),
+    AlarmRow(
+        "{svc}-target-5xx",
+        "critical",
+        "More than {t.target_5xx_per_minute:g} {title} 5xx responses in a minute.",
+        ">",
+        lambda t, _: t.target_5xx_per_minute,
+        1,
+        "notBreaching",
+        metric=(ALB_, "HTTPCode_Target_5XX_Count", "Sum", 60),
+        default_name="target-5xx",
+    ),
+)
+# The load balancer's own 5xx are published per load balancer only.
+ALB_5XX = AlarmRow(
+    "alb-5xx",
+    "critical",
+    "More than {t.alb_5xx_per_minute:g} load balancer 5xx responses in a minute (no healthy target, or "
+    "targets resetting or timing out).",
+    ">",
+    lambda t, _: t.alb_5xx_per_minute,
+    1,
+    "notBreaching",
+    metric=(ALB_, "HTTPCode_ELB_5XX_Count", "Sum", 60),
+)
+TARGET_LATENCY_ALARMS = (
+    AlarmRow(
+        "{svc}-4xx-rate",
+        "warning",
+        "More than {t.error_4xx_rate_percent:g}% of {title} requests answered 4xx for 10 minutes "
+        f"(counted from {MIN_REQUESTS_FOR_4XX_RATE} requests per 5 minutes).",
+        ">",
+        lambda t, _: t.error_4xx_rate_percent,
+        2,
+        "notBreaching",
+        inputs={
+            "requests": (ALB_, "RequestCount", "Sum", 300),
+            "client_errors": (ALB_, "HTTPCode_Target_4XX_Count", "Sum", 300),
+        },
+        # 4xx counts are published only when nonzero (FILL), and a handful of requests makes any
+        # share look large (IF); no requests at all is no data.
+        expression=f"IF(requests >= {MIN_REQUESTS_FOR_4XX_RATE}, 100 * FILL(client_errors, 0) / requests, 0)",
+        label="{title} 4xx share of requests (%)",
+        default_name="api-4xx-rate",
+    ),
+    AlarmRow(
+        "{svc}-latency-p95",
+        "warning",
+        "{title} p95 response time above {t.latency_p95_seconds:g} s for 10 minutes.",
+        ">",
+        lambda t, _: t.latency_p95_seconds,
+        2,
+        "notBreaching",
+        metric=(ALB_, "TargetResponseTime", "p95", 300),
+        default_name="latency-p95",
+    ),
+    AlarmRow(
+        "{svc}-latency-critical",
+        "critical",
+        "{title} p95 response time above {t.latency_critical_seconds:g} s for 5 minutes.",
+        ">",
+        lambda t, _: t.latency_critical_seconds,
+        1,
+        "notBreaching",
+        metric=(ALB_, "TargetResponseTime", "p95", 300),
+        default_name="latency-critical",
+    ),
+)
+EFS_BURST = AlarmRow(
+    # Credits exist only in bursting mode; elastic throughput has none to run out of.
+    "efs-burst-credits-low",
+    "warning",
+    "EFS burst credits below {t.efs_burst_credit_floor_tib:g} TiB: the file system will fall back to its "
+    "baseline throughput; consider elastic throughput.",
+    "<",
+    lambda t, _: int(t.efs_burst_credit_floor_tib * TIB),
+    1,
+    "missing",
+    metric=(EFS_, "BurstCreditBalance", "Minimum", 300),
+)
+EFS_IO = AlarmRow(
+    # The General Purpose I/O ceiling applies in every throughput mode: this is the EFS alarm an
+    # elastic file system keeps.
+    "efs-io-limit",
+    "warning",
+    "EFS above 90% of the General Purpose I/O limit for 15 minutes.",
+    ">",
+    lambda t, _: 90,
+    3,
+    "notBreaching",
+    metric=(EFS_, "PercentIOLimit", "Average", 300),
+)
+DATABASE_ALARMS = (
+    AlarmRow(
+        "db-cpu-high",
+        "warning",
+        "Database CPU above {t.cpu_percent:g}% for 10 minutes.",
+        ">",
+        lambda t, _: t.cpu_percent,
+        2,
+        "notBreaching",
+        metric=(RDS_, "CPUUtilization", "Average", 300),
+    ),
+    # Storage autoscaling grows the volume when free space stays under 10%: this says it is
+    # happening, or that the volume has reached its ceiling.
+    AlarmRow(
+        "db-storage-low",
+        "critical",
+        "Database free storage below {t.db_free_storage_percent:g}% of the allocated {allocated} GiB.",
+        "<",
+        lambda t, a: int((a.db_allocated_storage_gb or 0) * GIB * t.db_free_storage_percent / 100),
+        1,
+        "missing",
+        metric=(RDS_, "FreeStorageSpace", "Minimum", 300),
+    ),
+    AlarmRow(
+        "db-connections-high",
+        "warning",
+        "Database connections above {t.db_connections_percent:g}% of max_connections ({connections} of "
+        "{max_connections}) for 10 minutes.",
+        ">",
+        lambda t, a: int((a.max_connections or 0) * t.db_connections_percent / 100),
+        2,
+        "notBreaching",
+        metric=(RDS_, "DatabaseConnections", "Maximum", 300),
+    ),
+)
+ERROR_LINES = AlarmRow(
+    "api-error-lines",
+    "warning",
+    "More than {t.error_log_lines_per_5_minutes:g} ERROR/CRITICAL lines in the API log in 5 minutes; see the "
+    "dashboard's latest errors.",
+    ">",
+    lambda t, _: t.error_log_lines_per_5_minutes,
+    1,
+    "notBreaching",
+)
+
+
 def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpec]:
-    """Every alarm of the stack for these args, in dashboard order.
-
-    Missing data, deliberately: request-driven metrics (5xx, 4xx share, latency, unhealthy
-    hosts, error lines) publish nothing when nobody calls at night, so silence is not
-    breaching; task counts publish nothing when nothing runs, so silence is breaching;
-    utilization publishes nothing when there is no task or instance to use, which the
-    task-count alarms report, so not breaching; a missing balance or free-space figure
-    proves nothing either way, so the alarm keeps its state ("missing").
-    """
-    t = args.config.thresholds
-    lb = {"LoadBalancer": args.alb_arn_suffix}
-    tg = {"TargetGroup": args.target_group_arn_suffix, **lb}
-    api = {"ClusterName": args.cluster_name, "ServiceName": args.api_service_name}
-    specs = [
-        AlarmSpec(
-            "api-cpu-high",
-            "warning",
-            f"API service CPU above {t.cpu_percent:g}% for 10 minutes.",
-            ">",
-            t.cpu_percent,
-            periods=2,
-            missing="notBreaching",
-            metric=Metric("AWS/ECS", "CPUUtilization", api, "Average", 300),
-        ),
-        AlarmSpec(
-            "api-memory-high",
-            "warning",
-            f"API service memory above {t.memory_percent:g}% for 10 minutes.",
-            ">",
-            t.memory_percent,
-            periods=2,
-            missing="notBreaching",
-            metric=Metric("AWS/ECS", "MemoryUtilization", api, "Average", 300),
-        ),
-    ]
-    if args.api_desired_count > 0 or args.api_min_count > 0:
-        # A single-writer deploy stops the old task before starting the new one, and a
-        # scale-out raises desired before tasks run: five minutes rides both out.
-        specs.append(
-            AlarmSpec(
-                "api-tasks-below-desired",
-                "critical",
-                "Fewer API tasks running than desired for 5 minutes (tasks crash, fail health "
-                "checks or cannot be placed; see the service's events).",
-                ">",
-                0,
-                periods=5,
-                missing="breaching",
-                inputs={
-                    "desired": Metric("ECS/ContainerInsights", "DesiredTaskCount", api, "Average", 60),
-                    "running": Metric("ECS/ContainerInsights", "RunningTaskCount", api, "Average", 60),
-                },
-                expression="desired - running",
-                label="Desired minus running API tasks",
-            )
-        )
-    specs += [
-        AlarmSpec(
-            "unhealthy-targets",
-            "critical",
-            f"At least {t.unhealthy_targets} API target(s) failing load balancer health checks.",
-            ">=",
-            t.unhealthy_targets,
-            periods=1,
-            missing="notBreaching",
-            metric=Metric("AWS/ApplicationELB", "UnHealthyHostCount", tg, "Maximum", 60),
-        ),
-        AlarmSpec(
-            "target-5xx",
-            "critical",
-            f"More than {t.target_5xx_per_minute:g} API 5xx responses in a minute.",
-            ">",
-            t.target_5xx_per_minute,
-            periods=1,
-            missing="notBreaching",
-            metric=Metric("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum", 60),
-        ),
-        AlarmSpec(
-            "alb-5xx",
-            "critical",
-            f"More than {t.alb_5xx_per_minute:g} load balancer 5xx responses in a minute (no healthy "
-            "target, or targets resetting or timing out).",
-            ">",
-            t.alb_5xx_per_minute,
-            periods=1,
-            missing="notBreaching",
-            # The load balancer's own 5xx are published per load balancer only.
-            metric=Metric("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum", 60),
-        ),
-        AlarmSpec(
-            "api-4xx-rate",
-            "warning",
-            f"More than {t.error_4xx_rate_percent:g}% of API requests answered 4xx for 10 minutes "
-            f"(counted from {MIN_REQUESTS_FOR_4XX_RATE} requests per 5 minutes).",
-            ">",
-            t.error_4xx_rate_percent,
-            periods=2,
-            missing="notBreaching",
-            inputs={
-                "requests": Metric("AWS/ApplicationELB", "RequestCount", tg, "Sum", 300),
-                "client_errors": Metric("AWS/ApplicationELB", "HTTPCode_Target_4XX_Count", tg, "Sum", 300),
-            },
-            # 4xx counts are published only when nonzero (FILL), and a handful of requests
-            # makes any share look large (IF); no requests at all is no data.
-            expression=f"IF(requests >= {MIN_REQUESTS_FOR_4XX_RATE}, 100 * FILL(client_errors, 0) / requests, 0)",
-            label="API 4xx share of requests (%)",
-        ),
-        AlarmSpec(
-            "latency-p95",
-            "warning",
-            f"API p95 response time above {t.latency_p95_seconds:g} s for 10 minutes.",
-            ">",
-            t.latency_p95_seconds,
-            periods=2,
-            missing="notBreaching",
-            metric=Metric("AWS/ApplicationELB", "TargetResponseTime", tg, "p95", 300),
-        ),
-        AlarmSpec(
-            "latency-critical",
-            "critical",
-            f"API p95 response time above {t.latency_critical_seconds:g} s for 5 minutes.",
-            ">",
-            t.latency_critical_seconds,
-            periods=1,
-            missing="notBreaching",
-            metric=Metric("AWS/ApplicationELB", "TargetResponseTime", tg, "p95", 300),
-        ),
-    ]
-    if args.file_system_id is not None:
-        specs += _efs_alarms(args, {"FileSystemId": args.file_system_id})
-    if args.qdrant_service_name is not None:
-        qdrant = {"ClusterName": args.cluster_name, "ServiceName": args.qdrant_service_name}
-        # A singleton: no task, no vector search. Five minutes covers a stop-then-start deploy.
-        specs.append(
-            AlarmSpec(
-                "qdrant-not-running",
-                "critical",
-                "No Qdrant task running for 5 minutes: retrieval fails.",
-                "<",
-                1,
-                periods=5,
-                missing="breaching",
-                metric=Metric("ECS/ContainerInsights", "RunningTaskCount", qdrant, "Minimum", 60),
-            )
-        )
-    if args.db_instance_identifier is not None:
-        specs += _database_specs(args, args.db_instance_identifier)
-    specs.append(
-        AlarmSpec(
-            "api-error-lines",
-            "warning",
-            f"More than {t.error_log_lines_per_5_minutes:g} ERROR/CRITICAL lines in the API log in "
-            "5 minutes; see the dashboard's latest errors.",
-            ">",
-            t.error_log_lines_per_5_minutes,
-            periods=1,
-            missing="notBreaching",
-            metric=Metric(error_namespace, ERROR_METRIC, {}, "Sum", 300),
-        )
-    )
-    return specs
-
-
-def _efs_alarms(args: WwhdMonitoringArgs, fs: Mapping[str, pulumi.Input[str]]) -> list[AlarmSpec]:
-    t = args.config.thresholds
+    """Every alarm of the stack for these args, in dashboard order: each service's, the load
+    balancer's, the file system's, the singletons', the database's, the API log's."""
+    lb: Dimensions = {"LoadBalancer": args.alb_arn_suffix}
     specs: list[AlarmSpec] = []
-    if args.throughput_mode == "bursting":
-        # Credits exist only in bursting mode; elastic throughput has none to run out of.
-        specs.append(
-            AlarmSpec(
-                "efs-burst-credits-low",
-                "warning",
-                f"EFS burst credits below {t.efs_burst_credit_floor_tib:g} TiB: the file "
-                "system will fall back to its baseline throughput; consider elastic throughput.",
-                "<",
-                int(t.efs_burst_credit_floor_tib * TIB),
-                periods=1,
-                missing="missing",
-                metric=Metric("AWS/EFS", "BurstCreditBalance", fs, "Minimum", 300),
-            )
-        )
-    if args.efs_general_purpose:
-        # The General Purpose I/O ceiling applies in every throughput mode: this is the EFS
-        # alarm an elastic file system keeps.
-        specs.append(
-            AlarmSpec(
-                "efs-io-limit",
-                "warning",
-                "EFS above 90% of the General Purpose I/O limit for 15 minutes.",
-                ">",
-                90,
-                periods=3,
-                missing="notBreaching",
-                metric=Metric("AWS/EFS", "PercentIOLimit", fs, "Average", 300),
-            )
-        )
+    latency: list[AlarmSpec] = []
+    for svc in args.services:
+        dims: Dimensions = {"ClusterName": args.cluster_name, "ServiceName": svc.service_name}
+        if not svc.singleton:
+            specs += [row.spec(dims, args, svc) for row in SERVICE_ALARMS]
+            if not svc.parked:
+                specs.append(TASKS_BELOW_DESIRED.spec(dims, args, svc))
+        if svc.target_group_arn_suffix is not None:
+            tg: Dimensions = {"TargetGroup": svc.target_group_arn_suffix, **lb}
+            specs += [row.spec(tg, args, svc, prefix=not svc.default_route) for row in TARGET_ALARMS]
+            latency += [
+                row.spec(tg, args, svc, prefix=not svc.default_route) for row in TARGET_LATENCY_ALARMS
+            ]
+    specs.append(ALB_5XX.spec(lb, args))
+    specs += latency
+    if args.file_system_id is not None:
+        fs: Dimensions = {"FileSystemId": args.file_system_id}
+        if args.throughput_mode == "bursting":
+            specs.append(EFS_BURST.spec(fs, args))
+        if args.efs_general_purpose:
+            specs.append(EFS_IO.spec(fs, args))
+    for svc in args.services:
+        if svc.singleton:
+            dims = {"ClusterName": args.cluster_name, "ServiceName": svc.service_name}
+            specs.append(NOT_RUNNING.spec(dims, args, svc))
+    if args.db_instance_identifier is not None:
+        db: Dimensions = {"DBInstanceIdentifier": args.db_instance_identifier}
+        specs += [row.spec(db, args) for row in DATABASE_ALARMS]
+    errors = ERROR_LINES.spec({}, args)
+    specs.append(replace(errors, metric=Metric(error_namespace, ERROR_METRIC, {}, "Sum", 300)))
     return specs
-
-
-def _database_specs(args: WwhdMonitoringArgs, identifier: pulumi.Input[str]) -> list[AlarmSpec]:
-    t = args.config.thresholds
-    db = {"DBInstanceIdentifier": identifier}
-    allocated = args.db_allocated_storage_gb or 0
-    free_floor = int(allocated * GIB * t.db_free_storage_percent / 100)
-    max_connections = args.max_connections or 0
-    connections = int(max_connections * t.db_connections_percent / 100)
-    return [
-        AlarmSpec(
-            "db-cpu-high",
-            "warning",
-            f"Database CPU above {t.cpu_percent:g}% for 10 minutes.",
-            ">",
-            t.cpu_percent,
-            periods=2,
-            missing="notBreaching",
-            metric=Metric("AWS/RDS", "CPUUtilization", db, "Average", 300),
-        ),
-        AlarmSpec(
-            "db-storage-low",
-            "critical",
-            # Storage autoscaling grows the volume when free space stays under 10%: this says
-            # it is happening, or that the volume has reached its ceiling.
-            f"Database free storage below {t.db_free_storage_percent:g}% of the allocated {allocated} GiB.",
-            "<",
-            free_floor,
-            periods=1,
-            missing="missing",
-            metric=Metric("AWS/RDS", "FreeStorageSpace", db, "Minimum", 300),
-        ),
-        AlarmSpec(
-            "db-connections-high",
-            "warning",
-            f"Database connections above {t.db_connections_percent:g}% of max_connections "
-            f"({connections} of {max_connections}) for 10 minutes.",
-            ">",
-            connections,
-            periods=2,
-            missing="notBreaching",
-            metric=Metric("AWS/RDS", "DatabaseConnections", db, "Maximum", 300),
-        ),
-    ]
 
 
 class WwhdMonitoring(pulumi.ComponentResource):
@@ -614,6 +702,7 @@ class WwhdMonitoring(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         t = args.config.thresholds
         stack, namespace = pulumi.get_stack(), self.error_metric_namespace
+        default = next((svc for svc in args.services if svc.default_route), None)
 
         def render(v: dict[str, Any]) -> str:
             refs = DashboardRefs(
@@ -623,8 +712,10 @@ class WwhdMonitoring(pulumi.ComponentResource):
                 alb_arn_suffix=v["alb"],
                 target_group_arn_suffix=v["tg"],
                 cluster_name=v["cluster"],
-                api_service_name=v["api"],
-                qdrant_service_name=v["qdrant"],
+                services=[
+                    ServiceRef(svc.title, name, svc.singleton)
+                    for svc, name in zip(args.services, v["services"], strict=True)
+                ],
                 file_system_id=v["fs"],
                 bursting=args.throughput_mode == "bursting",
                 efs_general_purpose=args.efs_general_purpose,
@@ -643,10 +734,9 @@ class WwhdMonitoring(pulumi.ComponentResource):
 
         return pulumi.Output.all(
             alb=args.alb_arn_suffix,
-            tg=args.target_group_arn_suffix,
+            tg=default.target_group_arn_suffix if default is not None else None,
             cluster=args.cluster_name,
-            api=args.api_service_name,
-            qdrant=args.qdrant_service_name,
+            services=pulumi.Output.all(*[svc.service_name for svc in args.services]),
             fs=args.file_system_id,
             db=args.db_instance_identifier,
             api_logs=args.api_log_group_name,

@@ -23,6 +23,18 @@ HTTPS_PORT = 443
 
 
 @dataclass(frozen=True)
+class ServicePorts:
+    """What an extra service's tasks must be able to reach and be reached on."""
+
+    name: str
+    """The service's short name (its group is ``<component>-svc-<name>``)."""
+    port: int | None = None
+    """The port the load balancer sends requests to; None for a service it does not route to."""
+    efs: bool = False
+    """It mounts the stack's file system (NFS to the mount targets)."""
+
+
+@dataclass(frozen=True)
 class WwhdNetworkArgs:
     """What the network is built from."""
 
@@ -41,6 +53,8 @@ class WwhdNetworkArgs:
     """The API uses RDS PostgreSQL: create the database group (5432 from the API only)."""
     flow_log_retention_days: int = 30
     """Retention of the flow-log group, in a value CloudWatch accepts."""
+    services: Sequence[ServicePorts] = ()
+    """The extra services (``wwhd:services``): a group each. Default: none."""
 
 
 class WwhdNetwork(pulumi.ComponentResource):
@@ -58,6 +72,8 @@ class WwhdNetwork(pulumi.ComponentResource):
     """Subnets of the load balancer."""
     private_subnet_ids: pulumi.Output[Sequence[str]]
     """Subnets of tasks, mount targets and the database."""
+    private_subnet_count: int
+    """How many private subnets there are, known before they exist (one mount target each)."""
     lb_security_group_id: pulumi.Output[str]
     """Load balancer: 80 and 443 from anywhere, out to the API port only."""
     api_security_group_id: pulumi.Output[str]
@@ -68,12 +84,19 @@ class WwhdNetwork(pulumi.ComponentResource):
     """Qdrant service: 6333 from the API only (``qdrant_service`` only)."""
     db_security_group_id: pulumi.Output[str] | None
     """Database: 5432 from the API only (``postgres`` only)."""
+    service_security_group_ids: dict[str, pulumi.Output[str]]
+    """Extra services by name: their port from the load balancer only."""
 
     def __init__(self, name: str, args: WwhdNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TOKEN, name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
 
+        self.private_subnet_count = (
+            len(cfg.existing_vpc.private_subnet_ids)
+            if cfg.existing_vpc is not None
+            else cfg.availability_zones
+        )
         if cfg.existing_vpc is not None:
             self.vpc_id = pulumi.Output.from_input(cfg.existing_vpc.vpc_id)
             self.public_subnet_ids = pulumi.Output.from_input(cfg.existing_vpc.public_subnet_ids)
@@ -166,6 +189,34 @@ class WwhdNetwork(pulumi.ComponentResource):
             )
             self._egress(f"{name}-api-to-db", api, POSTGRES_PORT, "to PostgreSQL", group=db)
 
+        self.service_security_group_ids = {}
+        for svc in args.services:
+            group = self._group(name, f"svc-{svc.name}", f"W.W.H.D. {svc.name} tasks")
+            if svc.port is not None:
+                self._ingress(
+                    f"{name}-svc-{svc.name}-from-lb", group, svc.port, "from the load balancer", group=lb
+                )
+                self._egress(
+                    f"{name}-lb-to-svc-{svc.name}", lb, svc.port, f"to the {svc.name} tasks", group=group
+                )
+            self._egress(
+                f"{name}-svc-{svc.name}-https",
+                group,
+                HTTPS_PORT,
+                "HTTPS to AWS APIs and the internet",
+                cidr=ANYWHERE_V4,
+            )
+            if svc.efs:
+                self._egress(f"{name}-svc-{svc.name}-to-efs", group, NFS_PORT, "NFS to EFS", group=efs)
+                self._ingress(
+                    f"{name}-efs-from-svc-{svc.name}",
+                    efs,
+                    NFS_PORT,
+                    f"NFS from the {svc.name} tasks",
+                    group=group,
+                )
+            self.service_security_group_ids[svc.name] = group.id
+
         self.lb_security_group_id = lb.id
         self.api_security_group_id = api.id
         self.efs_security_group_id = efs.id
@@ -176,11 +227,13 @@ class WwhdNetwork(pulumi.ComponentResource):
                 "vpc_id": self.vpc_id,
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,
+                "private_subnet_count": self.private_subnet_count,
                 "lb_security_group_id": self.lb_security_group_id,
                 "api_security_group_id": self.api_security_group_id,
                 "efs_security_group_id": self.efs_security_group_id,
                 "qdrant_security_group_id": self.qdrant_security_group_id,
                 "db_security_group_id": self.db_security_group_id,
+                "service_security_group_ids": self.service_security_group_ids,
             }
         )
 

@@ -39,20 +39,72 @@ def _doc(statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Version": VERSION, "Statement": statements}
 
 
-def execution_policy(secret_arns: Sequence[str], key_arn: str) -> dict[str, Any]:
-    """What ECS needs beyond the managed policy to start the API task: read exactly the
-    secrets it injects, and decrypt them with the stack key."""
+ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
+
+
+def ecs_tasks_trust_policy(account: str, region: str) -> dict[str, Any]:
+    """Trust ECS tasks of this account and region only (confused-deputy guard: another
+    account's ECS cannot be made to assume the role on its behalf)."""
     return _doc(
         [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ECS_TASKS_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{region}:{account}:*"},
+                },
+            }
+        ]
+    )
+
+
+def secret_source(reference: str, region: str, account: str) -> tuple[str, str]:
+    """(service, ARN) of what an ECS ``secrets[].valueFrom`` reads: a Secrets Manager secret
+    (its ARN, possibly followed by ``:json-key:version-stage:version-id``) or an SSM parameter
+    (its ARN, or its name in the task's own region)."""
+    if reference.startswith("arn:"):
+        parts = reference.split(":")
+        if parts[2] == "secretsmanager":
+            return "secretsmanager", ":".join(parts[:7])
+        return parts[2], reference
+    name = reference if reference.startswith("/") else f"/{reference}"
+    return "ssm", f"arn:aws:ssm:{region}:{account}:parameter{name}"
+
+
+def execution_policy(
+    secret_references: Sequence[str], key_arn: str, region: str, account: str
+) -> dict[str, Any]:
+    """What ECS needs beyond the managed policy to start a task: read exactly the secrets and
+    parameters it injects, and decrypt them with the stack key."""
+    sources: dict[str, set[str]] = {}
+    for reference in secret_references:
+        service, arn = secret_source(reference, region, account)
+        sources.setdefault(service, set()).add(arn)
+    statements: list[dict[str, Any]] = []
+    if "secretsmanager" in sources:
+        statements.append(
             {
                 "Sid": "ReadInjectedSecrets",
                 "Effect": "Allow",
                 "Action": "secretsmanager:GetSecretValue",
-                "Resource": sorted(set(secret_arns)),
-            },
-            {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn},
-        ]
+                "Resource": sorted(sources["secretsmanager"]),
+            }
+        )
+    if "ssm" in sources:
+        statements.append(
+            {
+                "Sid": "ReadInjectedParameters",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameters",
+                "Resource": sorted(sources["ssm"]),
+            }
+        )
+    statements.append(
+        {"Sid": "DecryptWithStackKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn}
     )
+    return _doc(statements)
 
 
 def efs_statement(sid: str, file_system_arn: str, access_point_arn: str) -> dict[str, Any]:

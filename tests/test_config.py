@@ -413,3 +413,87 @@ def test_alarm_thresholds_read_from_the_stack_file(tmp_path: Path) -> None:
         PROD, "monitoring", body.replace("dbConnectionsPercent: 90", "dbConnectionsPercent: 120")
     )
     assert "wwhd:monitoring.thresholds.dbConnectionsPercent" in error(tmp_path, bad)
+
+
+# --- extra services (wwhd:services) -----------------------------------------------------------
+
+SERVICES = """
+  wwhd:services:
+    - name: admin
+      image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd/dev/admin:v1.0.0
+      cpu: 256
+      memory: 512
+      port: 8080
+      paths: ["/admin/*"]
+      priority: 10
+    - name: worker
+      image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd/dev/worker:v1.0.0
+      cpu: 512
+      memory: 1024
+      secrets: {QUEUE_TOKEN: /wwhd/dev/queue-token}
+      efs: true
+"""
+
+
+def test_no_extra_services_by_default(tmp_path: Path) -> None:
+    assert read(tmp_path, DEV).services == []
+
+
+def test_extra_services_load(tmp_path: Path) -> None:
+    admin, worker = read(tmp_path, DEV + SERVICES).services
+    assert (admin.name, admin.port, admin.paths, admin.priority, admin.routed) == (
+        "admin",
+        8080,
+        ["/admin/*"],
+        10,
+        True,
+    )
+    assert (worker.routed, worker.efs, worker.secrets) == (
+        False,
+        True,
+        {"QUEUE_TOKEN": "/wwhd/dev/queue-token"},
+    )
+
+
+def test_service_clashes_are_named(tmp_path: Path) -> None:
+    clash = (
+        SERVICES
+        + """    - name: admin2
+      image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd/dev/admin:v1.0.0
+      cpu: 256
+      memory: 512
+      port: 8080
+      paths: ["/admin/*"]
+      priority: 10
+    - name: admin
+      image: nginx:1.27
+      cpu: 256
+      memory: 512
+"""
+    )
+    message = error(tmp_path, DEV + clash)
+    assert "wwhd:services[2].priority: 10 is already used by 'admin'" in message
+    assert "wwhd:services[2].paths: path /admin/* is already routed to 'admin'" in message
+    assert "wwhd:services[3].name: 'admin' is already services[0]" in message
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("name: api", "wwhd:services[0].name: 'api' is the name of a built-in service"),
+        ("name: Web_1", "wwhd:services[0].name: 'Web_1': 1-16 lowercase letters"),
+        ("port: 70000", "wwhd:services[0].port: Input should be less than or equal to 65535"),
+        ("port: 80", "wwhd:services[0].paths: a routed service needs paths, host or both"),
+        ("paths: ['/x']", "wwhd:services[0].paths: only used with port"),
+        ("memory: 4096", "wwhd:services[0].memory: Fargate with 256 CPU units offers 512-2048 MiB"),
+        ("image: web:latest", "wwhd:services[0].image: 'web:latest' uses the moving tag 'latest'"),
+        ("imag: web:1", "wwhd:services[0].imag: unknown key"),
+    ],
+)
+def test_service_entry_problems_name_their_key(tmp_path: Path, entry: str, expected: str) -> None:
+    fields = {"name": "web", "image": "web:1.0", "cpu": "256", "memory": "512"}
+    key, _, value = entry.partition(": ")
+    fields[key] = value
+    body = "\n".join(f"      {k}: {v}" for k, v in fields.items())
+    text = DEV + "  wwhd:services:\n" + "    -" + body[5:] + "\n"
+    assert expected in error(tmp_path, text)

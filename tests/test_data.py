@@ -15,6 +15,7 @@ from components.data import (
     EFS_MOUNT,
     EFS_ROOT,
     EFS_WRITE,
+    Writer,
     WwhdDataVolume,
     WwhdDataVolumeArgs,
     _nth_subnet,
@@ -62,14 +63,21 @@ def build(
             private_subnet_ids=SUBNETS[:subnet_count],
             subnet_count=subnet_count,
             efs_security_group_id=EFS_SG,
-            api_task_role_arn=API_ROLE,
             region=REGION,
             sqlite=sqlite,
             qdrant_on_efs=qdrant_on_efs,
-            qdrant_task_role_arn=qdrant_task_role_arn,
             tags={"Project": "wwhd"},
         ),
     )
+    # As __main__.py does once the services (and so their task roles) exist.
+    writers = []
+    if volume.api_access_point_arn is not None:
+        writers.append(Writer("ApiMountsData", API_ROLE, volume.api_access_point_arn))
+    if volume.qdrant_access_point_arn is not None:
+        writers.append(
+            Writer("QdrantMountsQdrant", qdrant_task_role_arn or API_ROLE, volume.qdrant_access_point_arn)
+        )
+    volume.admit(writers)
     settle()
     return volume
 
@@ -175,7 +183,7 @@ def test_nothing_to_store_is_refused() -> None:
     with pytest.raises(ValueError, match="sqlite/qdrant_on_efs"):
         WwhdDataVolumeArgs(
             storage=storage(), key_arn=KEY, private_subnet_ids=SUBNETS, subnet_count=2,
-            efs_security_group_id=EFS_SG, api_task_role_arn=API_ROLE, region=REGION,
+            efs_security_group_id=EFS_SG, region=REGION,
             sqlite=False, qdrant_on_efs=False,
         )  # fmt: skip
 
@@ -358,7 +366,7 @@ def test_copy_region_equal_to_the_stack_region_is_refused() -> None:
     with pytest.raises(ValueError, match="backup_copy_region"):
         WwhdDataVolumeArgs(
             storage=storage(backup_copy_region=REGION), key_arn=KEY, private_subnet_ids=SUBNETS,
-            subnet_count=2, efs_security_group_id=EFS_SG, api_task_role_arn=API_ROLE, region=REGION,
+            subnet_count=2, efs_security_group_id=EFS_SG, region=REGION,
         )  # fmt: skip
 
 

@@ -310,14 +310,14 @@ def mutated(change: Callable[[dict[str, Any]], None]) -> list[str]:
 
 def test_engine_urns_qualify_by_the_whole_parent_chain() -> None:
     declared = declared_for("prod")
-    assert "urn:pulumi:prod::wwhd::wwhd:index:WwhdService$aws:ecs/cluster:Cluster::wwhd-cluster" in declared
+    assert "urn:pulumi:prod::wwhd::wwhd:index:WwhdPlatform$aws:ecs/cluster:Cluster::wwhd-cluster" in declared
     assert (
-        "urn:pulumi:prod::wwhd::wwhd:index:WwhdService$wwhd:index:WwhdLoadBalancer"
+        "urn:pulumi:prod::wwhd::wwhd:index:WwhdPlatform$wwhd:index:WwhdLoadBalancer"
         "$aws:lb/loadBalancer:LoadBalancer::wwhd-lb-alb"
     ) in declared
     provider = "urn:pulumi:prod::wwhd::pulumi:providers:aws::aws"
     assert declared[provider].type == "pulumi:providers:aws"
-    cluster = declared["urn:pulumi:prod::wwhd::wwhd:index:WwhdService$aws:ecs/cluster:Cluster::wwhd-cluster"]
+    cluster = declared["urn:pulumi:prod::wwhd::wwhd:index:WwhdPlatform$aws:ecs/cluster:Cluster::wwhd-cluster"]
     assert cluster.provider == provider
 
 
@@ -328,7 +328,7 @@ def test_checker_rejects_a_wrong_name() -> None:
 
 def test_checker_rejects_a_wrong_parent() -> None:
     def change(d: dict[str, Any]) -> None:
-        d["nameTable"]["service"] = "urn:pulumi:prod::wwhd::wwhd:index:WwhdNetwork::wwhd"
+        d["nameTable"]["platform"] = "urn:pulumi:prod::wwhd::wwhd:index:WwhdNetwork::wwhd"
 
     problems = mutated(change)
     assert any("WwhdNetwork$aws:ecs/cluster:Cluster" in p for p in problems), problems
@@ -364,7 +364,7 @@ def test_checker_rejects_the_default_provider_and_provider_references() -> None:
     assert any("but the program binds it to" in p for p in mutated(copy_region))
 
     def component(d: dict[str, Any]) -> None:
-        d["nameTable"]["provider"] = d["nameTable"]["service"]
+        d["nameTable"]["provider"] = d["nameTable"]["platform"]
 
     assert any("is not a provider" in p for p in mutated(component))
 
@@ -386,11 +386,11 @@ def test_checker_rejects_malformed_files() -> None:
     assert any("unknown key 'ID'" in p for p in mutated(lambda d: d["resources"][0].update(ID="x")))
     assert any("id is required" in p for p in mutated(lambda d: d["resources"][0].pop("id")))
     assert any("used twice" in p for p in mutated(lambda d: d["resources"].append(d["resources"][0])))
-    assert any("neither in nameTable" in p for p in mutated(lambda d: d["nameTable"].pop("service")))
+    assert any("neither in nameTable" in p for p in mutated(lambda d: d["nameTable"].pop("platform")))
     assert any(
         "not a URN of stack" in p
         for p in mutated(lambda d: d["nameTable"].update(x="urn:pulumi:dev::wwhd::a::b"))
     )
     repository = {"type": "aws:ecr/repository:Repository", "name": "wwhd-api", "id": "wwhd-prod-backend",
-                  "parent": "service", "provider": "provider"}  # fmt: skip
+                  "parent": "platform", "provider": "provider"}  # fmt: skip
     assert any("no id rule" in p for p in mutated(lambda d: d["resources"].append(repository)))

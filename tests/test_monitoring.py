@@ -19,6 +19,7 @@ from components.monitoring import (
     ERROR_PATTERN,
     GIB,
     TIB,
+    WatchedService,
     WwhdMonitoring,
     WwhdMonitoringArgs,
     class_memory_bytes,
@@ -64,19 +65,15 @@ def prod_args(**overrides: Any) -> WwhdMonitoringArgs:
         "region": REGION,
         "key_arn": KEY,
         "cluster_name": CLUSTER,
-        "api_service_name": API,
         "alb_arn_suffix": ALB,
-        "target_group_arn_suffix": TG,
+        "services": watched(qdrant=QDRANT),
         "api_log_group_name": API_LOGS,
         "performance_log_group_name": PERF_LOGS,
         "file_system_id": FS,
         "throughput_mode": "bursting",
-        "qdrant_service_name": QDRANT,
         "db_instance_identifier": DB,
         "db_allocated_storage_gb": 20,
         "db_instance_class": "db.t4g.medium",
-        "api_desired_count": 2,
-        "api_min_count": 2,
     }
     return WwhdMonitoringArgs(**(values | overrides))
 
@@ -88,15 +85,28 @@ def dev_args(**overrides: Any) -> WwhdMonitoringArgs:
             "config": config(),
             "environment": "dev",
             "throughput_mode": "elastic",
-            "qdrant_service_name": None,
+            "services": watched(),
             "db_instance_identifier": None,
             "db_allocated_storage_gb": None,
             "db_instance_class": None,
-            "api_desired_count": 1,
-            "api_min_count": 1,
             **overrides,
         }
     )
+
+
+def watched(
+    api: Any = API,
+    tg: Any = TG,
+    qdrant: Any = None,
+    parked: bool = False,
+) -> list[WatchedService]:
+    """The API (the load balancer's default backend) and, when given, the Qdrant singleton."""
+    services = [
+        WatchedService("api", "API", api, target_group_arn_suffix=tg, default_route=True, parked=parked)
+    ]
+    if qdrant is not None:
+        services.append(WatchedService("qdrant", "Qdrant", qdrant, singleton=True, impact="retrieval fails"))
+    return services
 
 
 def build(args: WwhdMonitoringArgs) -> WwhdMonitoring:
@@ -394,13 +404,13 @@ def test_efs_alarm_follows_throughput_and_performance_mode(
 
 
 def test_qdrant_alarm_only_with_a_qdrant_service(mocks: RecordingMonitor) -> None:
-    build(dev_args(qdrant_service_name=QDRANT))
+    build(dev_args(services=watched(qdrant=QDRANT)))
     assert "qdrant-not-running" in alarms(mocks)
     assert {"db-cpu-high", "db-storage-low"}.isdisjoint(alarms(mocks))
 
 
 def test_parked_service_has_no_running_tasks_alarm(mocks: RecordingMonitor) -> None:
-    build(dev_args(api_desired_count=0, api_min_count=0))
+    build(dev_args(services=watched(parked=True)))
     assert "api-tasks-below-desired" not in alarms(mocks)
 
 
@@ -602,9 +612,9 @@ def test_inputs_may_be_outputs_of_other_resources(mocks: RecordingMonitor) -> No
     out = pulumi.Output.from_input
     build(
         prod_args(
-            cluster_name=out(CLUSTER), api_service_name=out(API), alb_arn_suffix=out(ALB),
-            target_group_arn_suffix=out(TG), api_log_group_name=out(API_LOGS), file_system_id=out(FS),
-            qdrant_service_name=out(QDRANT), db_instance_identifier=out(DB), key_arn=out(KEY),
+            cluster_name=out(CLUSTER), services=watched(out(API), out(TG), out(QDRANT)), alb_arn_suffix=out(ALB),
+            api_log_group_name=out(API_LOGS), file_system_id=out(FS), db_instance_identifier=out(DB),
+            key_arn=out(KEY),
         )
     )  # fmt: skip
     assert alarms(mocks)["alb-5xx"].inputs["dimensions"] == LB_DIMS

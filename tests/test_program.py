@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import RunStack
+from tests.conftest import ROOT, RunStack
 from tests.test_monitoring import assert_log_groups_retained_and_encrypted
 
 
@@ -110,3 +114,49 @@ def test_services_wait_for_the_mount_targets(run_stack: RunStack, stack: str) ->
     assert mount_targets
     for svc in run.monitor.of_type("aws:ecs/service:Service"):
         assert mount_targets <= set(svc.dependencies), svc.name
+
+
+def test_many_services_on_one_load_balancer_pass_the_pack(tmp_path: Path) -> None:
+    """The API, the Qdrant singleton and two extra services -- one routed by path, one by host --
+    on one load balancer: the offline preview, with the pack as the engine runs it, finds no
+    mandatory violation."""
+    for item in ("__main__.py", "workloads.py", "stack_config.py", "components", "Pulumi.yaml"):
+        (tmp_path / item).symlink_to(ROOT / item)
+    doc = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    image = "123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd/prod/{}:v1.0.0"
+    doc["config"]["wwhd:services"] = [
+        {
+            "name": "admin", "image": image.format("admin"), "cpu": 256, "memory": 512, "port": 8080,
+            "paths": ["/admin", "/admin/*"], "priority": 10, "desiredCount": 1, "minCount": 1, "maxCount": 2,
+        },
+        {
+            "name": "docs", "image": image.format("docs"), "cpu": 256, "memory": 512, "port": 3000,
+            "host": "docs.wwhd.ai", "priority": 20, "healthCheckPath": "/",
+        },
+    ]  # fmt: skip
+    (tmp_path / "Pulumi.many.yaml").write_text(yaml.safe_dump(doc))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.preview", "--cwd", str(tmp_path), "--stack", "many", "--policy-pack",
+         "policies", "--policy-pack-config", "policies/config/prod.json", "--json"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    result = json.loads(proc.stdout)
+    assert not [v for v in result["violations"] if v["enforcementLevel"] == "mandatory"]
+    services = {r["name"] for r in result["resources"] if r["type"] == "aws:ecs/service:Service"}
+    assert services == {"wwhd-api", "wwhd-qdrant", "wwhd-svc-admin", "wwhd-svc-docs"}
+    rules = [r["inputs"] for r in result["resources"] if r["type"] == "aws:lb/listenerRule:ListenerRule"]
+    assert sorted(json.dumps(r["conditions"]) for r in rules) == sorted(
+        [
+            json.dumps([{"pathPattern": {"values": ["/admin", "/admin/*"]}}]),
+            json.dumps([{"hostHeader": {"values": ["docs.wwhd.ai"]}}]),
+        ]
+    )
+    # One load balancer, one HTTPS listener: the rules hang off it.
+    (lb,) = [r for r in result["resources"] if r["type"] == "aws:lb/loadBalancer:LoadBalancer"]
+    https = [
+        r
+        for r in result["resources"]
+        if r["type"] == "aws:lb/listener:Listener" and r["inputs"]["port"] == 443
+    ]
+    assert len(https) == 1 and lb

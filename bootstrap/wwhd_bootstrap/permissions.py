@@ -9,32 +9,43 @@ a secret, a database row or an object into a CI log.
 
 Deploy: ``PowerUserAccess`` (every service but IAM, Organizations and Account) plus the IAM the
 program itself needs: its roles, all named ``wwhd-*`` (Pulumi names each after its logical
-name, and every logical name starts with the component name ``wwhd``), the AWS managed
-policies it attaches, and passing those roles to the services that assume them.
+name, and every logical name starts with the component name ``wwhd``), their instance profiles,
+the AWS managed policies it attaches, and passing those roles to the services that assume them.
+Every role it creates or changes must carry the workload boundary (``boundary.py``): without
+that condition, whoever can run the deploy workflow could create a ``wwhd-*`` role with any
+inline policy, pass it to a service and so mint an administrator.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from wwhd_bootstrap.boundary import boundary_policy_arn
+
 ROLE_NAME_PREFIX = "wwhd-"
-"""Every IAM role the program creates is auto-named ``wwhd-<component>-<suffix>``."""
+"""Every IAM role (and instance profile) the program creates is auto-named
+``wwhd-<component>-<suffix>``."""
 
 PROGRAM_MANAGED_POLICIES = (
     "service-role/AmazonECSTaskExecutionRolePolicy",
     "service-role/AWSBackupServiceRolePolicyForBackup",
     "service-role/AWSBackupServiceRolePolicyForRestores",
     "service-role/AmazonRDSEnhancedMonitoringRole",
+    # The Qdrant EC2 container instance: the ECS agent, and Session Manager instead of SSH.
+    "service-role/AmazonEC2ContainerServiceforEC2Role",
+    "AmazonSSMManagedInstanceCore",
 )
 """The AWS managed policies the program attaches to its roles (``policy/<name>``); the deploy
 role may attach these and no other, so it cannot hand a role of its own making
-``AdministratorAccess``."""
+``AdministratorAccess``. Under the workload boundary a managed policy grants at most what the
+boundary allows, so this list is a second fence, not the only one."""
 
 PASSED_TO_SERVICES = (
     "ecs-tasks.amazonaws.com",  # task and execution roles in the task definitions
     "backup.amazonaws.com",  # the backup selection's role
     "vpc-flow-logs.amazonaws.com",  # the flow log's delivery role
     "monitoring.rds.amazonaws.com",  # RDS Enhanced Monitoring
+    "ec2.amazonaws.com",  # the Qdrant container instance's role, through its instance profile
 )
 """The services the program hands its roles to (iam:PassRole)."""
 
@@ -108,29 +119,43 @@ def _deny_except(sid: str, actions: tuple[str, ...], allowed: str | None) -> dic
 
 
 def deploy_iam_policy(partition: str, account: str, protected_arns: list[str]) -> dict[str, Any]:
-    """The deploy role's IAM: the program's ``wwhd-*`` roles and their policies, the managed
-    policies it attaches, PassRole to the services that use them; never the bootstrap's own
-    roles and provider (``protected_arns``), which an explicit Deny keeps out of reach even
-    if they matched a pattern."""
+    """The deploy role's IAM: the program's ``wwhd-*`` roles and their policies, only with the
+    workload boundary; their instance profiles; the managed policies it attaches; PassRole to
+    the services that use them. Never the bootstrap's own roles and provider
+    (``protected_arns``) nor the boundary policy, which an explicit Deny keeps out of reach
+    even if they matched a pattern; never a role without the boundary or with another one."""
     roles = f"arn:{partition}:iam::{account}:role/{ROLE_NAME_PREFIX}*"
+    boundary = boundary_policy_arn(partition, account)
+    # IAM evaluates iam:PermissionsBoundary against the boundary the request sets (CreateRole,
+    # PutRolePermissionsBoundary) or the role already carries (the others). These are the
+    # role writes that support the key (the service authorization reference); a role of the
+    # program without the boundary can only be given it, nothing else.
+    within_boundary = {"StringEquals": {"iam:PermissionsBoundary": boundary}}
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "ReadIam", "Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"},
             {
-                "Sid": "ManageProgramRoles",
+                "Sid": "ManageProgramRolesWithinTheBoundary",
                 "Effect": "Allow",
                 "Action": [
                     "iam:CreateRole",
                     "iam:DeleteRole",
+                    "iam:DeleteRolePolicy",
+                    "iam:PutRolePermissionsBoundary",
+                    "iam:PutRolePolicy",
+                    "iam:UpdateAssumeRolePolicy",
                     "iam:UpdateRole",
                     "iam:UpdateRoleDescription",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:TagRole",
-                    "iam:UntagRole",
-                    "iam:PutRolePolicy",
-                    "iam:DeleteRolePolicy",
                 ],
+                "Resource": roles,
+                "Condition": within_boundary,
+            },
+            {
+                # IAM's tagging actions take no iam:PermissionsBoundary key; a tag grants nothing.
+                "Sid": "TagProgramRoles",
+                "Effect": "Allow",
+                "Action": ["iam:TagRole", "iam:UntagRole"],
                 "Resource": roles,
             },
             {
@@ -141,8 +166,22 @@ def deploy_iam_policy(partition: str, account: str, protected_arns: list[str]) -
                 "Condition": {
                     "ArnEquals": {
                         "iam:PolicyARN": [managed_policy_arn(partition, p) for p in PROGRAM_MANAGED_POLICIES]
-                    }
+                    },
+                    **within_boundary,
                 },
+            },
+            {
+                "Sid": "ManageProgramInstanceProfiles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:AddRoleToInstanceProfile",
+                    "iam:CreateInstanceProfile",
+                    "iam:DeleteInstanceProfile",
+                    "iam:RemoveRoleFromInstanceProfile",
+                    "iam:TagInstanceProfile",
+                    "iam:UntagInstanceProfile",
+                ],
+                "Resource": f"arn:{partition}:iam::{account}:instance-profile/{ROLE_NAME_PREFIX}*",
             },
             {
                 "Sid": "PassProgramRoles",
@@ -152,10 +191,24 @@ def deploy_iam_policy(partition: str, account: str, protected_arns: list[str]) -
                 "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
             },
             {
+                "Sid": "KeepTheBoundary",
+                "Effect": "Deny",
+                "Action": ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "NoOtherBoundary",
+                "Effect": "Deny",
+                "Action": ["iam:PutRolePermissionsBoundary", "iam:PutUserPermissionsBoundary"],
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}},
+            },
+            {
+                # Covers the boundary policy too: no new version, default version or deletion.
                 "Sid": "KeepOffTheBootstrap",
                 "Effect": "Deny",
                 "NotAction": ["iam:Get*", "iam:List*"],
-                "Resource": protected_arns,
+                "Resource": [*protected_arns, boundary],
             },
         ],
     }

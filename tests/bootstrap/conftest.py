@@ -71,7 +71,7 @@ class Job:
         return {f"{ISSUER}:aud": self.audience, f"{ISSUER}:sub": sub}
 
 
-# --- IAM's side: does a trust policy admit those claims -----------------------------------------
+# --- IAM's side: policy evaluation ---------------------------------------------------------------
 
 
 def _like(pattern: str, value: str) -> bool:
@@ -80,34 +80,78 @@ def _like(pattern: str, value: str) -> bool:
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
-_OPERATORS: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda pattern, value: pattern == value,
-    "StringLike": _like,
+def _equals(pattern: str, value: str) -> bool:
+    return pattern == value
+
+
+# Each operator: (how one policy value matches the request's value, negated). ArnEquals and
+# ArnLike both take wildcards (IAM's condition operator reference); Bool compares "true"/"false".
+_OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
+    "StringEquals": (_equals, False),
+    "StringNotEquals": (_equals, True),
+    "StringLike": (_like, False),
+    "ArnEquals": (_like, False),
+    "ArnLike": (_like, False),
+    "Bool": (lambda pattern, value: pattern.lower() == value.lower(), False),
 }
+
+
+def _values(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    """Every operator block and every key must hold (AND); a key's list of values is satisfied
+    by any one of them (OR). A key missing from the request fails a positive operator and
+    satisfies a negated one (StringNotEquals), as IAM evaluates them."""
+    unknown = set(conditions) - set(_OPERATORS)
+    assert not unknown, f"the evaluator does not know {unknown}"
+    for operator, block in conditions.items():
+        match, negated = _OPERATORS[operator]
+        for key, values in block.items():
+            if key not in context:
+                if not negated:
+                    return False
+                continue
+            matched = any(match(str(v), context[key]) for v in _values(values))
+            if matched is negated:
+                return False
+    return True
 
 
 def admits(policy: dict[str, Any], provider_arn: str, claims: dict[str, str]) -> bool:
     """Whether some Allow statement lets a web identity of ``provider_arn`` with ``claims``
-    assume the role. Within a statement every operator block and every key must hold (AND);
-    a key's list of values is satisfied by any one of them (OR); a missing claim fails."""
-    for statement in policy["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        if (
-            statement["Effect"] != "Allow"
-            or "sts:AssumeRoleWithWebIdentity" not in actions
-            or statement["Principal"].get("Federated") != provider_arn
-        ):
-            continue
-        conditions = statement.get("Condition", {})
-        unknown = set(conditions) - set(_OPERATORS)
-        assert not unknown, f"the evaluator does not know {unknown}"
-        if all(
-            key in claims
-            and any(
-                _OPERATORS[op](v, claims[key]) for v in (values if isinstance(values, list) else [values])
-            )
-            for op, block in conditions.items()
-            for key, values in block.items()
-        ):
-            return True
-    return False
+    assume the role; a missing claim fails."""
+    return any(
+        statement["Effect"] == "Allow"
+        and "sts:AssumeRoleWithWebIdentity" in _values(statement["Action"])
+        and statement["Principal"].get("Federated") == provider_arn
+        and conditions_hold(statement.get("Condition", {}), claims)
+        for statement in policy["Statement"]
+    )
+
+
+def _applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, str]) -> bool:
+    """Whether a statement of an identity policy covers the request. Actions compare
+    case-insensitively, resources case-sensitively, both with IAM's wildcards."""
+    if "NotAction" in statement:
+        action_matches = not any(_like(a.lower(), action.lower()) for a in _values(statement["NotAction"]))
+    else:
+        action_matches = any(_like(a.lower(), action.lower()) for a in _values(statement["Action"]))
+    if "NotResource" in statement:
+        resource_matches = not any(_like(r, resource) for r in _values(statement["NotResource"]))
+    else:
+        resource_matches = any(_like(r, resource) for r in _values(statement["Resource"]))
+    return action_matches and resource_matches and conditions_hold(statement.get("Condition", {}), context)
+
+
+def allows(
+    policies: list[dict[str, Any]], action: str, resource: str, context: dict[str, str] | None = None
+) -> bool:
+    """IAM's decision for one principal's policies (identity policies, or a permissions
+    boundary): an explicit Deny wins, then any Allow, else the implicit deny."""
+    statements = [s for p in policies for s in _values(p["Statement"])]
+    applying = [s for s in statements if _applies(s, action, resource, context or {})]
+    if any(s["Effect"] == "Deny" for s in applying):
+        return False
+    return any(s["Effect"] == "Allow" for s in applying)

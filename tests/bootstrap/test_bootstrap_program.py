@@ -31,13 +31,17 @@ def test_exports_and_protection(run_bootstrap: RunBootstrap) -> None:
         "previewRoleArn": "arn:aws:iam::123456789012:role/github-actions-wwhd-preview",
         "deployRoleArn": "arn:aws:iam::123456789012:role/github-actions-wwhd-deploy",
         "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+        "boundaryPolicyArn": "arn:aws:iam::123456789012:policy/wwhd-workload-boundary",
     }
     aws_resources = [r for r in run.registrations if r.type.startswith("aws:")]
-    assert len(aws_resources) == 7
+    assert len(aws_resources) == 8
     assert [r.name for r in aws_resources if not r.protect] == []
     provider = run.monitor.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
     assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    # The main program forms the boundary's ARN from its name: no path may come between.
+    boundary = run.monitor.one("aws:iam/policy:Policy", "workload-boundary")
+    assert (boundary.inputs["name"], boundary.inputs["path"]) == ("wwhd-workload-boundary", "/")
     # Provider inputs reach the engine as JSON text. The stack file's tags join the bootstrap's.
     tags = json.loads(run.monitor.one("pulumi:providers:aws").inputs["defaultTags"])["tags"]
     assert tags == {
@@ -86,11 +90,15 @@ def test_deploy_iam_is_scoped_and_keeps_off_the_bootstrap(run_bootstrap: RunBoot
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/PowerUserAccess"
     policy = policies_of(run, "deploy-program-iam")
     writes = [s for s in policy["Statement"] if s["Effect"] == "Allow" and s["Sid"] != "ReadIam"]
-    assert {s["Resource"] for s in writes} == {"arn:aws:iam::123456789012:role/wwhd-*"}
+    assert {s["Resource"] for s in writes} == {
+        "arn:aws:iam::123456789012:role/wwhd-*",
+        "arn:aws:iam::123456789012:instance-profile/wwhd-*",
+    }
     attach = statement(policy, "AttachProgramManagedPolicies")["Condition"]["ArnEquals"]["iam:PolicyARN"]
     assert "arn:aws:iam::aws:policy/AdministratorAccess" not in attach
     keep_off = statement(policy, "KeepOffTheBootstrap")
     assert keep_off["Effect"] == "Deny"
+    # Every ARN the bootstrap exports (its roles, the provider, the boundary), formed from names.
     assert sorted(keep_off["Resource"]) == sorted(run.outputs.values())
 
 
@@ -120,6 +128,10 @@ def test_the_deploy_role_covers_the_programs_iam(run_stack: RunStack, stack: str
     }
     assert attached <= {f"arn:aws:iam::aws:policy/{p}" for p in PROGRAM_MANAGED_POLICIES}
     assert run.monitor.of_type("aws:iam/policy:Policy") == []  # only inline policies: none to allow
+    for profile in run.monitor.of_type("aws:iam/instanceProfile:InstanceProfile"):
+        assert (profile.inputs.get("name") or profile.outputs["name"]).startswith(ROLE_NAME_PREFIX), (
+            profile.name
+        )
 
 
 @pytest.mark.parametrize(

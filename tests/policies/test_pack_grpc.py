@@ -59,6 +59,7 @@ EXPECTED = {
     "ecs-task-role-separate": "advisory",
     "ecs-no-privileged-containers": "mandatory",
     "ecs-read-only-root-filesystem": "advisory",
+    "iam-no-privilege-escalation": "mandatory",
     "ebs-encrypted": "mandatory",
     "ec2-imdsv2-required": "mandatory",
     "ec2-no-public-ip": "mandatory",

@@ -58,6 +58,7 @@ RESOURCE_CASES = {
     "ecs-task-role-separate": (TD, {"taskRoleArn": UNKNOWN, "executionRoleArn": UNKNOWN}),
     "ecs-no-privileged-containers": (TD, UNKNOWN_CONTAINERS),
     "ecs-read-only-root-filesystem": (TD, UNKNOWN_CONTAINERS),
+    "iam-no-privilege-escalation": ("aws:iam/rolePolicy:RolePolicy", {"policy": UNKNOWN}),
     "ebs-encrypted": ("aws:ebs/volume:Volume", {"encrypted": UNKNOWN}),
     "ec2-imdsv2-required": (
         "aws:ec2/launchTemplate:LaunchTemplate",
