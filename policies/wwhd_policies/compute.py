@@ -69,7 +69,15 @@ def block_devices(r: Res) -> list[tuple[str, Any]] | None:
     return found
 
 
+def _from_template(r: Res, key: str) -> bool:
+    """An instance launched from a launch template takes what it leaves unset from the template,
+    which these policies check as a resource of its own."""
+    return r.type == INSTANCE and bool(r.get("launchTemplate")) and r.get(key) is None
+
+
 def _check_ebs_encrypted(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    if _from_template(r, "rootBlockDevice") and not r.get("ebsBlockDevices"):
+        return
     devices = block_devices(r)
     if devices is None:
         out.cannot_decide(f"{r.label()}: its block devices are unknown")
@@ -120,6 +128,8 @@ ebs_encrypted = resource_policy(
 
 
 def _check_imdsv2(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    if _from_template(r, "metadataOptions"):
+        return
     options = r.get("metadataOptions")
     if is_unknown(options):
         out.cannot_decide(f"{r.label()}: metadataOptions is unknown")
@@ -193,6 +203,15 @@ ec2_no_public_ip = resource_policy(
 def _check_private_subnets(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
     for inst in stack.of_type(INSTANCE):
         subnet = inst.get("subnetId")
+        if subnet is None and inst.get("launchTemplate"):
+            templates = stack.resolve(inst, "launchTemplate", template_ref(inst), (LAUNCH_TEMPLATE,))
+            if templates is None:
+                out.cannot_decide(
+                    f"{inst.label()}: its launch template, which may name its subnet, is not in this stack"
+                )
+                continue
+            if any(_template_subnets(t) for t in templates):
+                continue  # placed by its launch template, judged below
         if subnet is None:
             out.violation(
                 f"{inst.label()} names no subnet, so it launches in a default subnet of the default VPC, "
@@ -216,12 +235,24 @@ def _check_private_subnets(stack: Stack, _cfg: dict[str, Any], out: Findings) ->
         else:
             _check_subnets(stack, group, as_list(subnets), out)
     for template in stack.of_type(LAUNCH_TEMPLATE):
-        nics = template.get("networkInterfaces")
-        if is_unknown(nics):
+        subnets = _template_subnets(template)
+        if subnets is None:
             out.cannot_decide(f"{template.label()}: networkInterfaces is unknown")
-            continue
-        subnets = [n.get("subnetId") for n in as_list(nics) if isinstance(n, dict) and n.get("subnetId")]
-        _check_subnets(stack, template, subnets, out)
+        else:
+            _check_subnets(stack, template, subnets, out)
+
+
+def template_ref(r: Res) -> Any:
+    spec = r.get("launchTemplate")
+    return (spec.get("id") or spec.get("name")) if isinstance(spec, dict) else spec
+
+
+def _template_subnets(template: Res) -> list[Any] | None:
+    """The subnets a launch template's network interfaces name; None when they are unknown."""
+    nics = template.get("networkInterfaces")
+    if is_unknown(nics):
+        return None
+    return [n.get("subnetId") for n in as_list(nics) if isinstance(n, dict) and n.get("subnetId")]
 
 
 ec2_private_subnets = stack_policy(

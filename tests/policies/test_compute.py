@@ -230,3 +230,15 @@ def test_instance_role_wildcards_are_caught_by_iam_no_wildcard_actions() -> None
     assert len(check_resource(security.iam_no_wildcard_actions, policy, _role_policy(["ec2:*"]))) == 1
     scoped = _role_policy(["ec2:AttachVolume", "ec2:DescribeVolumes"])
     assert check_resource(security.iam_no_wildcard_actions, policy, scoped) == []
+
+
+def test_an_instance_takes_unset_settings_from_its_launch_template() -> None:
+    from_template = {"launchTemplate": {"id": "lt-1"}}
+    assert check_resource(compute.ebs_encrypted, INSTANCE, from_template) == []
+    assert check_resource(compute.ec2_imdsv2_required, INSTANCE, from_template) == []
+    template = R(LT, "lt", {"id": "lt-1", "networkInterfaces": [{"subnetId": "subnet-priv-a"}]})
+    placed = R(INSTANCE, "box", from_template)
+    assert check_stack(compute.ec2_private_subnets, [VPC, template, placed]) == []
+    unplaced = R(LT, "lt", {"id": "lt-1"})
+    found = check_stack(compute.ec2_private_subnets, [VPC, unplaced, placed])
+    assert [u for _, u in found] == [urn(INSTANCE, "box")] and "default VPC" in found[0][0]

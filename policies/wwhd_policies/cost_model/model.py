@@ -42,6 +42,7 @@ from ..compute import (
     BackupCoverage,
     block_devices,
     public_ip_requests,
+    template_ref,
 )
 from ..reliability import parse_cpu, parse_memory
 
@@ -667,9 +668,7 @@ class _Pricer:
 
     def _template_of(self, r: Res) -> Res:
         # An id still unknown resolves through the engine's property dependencies.
-        spec = r.get("launchTemplate")
-        ref = (spec.get("id") or spec.get("name")) if isinstance(spec, dict) else spec
-        found = self.stack.resolve(r, "launchTemplate", ref, (LAUNCH_TEMPLATE,))
+        found = self.stack.resolve(r, "launchTemplate", template_ref(r), (LAUNCH_TEMPLATE,))
         if not found:
             raise _UnpricedError("its launch template is not in this stack")
         return found[0]
