@@ -507,3 +507,42 @@ def test_qdrant_on_one_graviton_instance_costs_less_than_the_fargate_singleton()
         0.0168 * 730 + 30 * 0.08 + 20 * 0.08 + 20 * 0.05, abs=0.01
     )
     assert on_ec2.baseline_monthly < fargate.baseline_monthly
+
+
+def test_a_new_stack_with_unknown_ids_is_still_priced() -> None:
+    """Before the first deployment every id, ARN and generated name is unknown; none of them
+    changes a price, so none may leave a resource unpriced."""
+    template = res(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "qdrant-lt",
+        {
+            **LT["props"],
+            "imageId": UNKNOWN,
+            "blockDeviceMappings": [
+                {
+                    "deviceName": "/dev/xvda",
+                    "ebs": {"volumeSize": 30, "volumeType": "gp3", "encrypted": "true", "kmsKeyId": UNKNOWN},
+                }
+            ],
+            "networkInterfaces": [{"associatePublicIpAddress": "false", "securityGroups": [UNKNOWN]}],
+        },
+    )
+    api = svc(
+        "api",
+        "api",
+        2.0,
+        networkConfiguration={
+            "subnets": [UNKNOWN, UNKNOWN],
+            "securityGroups": [UNKNOWN],
+            "assignPublicIp": False,
+        },
+    )
+    qdrant = svc("qdrant", "q", 1.0, capacityProviderStrategies=[{"capacityProvider": UNKNOWN, "weight": 1}])
+    del qdrant["props"]["launchType"]
+    est = estimate(
+        [template, ASG, VOLUME, SELECTION, td("api", "1024", "2048"), api, td("q", "512", "1024"), qdrant]
+    )
+    assert est.unpriced == []
+    assert item(est, "api").baseline_monthly == pytest.approx(2 * X86_TASK_HOUR * H, abs=0.01)
+    assert item(est, "qdrant").baseline_monthly == 0  # on the Auto Scaling group's capacity provider
+    assert item(est, "qdrant-asg").baseline_monthly == pytest.approx(0.0168 * 730 + 30 * 0.08, abs=0.01)

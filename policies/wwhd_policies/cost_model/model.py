@@ -324,6 +324,19 @@ class _UnknownError(Exception):
         self.prop = prop
 
 
+def _strategies(r: Res, key: str) -> list[dict[str, Any]]:
+    """An ECS capacity provider strategy list. A provider name not known yet is the name of a
+    capacity provider this deployment creates (an Auto Scaling group's): FARGATE and
+    FARGATE_SPOT are always written out, so such a provider counts as EC2 capacity."""
+    raw = r.get(key)
+    if is_unknown(raw):
+        raise _UnknownError(key)
+    strategies = [s for s in as_list(raw) if isinstance(s, dict)]
+    if any(is_unknown(s.get("base")) or is_unknown(s.get("weight")) for s in strategies):
+        raise _UnknownError(key)
+    return strategies
+
+
 def _known(r: Res, key: str, default: Any = None) -> Any:
     """r[key], or `default` when unset; raises _UnknownError when the value is not known yet."""
     value = r.get(key)
@@ -419,12 +432,11 @@ class _Pricer:
             if cluster.urn in ccp.property_dependencies.get("clusterName", []) or (
                 isinstance(name, str) and not is_unknown(name) and name == cluster.get("name")
             ):
-                strategy = _known(ccp, "defaultCapacityProviderStrategies", [])
-                return [s for s in as_list(strategy) if isinstance(s, dict)]
+                return _strategies(ccp, "defaultCapacityProviderStrategies")
         return []
 
     def service(self, r: Res) -> None:
-        strategies = [s for s in as_list(_known(r, "capacityProviderStrategies", [])) if isinstance(s, dict)]
+        strategies = _strategies(r, "capacityProviderStrategies")
         launch = _known(r, "launchType")
         if _known(r, "schedulingStrategy") == "DAEMON":
             launch = "EC2"  # one task per container instance; Fargate has no daemon services
@@ -472,8 +484,12 @@ class _Pricer:
         maxes = [as_int(_known(t, "maxCapacity")) for t in targets]
         peak_tasks = max([desired, *[m for m in maxes if m is not None]])
         discount = self.price("fargate.spotDiscount")
-        net = _known(r, "networkConfiguration", {})
-        ip_hour = self.price("publicIpv4.hour") if truthy(net.get("assignPublicIp")) else 0.0
+        # Only assignPublicIp matters here: subnets and groups are unknown on a new stack.
+        net = r.get("networkConfiguration")
+        public = net.get("assignPublicIp") if isinstance(net, dict) else net
+        if is_unknown(public):
+            raise _UnknownError("networkConfiguration.assignPublicIp")
+        ip_hour = self.price("publicIpv4.hour") if truthy(public) else 0.0
 
         def monthly(tasks: int) -> tuple[float, float, float]:
             on_demand, spot, ec2 = split_capacity(tasks, strategies)
@@ -633,6 +649,9 @@ class _Pricer:
     def _volume(self, ebs: Mapping[str, Any] | None) -> tuple[str, float, float | None, float | None, bool]:
         """(type, GB, IOPS, MiB/s, size assumed) of one EBS device; None is the AMI's root volume."""
         ebs = ebs or {}
+        for key in ("volumeSize", "volumeType", "iops", "throughput"):
+            if is_unknown(ebs.get(key)):
+                raise _UnknownError(f"block device {key}")
         size = as_float(ebs.get("volumeSize"))
         return (
             # The AMI's root volume (ECS-optimized AMIs: gp3); a mapping that names no type
@@ -700,7 +719,7 @@ class _Pricer:
         self.add(r, cost, None, detail)
 
     def autoscaling_group(self, r: Res) -> None:
-        if _known(r, "mixedInstancesPolicy"):
+        if r.get("mixedInstancesPolicy"):
             raise _UnpricedError("mixed instances policies (several types, Spot) are not modelled")
         minimum = as_int(_known(r, "minSize", 0)) or 0
         # An unset desired capacity starts at the group's minimum.
@@ -797,9 +816,8 @@ class _Pricer:
         self.add(r, low * acu, high * acu, f"Serverless v2, {low:g} ACU baseline, {high:g} at peak")
 
     def cache_cluster(self, r: Res) -> None:
-        group = _known(r, "replicationGroupId")
-        if group:
-            self.add(r, 0.0, None, f"node of replication group {group}, priced there")
+        if r.get("replicationGroupId") is not None:
+            self.add(r, 0.0, None, "node of a replication group, priced there")
             return
         engine, node = _known(r, "engine"), _known(r, "nodeType")
         if not engine or not node:
