@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import cost, data_safety, encryption, network, observability, reliability, security
+from . import compute, cost, data_safety, encryption, network, observability, reliability, security
 
 ALL_POLICIES = [
     *encryption.POLICIES,
@@ -11,6 +11,7 @@ ALL_POLICIES = [
     *reliability.POLICIES,
     *security.POLICIES,
     *observability.POLICIES,
+    *compute.POLICIES,
     *cost.POLICIES,
 ]
 

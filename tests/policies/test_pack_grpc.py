@@ -64,7 +64,13 @@ EXPECTED = {
     "s3-bucket-access-logging": "advisory",
     "rds-performance-insights": "advisory",
     "iam-no-privilege-escalation": "mandatory",
+    "ebs-encrypted": "mandatory",
+    "ec2-imdsv2-required": "mandatory",
+    "ec2-no-public-ip": "mandatory",
+    "ec2-private-subnets": "mandatory",
+    "ebs-volume-backed-up": "mandatory",
     "cost-ceiling": "mandatory",
+    "cost-increase-ceiling": "advisory",
 }
 LEVELS = {
     "advisory": pb.ADVISORY,
