@@ -196,6 +196,52 @@ ec2_imdsv2_required = resource_policy(
 )
 
 
+# --- NAT instances ----------------------------------------------------------------------------
+
+NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
+
+
+def source_dest_check_off(r: Res) -> bool | None:
+    """Is this an instance or network interface with source/destination checking off (a NAT
+    instance's, which forwards traffic that is not its own)? None while the flag is unknown."""
+    value = r.get("sourceDestCheck")
+    if is_unknown(value):
+        return None
+    return value is False or (isinstance(value, str) and value.lower() == "false")
+
+
+def nat_instance(stack: Stack, r: Res) -> bool | None:
+    """Is `r` (an instance, a launch template, an Auto Scaling group) a NAT instance or what
+    launches one? An instance says so with sourceDestCheck false. A launch template cannot carry
+    that flag (EC2's launch template data has no such field): it launches NAT instances when a
+    network interface it attaches (networkInterfaceId) is one of this stack with the check off;
+    a group, when its launch template does. None while that is unknown."""
+    if r.type == INSTANCE:
+        own = source_dest_check_off(r)
+        if own is not False:
+            return own
+    if r.type in (INSTANCE, LAUNCH_TEMPLATE):
+        verdicts: list[bool | None] = []
+        for nic in as_list(r.get("networkInterfaces")):
+            ref = nic.get("networkInterfaceId") if isinstance(nic, dict) else None
+            if ref is None:
+                continue
+            key = "networkInterfaces"
+            verdicts += [
+                source_dest_check_off(e) for e in stack.resolve(r, key, ref, (NETWORK_INTERFACE,)) or ()
+            ]
+        if True in verdicts:
+            return True
+        return None if None in verdicts else False
+    if r.type == AUTOSCALING_GROUP:
+        templates = stack.resolve(r, "launchTemplate", template_ref(r), (LAUNCH_TEMPLATE,)) or []
+        verdicts = [nat_instance(stack, t) for t in templates]
+        if True in verdicts:
+            return True
+        return None if None in verdicts else False
+    return False
+
+
 # --- public IPs -----------------------------------------------------------------------------
 
 
@@ -221,19 +267,30 @@ def _check_public_ip(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
                 f"{r.label()}: associatePublicIpAddress is unknown before creation", prop=prop, remedy=LITERAL
             )
         elif truthy(value):
-            out.violation(f"{r.label()} gives its instances a public IPv4 address.")
+            nat = source_dest_check_off(r) if r.type == INSTANCE else False
+            if nat is None:
+                out.cannot_decide(
+                    f"{r.label()} asks for a public IPv4 address, and whether it is a NAT instance "
+                    "(sourceDestCheck false) is unknown before creation",
+                    prop="sourceDestCheck",
+                    remedy=LITERAL,
+                )
+            elif not nat:
+                out.violation(f"{r.label()} gives its instances a public IPv4 address.")
 
 
 ec2_no_public_ip = resource_policy(
     name="ec2-no-public-ip",
-    description="Instances, launch templates and launch configurations do not ask for public IPv4 addresses.",
+    description="Instances, launch templates and launch configurations do not ask for public IPv4 addresses "
+    "(a NAT instance, with source/destination checking off, is exempt).",
     types=list(_LAUNCH_TYPES),
     check=_check_public_ip,
     level=MANDATORY,
     severity=Severity.HIGH,
     remediation="Set associate_public_ip_address=False (a launch template's network_interfaces take the "
     "string 'false'); instances reach AWS APIs and the internet through the NAT gateway or VPC "
-    "endpoints. Each public IPv4 also costs $3.65 a month.",
+    "endpoints. Each public IPv4 also costs $3.65 a month. A NAT instance needs one: give it "
+    "source_dest_check=False, which is what makes it a NAT instance.",
 )
 
 
@@ -271,8 +328,24 @@ def _launch_public_ip(source: Res) -> Any:
     return aws.SUBNET_DECIDES if value is None else value
 
 
+def _skip_nat(stack: Stack, r: Res, out: Findings) -> bool:
+    """A NAT instance (or what launches one) must sit in a public subnet: it is not judged."""
+    nat = nat_instance(stack, r)
+    if nat is None:
+        out.cannot_decide(
+            f"{r.label()}: whether it is a NAT instance (sourceDestCheck false) is unknown before creation, "
+            "so its placement cannot be judged",
+            prop="sourceDestCheck",
+            remedy=LITERAL,
+            urn=r.urn,
+        )
+    return nat is not False
+
+
 def _check_private_subnets(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
     for inst in stack.of_type(INSTANCE):
+        if _skip_nat(stack, inst, out):
+            continue
         subnet = inst.get("subnetId")
         if subnet is None and inst.get("launchTemplate"):
             templates = stack.resolve(inst, "launchTemplate", template_ref(inst), (LAUNCH_TEMPLATE,))
@@ -303,6 +376,8 @@ def _check_private_subnets(stack: Stack, _cfg: dict[str, Any], out: Findings) ->
             out,
         )
     for group in stack.of_type(AUTOSCALING_GROUP):
+        if _skip_nat(stack, group, out):
+            continue
         subnets = group.get("vpcZoneIdentifiers")
         if not is_unknown(subnets) and not as_list(subnets):
             out.violation(
@@ -323,6 +398,8 @@ def _check_private_subnets(stack: Stack, _cfg: dict[str, Any], out: Findings) ->
             groups_owner=source,
         )
     for template in stack.of_type(LAUNCH_TEMPLATE):
+        if _skip_nat(stack, template, out):
+            continue
         subnets = _template_subnets(template)
         if subnets is None or subnets:
             aws.judge_placement(
@@ -350,12 +427,14 @@ def _template_subnets(template: Res) -> list[Any] | None:
 
 ec2_private_subnets = stack_policy(
     name="ec2-private-subnets",
-    description="Instances, Auto Scaling groups and launch templates place instances in private subnets.",
+    description="Instances, Auto Scaling groups and launch templates place instances in private subnets "
+    "(NAT instances, with source/destination checking off, are exempt).",
     check=_check_private_subnets,
     level=MANDATORY,
     severity=Severity.HIGH,
     remediation="Give instances subnet_id and groups vpc_zone_identifiers from the private subnets "
-    "(vpc.private_subnet_ids); never rely on the default VPC.",
+    "(vpc.private_subnet_ids); never rely on the default VPC. A NAT instance belongs in a public subnet: "
+    "give it source_dest_check=False (a launch template: attach a network interface that has it).",
 )
 
 

@@ -249,3 +249,68 @@ def test_an_instance_takes_unset_settings_from_its_launch_template() -> None:
     unplaced = R(LT, "lt", {"id": "lt-1"})
     found = check_stack(compute.ec2_private_subnets, [VPC, unplaced, placed])
     assert [u for _, u in found] == [urn(INSTANCE, "box")] and "default VPC" in found[0][0]
+
+
+# --- NAT instances (over the Analyzer gRPC interface) -------------------------------------------
+
+PUBLIC_VPC = R(
+    "awsx:ec2:Vpc",
+    "vpc",
+    {"vpcId": "vpc-1", "privateSubnetIds": ["subnet-priv-a"], "publicSubnetIds": ["subnet-pub-a"]},
+)
+PUBLIC_INSTANCE = {"subnetId": "subnet-pub-a", "associatePublicIpAddress": True, "instanceType": "t4g.nano"}
+
+
+def test_a_nat_instance_is_public_by_design(pack) -> None:
+    nat = R(INSTANCE, "nat", {**PUBLIC_INSTANCE, "sourceDestCheck": False})
+    for policy in ("ec2-no-public-ip", "ec2-private-subnets"):
+        assert pack.run(policy, [PUBLIC_VPC, nat]) == [], policy
+
+
+def test_a_public_instance_that_forwards_nothing_violates(pack) -> None:
+    for props in (PUBLIC_INSTANCE, {**PUBLIC_INSTANCE, "sourceDestCheck": True}):
+        box = R(INSTANCE, "box", props)
+        [public_ip] = pack.run("ec2-no-public-ip", [PUBLIC_VPC, box])
+        assert public_ip.text == "Instance 'box' gives its instances a public IPv4 address."
+        [placed] = pack.run("ec2-private-subnets", [PUBLIC_VPC, box])
+        assert placed.name == "box" and "is placed in a public subnet" in placed.text
+
+
+def test_a_source_dest_check_unknown_before_creation_is_undecided(pack) -> None:
+    box = R(INSTANCE, "box", {**PUBLIC_INSTANCE, "sourceDestCheck": UNKNOWN})
+    for policy in ("ec2-no-public-ip", "ec2-private-subnets"):
+        [found] = pack.run(policy, [PUBLIC_VPC, box])
+        assert found.undecided and found.text.startswith("undecided [sourceDestCheck]: "), found
+
+
+def _nat_group(source_dest_check: object) -> list[R]:
+    """A NAT instance the fck-nat way: an interface with the check off, attached by the launch
+    template (ids unknown before creation, linked by property dependencies), in a public subnet."""
+    eni = R(
+        compute.NETWORK_INTERFACE,
+        "nat-eni",
+        {"id": UNKNOWN, "subnetId": "subnet-pub-a", "sourceDestCheck": source_dest_check},
+    )
+    template = R(
+        LT,
+        "nat-template",
+        {
+            "id": UNKNOWN,
+            "instanceType": "t4g.nano",
+            "networkInterfaces": [{"deviceIndex": 0, "networkInterfaceId": UNKNOWN}],
+        },
+        prop_deps={"networkInterfaces": ["nat-eni"]},
+    )
+    group = R(
+        ASG,
+        "nat",
+        {"vpcZoneIdentifiers": ["subnet-pub-a"], "launchTemplate": {"id": UNKNOWN}},
+        prop_deps={"launchTemplate": ["nat-template"]},
+    )
+    return [PUBLIC_VPC, eni, template, group]
+
+
+def test_a_template_attaching_a_forwarding_interface_launches_nat_instances(pack) -> None:
+    assert pack.run("ec2-private-subnets", _nat_group(False)) == []
+    [placed] = pack.run("ec2-private-subnets", _nat_group(True))
+    assert placed.urn == urn(ASG, "nat") and "is placed in a public subnet" in placed.text
