@@ -38,6 +38,13 @@ DLM_POLICY = "aws:dlm/lifecyclePolicy:LifecyclePolicy"
 _LAUNCH_TYPES = (INSTANCE, LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION)
 
 
+def any_of(verdicts: list[bool | None]) -> bool | None:
+    """True when one verdict is, else None when one is not known yet, else False."""
+    if True in verdicts:
+        return True
+    return None if None in verdicts else False
+
+
 # --- EBS encryption ----------------------------------------------------------------------------
 
 
@@ -230,15 +237,11 @@ def nat_instance(stack: Stack, r: Res) -> bool | None:
             verdicts += [
                 source_dest_check_off(e) for e in stack.resolve(r, key, ref, (NETWORK_INTERFACE,)) or ()
             ]
-        if True in verdicts:
-            return True
-        return None if None in verdicts else False
+        return any_of(verdicts)
     if r.type == AUTOSCALING_GROUP:
         templates = stack.resolve(r, "launchTemplate", template_ref(r), (LAUNCH_TEMPLATE,)) or []
         verdicts = [nat_instance(stack, t) for t in templates]
-        if True in verdicts:
-            return True
-        return None if None in verdicts else False
+        return any_of(verdicts)
     return False
 
 
@@ -457,13 +460,15 @@ class BackupCoverage:
         self.selections = stack.of_type(aws.BACKUP_SELECTION)
         self.dlm = stack.of_type(DLM_POLICY)
 
+    def selections_covering(self, volume: Res) -> list[Res]:
+        """The AWS Backup selections known to pick `volume`."""
+        return [sel for sel in self.selections if _selection_covers(sel, volume) is True]
+
     def covers(self, volume: Res) -> bool | None:
         """True when something snapshots `volume`, None when that cannot be known yet."""
         verdicts = [_selection_covers(sel, volume) for sel in self.selections]
         verdicts += [_dlm_covers(p, volume) for p in self.dlm]
-        if True in verdicts:
-            return True
-        return None if None in verdicts else False
+        return any_of(verdicts)
 
 
 def _tags(volume: Res) -> dict[str, Any] | None:

@@ -406,6 +406,107 @@ def test_ec2_instance_type_missing_from_the_table_is_unpriced() -> None:
     assert est.unpriced[0]["kind"] == "unpriced" and "zz9.huge" in est.unpriced[0]["reason"]
 
 
+PLAN = res(
+    "aws:backup/plan:Plan",
+    "qdrant-plan",
+    {
+        "id": UNKNOWN,
+        "rules": [{"targetVaultName": UNKNOWN, "copyActions": [{"destinationVaultArn": UNKNOWN}]}],
+    },
+    propertyDependencies={"rules": ["urn:qdrant-vault", "urn:qdrant-vault-copy"]},
+)
+PLANNED_SELECTION = {**SELECTION, "props": {**SELECTION["props"], "planId": UNKNOWN}} | {
+    "propertyDependencies": {"resources": ["urn:qdrant-data"], "planId": ["urn:qdrant-plan"]}
+}
+VAULTS = [
+    res("aws:backup/vault:Vault", n, {"name": UNKNOWN, "arn": UNKNOWN})
+    for n in ("qdrant-vault", "qdrant-vault-copy")
+]
+
+
+def test_a_vault_keeping_a_volumes_recovery_points_is_priced_from_its_size() -> None:
+    """The plan's vault and its copy in another region each keep the volume's snapshots (20 GB at
+    $0.05); the volume's own line no longer carries them, and no EFS-backup assumption is added."""
+    est = estimate([VOLUME, PLAN, PLANNED_SELECTION, *VAULTS])
+    assert est.unpriced == []
+    assert item(est, "qdrant-data").baseline_monthly == pytest.approx(20 * 0.08, abs=0.01)
+    assert "qdrant-data snapshots" not in [i.name for i in est.items]
+    for vault in ("qdrant-vault", "qdrant-vault-copy"):
+        assert item(est, vault).baseline_monthly == pytest.approx(20 * 0.05, abs=0.01)
+        assert item(est, vault).detail == "20 GB of snapshots of Volume 'qdrant-data'"
+
+
+def test_a_vault_of_other_backups_or_of_no_plan_keeps_the_usage_assumption() -> None:
+    efs = res("aws:efs/fileSystem:FileSystem", "fs", {"arn": UNKNOWN})
+    efs_selection = res(
+        "aws:backup/selection:Selection",
+        "fs-backup",
+        {"resources": [UNKNOWN], "planId": UNKNOWN},
+        propertyDependencies={"resources": ["urn:fs"], "planId": ["urn:qdrant-plan"]},
+    )
+    est = estimate([efs, PLAN, efs_selection, *VAULTS], usage={"efsGbStored": 0})
+    assert item(est, "qdrant-vault").baseline_monthly == pytest.approx(10 * 0.05)
+    assert item(est, "qdrant-vault").detail == "10 GB of backups"
+    lonely = estimate([VAULTS[0]])
+    assert lonely.baseline_monthly == pytest.approx(10 * 0.05)
+    assert "assumed: no plan of this stack uses it" in lonely.items[0].detail
+
+
+def test_an_rds_managed_master_secret_is_billed_on_the_instance() -> None:
+    db = {"instanceClass": "db.t4g.medium", "engine": "postgres", "allocatedStorage": 20}
+    plain_db = item(estimate([res("aws:rds/instance:Instance", "db", db)]), "db")
+    managed = item(
+        estimate([res("aws:rds/instance:Instance", "db", db | {"manageMasterUserPassword": True})]), "db"
+    )
+    assert managed.baseline_monthly == pytest.approx(plain_db.baseline_monthly + 0.40, abs=0.01)
+    assert managed.detail.endswith("+ its RDS-managed master user secret")
+
+
+def test_parameter_store_standard_is_free_advanced_is_billed() -> None:
+    def priced(props: dict) -> float:
+        est = estimate([res("aws:ssm/parameter:Parameter", "p", {"type": "String", "value": "v"} | props)])
+        assert est.unpriced == []
+        return est.baseline_monthly
+
+    assert priced({}) == 0 and priced({"tier": "Standard"}) == 0
+    assert priced({"tier": "Advanced"}) == pytest.approx(0.05)
+    # Intelligent-Tiering: standard until the value passes 4 KB or a policy is attached.
+    assert priced({"tier": "Intelligent-Tiering"}) == 0
+    assert priced({"tier": "Intelligent-Tiering", "value": "x" * 4097}) == pytest.approx(0.05)
+    assert priced({"tier": "Intelligent-Tiering", "policies": '[{"Type": "Expiration"}]'}) == pytest.approx(
+        0.05
+    )
+
+
+def test_a_pull_through_cache_rule_is_priced_for_the_images_it_caches() -> None:
+    resources = [
+        res(
+            "aws:ecr/pullThroughCacheRule:PullThroughCacheRule",
+            "docker-hub",
+            {"ecrRepositoryPrefix": "docker-hub"},
+        ),
+        res("aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate", "docker-hub-template"),
+    ]
+    est = estimate(resources)
+    assert est.unpriced == []
+    assert [(i.name, i.baseline_monthly) for i in est.items] == [("docker-hub", pytest.approx(1 * 0.10))]
+    assert estimate(resources, usage={"ecrCachedGbPerRule": 5}).baseline_monthly == pytest.approx(0.50)
+
+
+def test_an_unknown_flow_log_destination_claims_no_log_group() -> None:
+    """On a new stack every ARN is the same placeholder: the application's log groups still pay
+    their own ingestion."""
+    group = res("aws:cloudwatch/logGroup:LogGroup", "api-logs", {"arn": UNKNOWN})
+    flow = res(
+        "aws:ec2/flowLog:FlowLog",
+        "flow",
+        {"logDestination": UNKNOWN},
+        propertyDependencies={"logDestination": ["urn:flow-logs"]},
+    )
+    est = estimate([group, flow])
+    assert item(est, "api-logs").baseline_monthly == pytest.approx(1 * 0.5 + 2 * 0.03)
+
+
 def test_unpriced_types_and_classes_are_listed_not_zero() -> None:
     resources = [
         res("aws:sqs/queue:Queue", "queue"),
@@ -546,3 +647,53 @@ def test_a_new_stack_with_unknown_ids_is_still_priced() -> None:
     assert item(est, "api").baseline_monthly == pytest.approx(2 * X86_TASK_HOUR * H, abs=0.01)
     assert item(est, "qdrant").baseline_monthly == 0  # on the Auto Scaling group's capacity provider
     assert item(est, "qdrant-asg").baseline_monthly == pytest.approx(0.0168 * 730 + 30 * 0.08, abs=0.01)
+
+
+# --- the program's own shapes ------------------------------------------------------------------
+
+
+def test_the_qdrant_container_host_is_priced_whole(mocks) -> None:
+    """Issue 18's host as the component registers it (instance profile, launch template, group,
+    data volume, daily backups copied to a second region): nothing unpriced, the vaults keep the
+    volume's snapshots and nothing else."""
+    from components.container_host import WwhdContainerHost, WwhdContainerHostArgs
+    from tools.mocks import settle
+
+    WwhdContainerHost(
+        "qdrant-host",
+        WwhdContainerHostArgs(
+            cluster_name="wwhd-test",
+            region="us-west-2",
+            subnet_id="subnet-0a1b2c3d4e5f60001",
+            availability_zone="us-west-2a",
+            security_group_ids=["sg-0host000000000001"],
+            key_arn="arn:aws:kms:us-west-2:123456789012:key/host",
+            permissions_boundary="arn:aws:iam::123456789012:policy/wwhd-workload-boundary",
+            backup_retention_days=30,
+            backup_copy_region="us-east-1",
+        ),
+    )
+    settle()
+    registered = [
+        {
+            "type": r.type,
+            "name": r.name,
+            "urn": r.urn,
+            "inputs": r.checked_inputs or r.inputs,
+            "outputs": r.outputs,
+            "parent": r.parent,
+            "propertyDependencies": r.property_dependencies,
+        }
+        for r in mocks.registrations
+    ]
+    est = estimate(registered)
+    assert est.unpriced == []
+    by_type = {}
+    for i in est.items:
+        by_type.setdefault(i.type.rsplit(":", 1)[-1], []).append(i.baseline_monthly)
+    # t4g.small + its 30 GB gp3 root; the 20 GB gp3 data volume; its snapshots in each vault.
+    assert by_type == {
+        "Group": [pytest.approx(0.0168 * 730 + 30 * 0.08, abs=0.01)],
+        "Volume": [pytest.approx(20 * 0.08, abs=0.01)],
+        "Vault": [pytest.approx(20 * 0.05), pytest.approx(20 * 0.05)],
+    }

@@ -32,7 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from .. import _aws as aws
-from .._util import Res, Stack, as_float, as_int, as_list, contains_unknown, is_unknown, plain, truthy
+from .._util import (
+    Res,
+    Stack,
+    as_float,
+    as_int,
+    as_list,
+    contains_unknown,
+    is_unknown,
+    plain,
+    truthy,
+)
 from ..compute import (
     AUTOSCALING_GROUP,
     EBS_VOLUME,
@@ -56,8 +66,8 @@ DEFAULT_USAGE: dict[str, float] = {
     "albLcu": 1.0,
     # GB stored per EFS file system (SQLite + Qdrant data).
     "efsGbStored": 5.0,
-    # GB of backups kept per AWS Backup vault (EFS recovery points; EBS snapshots are priced on
-    # their volumes).
+    # GB of backups kept per AWS Backup vault of everything but EBS volumes of this stack (EFS
+    # recovery points): EBS recovery points are priced from the volumes' sizes.
     "backupGbPerVault": 10.0,
     # GB ingested per month and GB kept, per CloudWatch log group.
     "logIngestGbPerGroup": 1.0,
@@ -68,6 +78,9 @@ DEFAULT_USAGE: dict[str, float] = {
     "rdsStorageGbDefault": 20.0,
     # GB per ECR repository and per S3 bucket.
     "ecrGbPerRepo": 2.0,
+    # GB of upstream images an ECR pull-through cache rule keeps in the repositories it creates
+    # (a few pinned tags of one or two images, as the Qdrant and collector images are).
+    "ecrCachedGbPerRule": 1.0,
     "s3GbPerBucket": 1.0,
     # GB per month through each interface VPC endpoint.
     "vpcEndpointGbPerMonth": 1.0,
@@ -178,11 +191,14 @@ FREE_TYPES = frozenset(
         "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter",
         "aws:lb/listenerCertificate:ListenerCertificate",
         "aws:kms/grant:Grant",
+        # Network interfaces cost nothing; a public address on one is priced as its Eip.
+        "aws:ec2/networkInterface:NetworkInterface",
+        "aws:ec2/networkInterfaceAttachment:NetworkInterfaceAttachment",
+        # The repositories a creation template shapes are created by pull-through cache rules
+        # (priced there) or by pushes to a new name (billed as repositories of this stack are).
+        "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",
     }
 )
-# random: values computed by the engine, no cloud resource behind them.
-FREE_PREFIXES = ("aws:iam/", "pulumi:providers:", "random:")
-FREE_EXACT_PACKAGES = ("pulumi:pulumi:Stack",)
 # random: values computed by the engine, no cloud resource behind them.
 FREE_PREFIXES = ("aws:iam/", "pulumi:providers:", "random:")
 FREE_EXACT_PACKAGES = ("pulumi:pulumi:Stack",)
@@ -214,6 +230,12 @@ CACHE_CLUSTER = "aws:elasticache/cluster:Cluster"
 CACHE_REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 CACHE_SERVERLESS = "aws:elasticache/serverlessCache:ServerlessCache"
 FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
+PULL_THROUGH_CACHE_RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+# Parameter Store's standard tier holds values up to 4 KB without policies; Intelligent-Tiering
+# makes a parameter advanced past either.
+SSM_STANDARD_MAX_BYTES = 4096
 
 
 def rds_table(engine: str, multi_az: bool = False) -> str:
@@ -369,7 +391,7 @@ class _Pricer:
         self.items: list[CostItem] = []
         self.unpriced: list[dict[str, str]] = []
         self.used: dict[str, dict[str, Any]] = {}
-        self._coverage: BackupCoverage | None = None
+        self._backups: _Backups | None = None
 
     # --- price look-ups ---------------------------------------------------------------------
 
@@ -614,10 +636,10 @@ class _Pricer:
             return gb * self.price(f"ebs.{vtype}GbMonth"), label
         raise _UnpricedError(f"volume type {vtype} is not in prices.json")
 
-    def covered_by_backup(self, volume: Res) -> bool | None:
-        if self._coverage is None:
-            self._coverage = BackupCoverage(self.stack)
-        return self._coverage.covers(volume)
+    def backups(self) -> _Backups:
+        if self._backups is None:
+            self._backups = _Backups(self.stack)
+        return self._backups
 
     def ebs_volume(self, r: Res) -> None:
         size = as_float(_known(r, "size"))
@@ -630,19 +652,57 @@ class _Pricer:
         cost, label = self.volume_month(
             vtype, size, as_float(_known(r, "iops")), as_float(_known(r, "throughput"))
         )
+        backups = self.backups()
+        vaults = backups.vaults_holding(r)
+        if vaults:
+            label += " (recovery points priced on vault " + ", ".join(f"'{v.name}'" for v in vaults) + ")"
         self.add(r, cost, None, label)
-        covered = self.covered_by_backup(r)
-        if covered is False:
+        covered = backups.coverage.covers(r)
+        if vaults or covered is False:
             return
         gb = size * self.usage["ebsSnapshotGbPerVolumeGb"]
         why = (
-            "kept by its backup plan"
+            "kept by its backup plan or DLM policy"
             if covered
             else "assumed: whether a backup selection picks it is not known yet"
         )
         self.add(
             r, gb * self.price("ebs.snapshotGbMonth"), None, f"{gb:g} GB of snapshots ({why})", " snapshots"
         )
+
+    def backup_vault(self, r: Res) -> None:
+        """What a vault keeps: the snapshots of the EBS volumes of this stack its plans back up
+        (or copy into it), from their sizes; anything else (EFS file systems, what a selection
+        picks by tag) the `backupGbPerVault` assumption, as is a vault no plan of this stack uses."""
+        backups = self.backups()
+        volumes, other = backups.contents(r)
+        cost, parts = 0.0, []
+        if other is not False:
+            gb = self.usage["backupGbPerVault"]
+            cost += gb * self.price("backup.efsWarmGbMonth")
+            parts.append(
+                f"{gb:g} GB of backups" + ("" if other else " (assumed: no plan of this stack uses it)")
+            )
+        for volume in volumes:
+            size = as_float(volume.get("size"))
+            if size is None or is_unknown(volume.get("size")):
+                continue  # the volume itself is unpriced, and says why
+            gb = size * self.usage["ebsSnapshotGbPerVolumeGb"]
+            cost += gb * self.price("ebs.snapshotGbMonth")
+            parts.append(f"{gb:g} GB of snapshots of {volume.label()}")
+        self.add(r, cost, None, " + ".join(parts) or "no recovery points")
+
+    def ssm_parameter(self, r: Res) -> None:
+        """Standard parameters are free; advanced ones are billed per parameter-month."""
+        tier = _known(r, "tier", "Standard")
+        if tier == "Intelligent-Tiering":
+            value = _known(r, "value", "")
+            big = len(str(value).encode()) > SSM_STANDARD_MAX_BYTES
+            tier = "Advanced" if big or _known(r, "policies") else "Standard"
+        if tier == "Advanced":
+            self.add(r, self.price("ssm.advancedParameterMonth"), None, "advanced parameter")
+        elif tier != "Standard":
+            raise _UnpricedError(f"tier {tier} is not in prices.json")
 
     # --- EC2 ------------------------------------------------------------------------------
 
@@ -777,13 +837,22 @@ class _Pricer:
             raise _UnpricedError("gp3 IOPS or throughput above the included baseline are not in prices.json")
         storage_factor = 2.0 if multi else 1.0
         cost = factor * hourly * self.hours + storage_factor * gb * self.price("rds.gp3GbMonth")
+        secret_cost, secret = self.master_user_secret(r)
         self.add(
             r,
-            cost,
+            cost + secret_cost,
             None,
             f"{klass} {engine} {'Multi-AZ' if multi else 'Single-AZ'} + {gb:g} GB {storage_type}"
-            + ("" if allocated is not None else " (size assumed)"),
+            + ("" if allocated is not None else " (size assumed)")
+            + secret,
         )
+
+    def master_user_secret(self, r: Res) -> tuple[float, str]:
+        """The Secrets Manager secret RDS creates and rotates for manageMasterUserPassword: billed
+        per month like any secret, though no aws.secretsmanager.Secret of the stack stands for it."""
+        if not truthy(_known(r, "manageMasterUserPassword", False)):
+            return 0.0, ""
+        return self.price("secretsmanager.secretMonth"), " + its RDS-managed master user secret"
 
     def aurora_cluster(self, r: Res) -> None:
         engine = str(_known(r, "engine", ""))
@@ -793,8 +862,12 @@ class _Pricer:
             raise _UnpricedError("Aurora I/O-Optimized is not in prices.json")
         gb, io = self.usage["auroraStorageGb"], self.usage["auroraIoMillionPerMonth"]
         cost = gb * self.price("aurora.storageGbMonth") + io * self.price("aurora.ioMillion")
+        secret_cost, secret = self.master_user_secret(r)
         self.add(
-            r, cost, None, f"{gb:g} GB Aurora storage + {io:g} million I/O requests (instances priced apart)"
+            r,
+            cost + secret_cost,
+            None,
+            f"{gb:g} GB Aurora storage + {io:g} million I/O requests (instances priced apart)" + secret,
         )
 
     def aurora_instance(self, r: Res) -> None:
@@ -859,6 +932,81 @@ class _Pricer:
             cost += ingest * self.price("cloudwatch.logIngestGb")
             detail = f"{ingest:g} GB ingested + " + detail
         self.add(r, cost, None, detail)
+
+
+class _Backups:
+    """Which AWS Backup vaults of this stack keep which recovery points: a selection belongs to a
+    plan (planId), a plan writes into the vault its rules target (targetVaultName) and copies into
+    the vaults its copy actions name (destinationVaultArn). Ids and names unknown before creation
+    link through the engine's property dependencies (planId, rules)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.coverage = BackupCoverage(stack)
+        self._vaults_of_plan: dict[str, list[Res]] = {}
+        vaults = stack.of_type(aws.BACKUP_VAULT)
+        for plan in stack.of_type(BACKUP_PLAN):
+            named: set[Any] = set()
+            for rule in as_list(plan.get("rules")):
+                if not isinstance(rule, dict):
+                    continue
+                named.add(rule.get("targetVaultName"))
+                named.update(
+                    c.get("destinationVaultArn")
+                    for c in as_list(rule.get("copyActions"))
+                    if isinstance(c, dict)
+                )
+            deps = set(plan.property_dependencies.get("rules", ()))
+            self._vaults_of_plan[plan.urn] = [
+                v for v in vaults if v.urn in deps or _known_strings(v.get("name"), v.get("arn")) & named
+            ]
+
+    def plans_of(self, selection: Res) -> list[Res]:
+        return self.stack.resolve(selection, "planId", selection.get("planId"), (BACKUP_PLAN,)) or []
+
+    def vaults_of(self, selection: Res) -> list[Res]:
+        return self.stack.ordered(
+            v for plan in self.plans_of(selection) for v in self._vaults_of_plan[plan.urn]
+        )
+
+    def vaults_holding(self, volume: Res) -> list[Res]:
+        """The vaults of this stack that keep `volume`'s recovery points."""
+        return self.stack.ordered(
+            v for sel in self.coverage.selections_covering(volume) for v in self.vaults_of(sel)
+        )
+
+    def contents(self, vault: Res) -> tuple[list[Res], bool | None]:
+        """(EBS volumes of this stack whose recovery points `vault` keeps, whether it also keeps
+        something else); None for the second when no plan of this stack writes into it."""
+        selections = [sel for sel in self.coverage.selections if vault in self.vaults_of(sel)]
+        if not selections:
+            return [], None
+        volumes = self.stack.of_type(EBS_VOLUME)
+        held = [v for v in volumes if vault in self.vaults_holding(v)]
+        return held, any(_picks_more_than(sel, held) for sel in selections)
+
+
+def _known_strings(*values: Any) -> set[str]:
+    return {v for v in values if isinstance(v, str) and v and not is_unknown(v)}
+
+
+def _picks_more_than(selection: Res, volumes: list[Res]) -> bool:
+    """Does a selection pick anything but these EBS volumes (an EFS file system, a database, or
+    whatever its tags or an unresolved reference pick)?"""
+    if selection.get("selectionTags") or is_unknown(selection.get("selectionTags")):
+        return True
+    resources = selection.get("resources")
+    refs = [resources] if is_unknown(resources) else as_list(resources)
+    urns = {v.urn for v in volumes}
+    known = {str(v.get(k)) for v in volumes for k in ("arn", "id")}
+    for ref in refs:
+        if is_unknown(ref):
+            deps = selection.property_dependencies.get("resources", [])
+            if not deps or any(d not in urns for d in deps):
+                return True
+        elif ref not in known:
+            return True
+    return False
 
 
 def split_capacity(tasks: int, strategies: list[dict[str, Any]]) -> tuple[float, float, float]:
@@ -991,7 +1139,8 @@ def _price(stack: Stack, price_data: Mapping[str, Any], region: str, usage: dict
     flow_targets: set[str] = set()
     for fl in stack.of_type(aws.FLOW_LOG):
         dest = fl.get("logDestination")
-        if isinstance(dest, str):
+        # Every ARN not known yet reads as the same placeholder: only a known one names its group.
+        if isinstance(dest, str) and not is_unknown(dest):
             flow_targets.add(dest)
         flow_targets.update(fl.property_dependencies.get("logDestination", []))
     handlers = {
@@ -1027,8 +1176,7 @@ def _price(stack: Stack, price_data: Mapping[str, Any], region: str, usage: dict
                 gb = usage["flowLogGbPerMonth"]
                 p.add(r, gb * p.price("cloudwatch.logIngestGb"), None, f"{gb:g} GB vended log ingestion")
             elif t == aws.BACKUP_VAULT:
-                gb = usage["backupGbPerVault"]
-                p.add(r, gb * p.price("backup.efsWarmGbMonth"), None, f"{gb:g} GB of backups")
+                p.backup_vault(r)
             elif t == "aws:servicediscovery/service:Service":
                 n = usage["cloudMapInstancesPerService"]
                 p.add(
@@ -1040,9 +1188,16 @@ def _price(stack: Stack, price_data: Mapping[str, Any], region: str, usage: dict
             elif t in aws.BUCKETS:
                 gb = usage["s3GbPerBucket"]
                 p.add(r, gb * p.price("s3.standardGbMonth"), None, f"{gb:g} GB Standard")
-            elif t == "aws:ssm/parameter:Parameter":
-                if _known(r, "tier", "Standard") != "Standard":
-                    raise _UnpricedError("advanced parameters are not in prices.json")
+            elif t == SSM_PARAMETER:
+                p.ssm_parameter(r)
+            elif t == PULL_THROUGH_CACHE_RULE:
+                gb = usage["ecrCachedGbPerRule"]
+                p.add(
+                    r,
+                    gb * p.price("ecr.storageGbMonth"),
+                    None,
+                    f"{gb:g} GB of cached images (the rule is free)",
+                )
             elif t in FREE_TYPES or t.startswith(FREE_PREFIXES) or t in FREE_EXACT_PACKAGES:
                 continue
             elif t.split(":", 1)[0] not in CLOUD_PACKAGES and r.urn in parents:
