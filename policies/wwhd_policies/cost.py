@@ -3,23 +3,28 @@ not raise it by more than a per-stack limit."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from pulumi_policy import Severity
 
-from ._util import ADVISORY, LITERAL, MANDATORY, Findings, Stack, as_float, as_list, stack_policy
+from ._util import (
+    ADVISORY,
+    LITERAL,
+    MANDATORY,
+    Findings,
+    Stack,
+    as_float,
+    as_list,
+    stack_config,
+    stack_policy,
+)
 from .cost_model import CostEstimate, advise, estimate
 
 
 def stack_region(default: str = "us-west-2") -> str:
     """aws:region from the stack configuration the engine passes in PULUMI_CONFIG."""
-    try:
-        cfg = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
-    except ValueError:
-        return default
-    region = cfg.get("aws:region") if isinstance(cfg, dict) else None
+    region = stack_config("aws:region")
     return region if isinstance(region, str) and region else default
 
 

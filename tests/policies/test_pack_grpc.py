@@ -69,6 +69,8 @@ EXPECTED = {
     "ec2-no-public-ip": "mandatory",
     "ec2-private-subnets": "mandatory",
     "ebs-volume-backed-up": "mandatory",
+    "container-memory-fits": "mandatory",
+    "image-from-private-registry": "mandatory",
     "cost-ceiling": "mandatory",
     "cost-increase-ceiling": "advisory",
 }

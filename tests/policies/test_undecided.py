@@ -245,6 +245,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "resources",
     ),
+    "container-memory-fits": ([R(TD, "td", {"containerDefinitions": "[]", "memory": UNKNOWN})], "memory"),
+    "image-from-private-registry": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
     # A service whose desired count is unknown cannot be priced: the estimate is a lower bound.
     "cost-ceiling": (COST_UNKNOWN, "desiredCount"),
     "cost-increase-ceiling": (COST_UNKNOWN, "desiredCount"),
