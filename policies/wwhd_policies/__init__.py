@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import compute, cost, data_safety, encryption, network, observability, reliability, security
+from . import compute, cost, data_safety, encryption, network, observability, reliability, rotation, security
 
 ALL_POLICIES = [
     *encryption.POLICIES,
@@ -10,6 +10,7 @@ ALL_POLICIES = [
     *data_safety.POLICIES,
     *reliability.POLICIES,
     *security.POLICIES,
+    *rotation.POLICIES,
     *observability.POLICIES,
     *compute.POLICIES,
     *cost.POLICIES,

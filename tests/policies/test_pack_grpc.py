@@ -71,6 +71,7 @@ EXPECTED = {
     "ebs-volume-backed-up": "mandatory",
     "container-memory-fits": "mandatory",
     "image-from-private-registry": "mandatory",
+    "rotating-secret-readers-refreshed": "mandatory",
     "cost-ceiling": "mandatory",
     "cost-increase-ceiling": "advisory",
 }

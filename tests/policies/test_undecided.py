@@ -247,6 +247,23 @@ CASES: dict[str, tuple[list[R], str] | None] = {
     ),
     "container-memory-fits": ([R(TD, "td", {"containerDefinitions": "[]", "memory": UNKNOWN})], "memory"),
     "image-from-private-registry": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "rotating-secret-readers-refreshed": (
+        [
+            R(
+                "aws:rds/instance:Instance",
+                "db",
+                {"manageMasterUserPassword": True, "masterUserSecrets": UNKNOWN},
+            ),
+            R(
+                TD,
+                "td",
+                {"arn": "arn:td:1", **UNKNOWN_CONTAINERS},
+                prop_deps={"containerDefinitions": ["db"]},
+            ),
+            R(SERVICE, "svc", {"taskDefinition": "arn:td:1"}),
+        ],
+        "containerDefinitions",
+    ),
     # A service whose desired count is unknown cannot be priced: the estimate is a lower bound.
     "cost-ceiling": (COST_UNKNOWN, "desiredCount"),
     "cost-increase-ceiling": (COST_UNKNOWN, "desiredCount"),
