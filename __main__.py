@@ -8,10 +8,11 @@ import pulumi
 import pulumi_aws as aws
 
 import workloads
+from components.container_host import WwhdContainerHost, WwhdContainerHostArgs
 from components.data import WwhdDataVolume, WwhdDataVolumeArgs
 from components.database import WwhdDatabase, WwhdDatabaseArgs
 from components.kms import WwhdStackKey, WwhdStackKeyArgs
-from components.monitoring import WatchedService, WwhdMonitoring, WwhdMonitoringArgs
+from components.monitoring import WatchedHost, WatchedService, WwhdMonitoring, WwhdMonitoringArgs
 from components.network import WwhdNetwork, WwhdNetworkArgs
 from components.platform import (
     PlatformNetwork,
@@ -29,8 +30,11 @@ stack = pulumi.get_stack()
 names = workloads.physical_names(cfg, stack)
 postgres, placement = cfg.database.engine == "postgres", cfg.qdrant.placement
 efs_services = [s.name for s in cfg.services if s.efs]
-sqlite, qdrant_on_efs = not postgres, placement in ("sidecar", "service")
+sqlite = not postgres
+# A stack moving Qdrant off EFS keeps the file system (and Qdrant's directory) until it is done.
+qdrant_on_efs = placement in ("sidecar", "service") or cfg.storage.retain_file_system
 has_efs = sqlite or qdrant_on_efs or bool(efs_services)
+on_host = placement == "instance"
 
 # One explicit provider: its default tags reach every taggable resource of every component.
 provider = aws.Provider(
@@ -54,8 +58,9 @@ network = WwhdNetwork(
         https=cfg.load_balancer.https,
         efs=has_efs,
         api_efs=sqlite or placement == "sidecar",
-        qdrant_service=placement == "service",
+        qdrant_service=placement in ("service", "instance"),
         qdrant_efs=placement == "service",
+        qdrant_host=on_host,
         postgres=postgres,
         flow_log_retention_days=cfg.monitoring.log_retention_days,
         services=workloads.service_ports(cfg),
@@ -125,20 +130,48 @@ platform = WwhdPlatform(
         if cfg.images.pull_through_cache and cfg.images.docker_hub_credential_arn
         else None,
         protect=cfg.storage.protect,
-        discovery_namespace=names.namespace if placement == "service" else None,
+        discovery_namespace=names.namespace if placement in ("service", "instance") else None,
         legacy=workloads.PLATFORM_LEGACY,
     ),
     with_provider,
 )
 
+# Qdrant on one container instance with its storage on an EBS volume (Qdrant does not support
+# network file systems); the host is the volume's, in the AZ of its subnet.
+host = (
+    WwhdContainerHost(
+        "wwhd-qdrant-host",
+        WwhdContainerHostArgs(
+            cluster_name=names.cluster,
+            region=cfg.region,
+            subnet_id=network.private_subnet_ids.apply(lambda ids: ids[cfg.qdrant.subnet_index]),
+            availability_zone=network.private_subnet_azs.apply(lambda azs: azs[cfg.qdrant.subnet_index]),
+            security_group_ids=[network.qdrant_host_security_group_id],  # type: ignore[list-item] - set on_host
+            key_arn=key.key_arn,
+            permissions_boundary=boundary,
+            backup_retention_days=cfg.storage.backup_retention_days,
+            instance_type=cfg.qdrant.instance_type,
+            architecture=cfg.qdrant.host_architecture,
+            image_id=cfg.qdrant.ami_id,
+            volume_gb=cfg.qdrant.volume_gb,
+            backup_copy_region=cfg.storage.backup_copy_region,
+            protect=cfg.storage.protect,
+            tags=cfg.stack_tags,
+        ),
+        with_provider,
+    )
+    if on_host
+    else None
+)
 # Qdrant first: the API's tasks start once the service they search exists.
+qdrant_storage = host if host is not None else data if placement == "service" else None
 qdrant = (
     WwhdService(
         "wwhd-qdrant",
-        workloads.qdrant(cfg, names, platform, network, data, encryption, boundary),
+        workloads.qdrant(cfg, names, platform, network, qdrant_storage, encryption, boundary),
         with_provider,
     )
-    if placement == "service" and data is not None
+    if qdrant_storage is not None
     else None
 )
 storage = [data] if data is not None else []
@@ -172,7 +205,12 @@ if data is not None:
             cfg,
             data,
             api.task_role_arn,
-            qdrant.task_role_arn if qdrant else None,
+            # Qdrant mounts EFS as a sidecar (the API's role) or as a Fargate service (its own).
+            api.task_role_arn
+            if placement == "sidecar"
+            else qdrant.task_role_arn
+            if qdrant and placement == "service"
+            else None,
             [(n, extras[n].task_role_arn) for n in efs_services],
         )
     )
@@ -209,6 +247,11 @@ monitoring = WwhdMonitoring(
                 for n, svc in extras.items()
             ],
         ],
+        host=WatchedHost(
+            host.asg_name, host.free_space_metric.namespace, dict(host.free_space_metric.dimensions)
+        )
+        if host is not None
+        else None,
         api_log_group_name=api.log_group_name,
         performance_log_group_name=api.extra_log_group_names["performance"],
         file_system_id=data.file_system_id if data else None,
@@ -238,10 +281,15 @@ pulumi.export("openaiApiKeyParameter", platform.secret_references["OPENAI_API_KE
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("publicSubnetIds", network.public_subnet_ids)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
+# A shell that must reach what the API reaches (the database, for the one-time user setup).
+pulumi.export("apiSecurityGroupId", network.api_security_group_id)
 pulumi.export("stackKeyArn", key.key_arn)
 pulumi.export("fileSystemId", data.file_system_id if data else None)
 pulumi.export("backupVaultName", data.backup_vault_name if data else None)
 pulumi.export("backupRoleArn", data.backup_role_arn if data else None)
+pulumi.export("qdrantHostGroupName", host.asg_name if host else None)
+pulumi.export("qdrantVolumeId", host.volume_id if host else None)
+pulumi.export("qdrantHostBackupRoleArn", host.backup_role_arn if host else None)
 pulumi.export("databaseAddress", database.address if database else None)
 pulumi.export("databaseSecretArn", database.secret_arn if database else None)
 pulumi.export("databaseAppUser", cfg.database.app_user if database else None)

@@ -39,6 +39,7 @@ from components.container_host import (
     instance_family,
 )
 from components.containers import split_task
+from components.nat_instance import AL2023_UNSUPPORTED_FAMILIES
 
 NAMESPACE = "wwhd"
 
@@ -124,6 +125,8 @@ class _Model(BaseModel):
 
 # --- network -------------------------------------------------------------------------------
 
+NatStrategy = Literal["single", "one-per-az", "instance"]
+
 
 class ExistingVpc(_Model):
     """An existing VPC to adopt instead of creating one (as in infra-change-001)."""
@@ -147,9 +150,23 @@ class NetworkConfig(_Model):
     """How many AZs the new VPC spans."""
     subnet_mask: int = Field(default=20, ge=16, le=28)
     """Prefix length of each public and private subnet (/20: 4,091 usable addresses)."""
-    nat_gateways: Literal["single", "one-per-az"] = "single"
-    """NAT strategy: one shared gateway (cheaper) or one per AZ (survives an AZ outage).
-    Each gateway costs about 33 USD a month plus traffic."""
+    nat_gateways: NatStrategy = "single"
+    """How the private subnets reach the internet, a trade-off of cost against availability:
+
+    - ``single``: one NAT gateway in the first AZ, shared by all (about 33 USD a month plus
+      0.045 USD per GB processed); egress stops while that AZ is down.
+    - ``one-per-az``: a gateway in each AZ (about 33 USD a month each); an AZ outage takes only
+      its own subnets' egress.
+    - ``instance``: one small EC2 instance that translates (``natInstanceType``, about 7 USD a
+      month for a t4g.nano with its public address and disk, no per-GB fee). Dev only: egress
+      stops while the instance or its AZ is down (EC2's automatic recovery moves it off failed
+      hardware), its bandwidth is a small instance's, and its OS is ours to patch (each deploy
+      after a new Amazon Linux release replaces it). Refused in prod.
+    """
+    nat_instance_type: str = Field(default="t4g.nano", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    """EC2 instance type of the NAT instance (``natGateways: instance`` only); a Graviton type
+    (``t4g``, ``m7g``, ...) runs the arm64 image. Default t4g.nano (2 vCPU, 0.5 GiB, about
+    3 USD a month on demand; 32 Mbit/s baseline bandwidth, bursts to 5 Gbit/s)."""
     flow_logs: bool = False
     """VPC flow logs into an encrypted CloudWatch log group (on by default in prod)."""
     existing_vpc: ExistingVpc | None = None
@@ -165,6 +182,11 @@ class NetworkConfig(_Model):
         if not 16 <= net.prefixlen <= 28:
             raise ValueError(f"a VPC range must be /16 to /28, got /{net.prefixlen}")
         return value
+
+    @property
+    def nat_instance_architecture(self) -> Architecture:
+        """The CPU architecture of ``nat_instance_type`` (arm64 for Graviton): the NAT's image."""
+        return family_architecture(instance_family(self.nat_instance_type) or "")
 
     @property
     def az_cidr_mask(self) -> int:
@@ -202,11 +224,13 @@ class ServiceConfig(_Model):
     max_count: int = Field(ge=0)
     """Autoscaling ceiling; no autoscaling is created when it equals ``minCount``."""
     spot_percent: int = Field(ge=0, le=100)
-    """Share of tasks above ``onDemandBase`` that run on Fargate Spot (100 in dev, 0 in prod)."""
+    """Share of tasks above ``onDemandBase`` that run on Fargate Spot (100 by default; prod keeps
+    one on-demand task through ``onDemandBase``)."""
     on_demand_base: int = Field(default=0, ge=0)
     """Tasks always on on-demand Fargate before the Spot share applies."""
-    cpu_architecture: Literal["x86_64", "arm64"] = "x86_64"
-    """CPU architecture of the images; arm64 (Graviton) is about 20% cheaper."""
+    cpu_architecture: Literal["x86_64", "arm64"] = "arm64"
+    """CPU architecture of the images: arm64 (Graviton, about 20% cheaper than x86_64 on Fargate)
+    by default; the deploy workflow builds and pushes the API image for both."""
     deployment: DeploymentConfig = DeploymentConfig()
     """Deployment percentages; see ``DeploymentConfig``."""
     health_check_grace_seconds: int = Field(default=60, ge=0, le=2147483647)
@@ -356,6 +380,10 @@ class StorageConfig(_Model):
     """Copy each recovery point to a vault in this region (disaster recovery); off when unset."""
     protect: bool
     """Protect the file system, backup vault and stack key from deletion (on in prod)."""
+    retain_file_system: bool = False
+    """Keep the file system, its access points and its backups although nothing mounts them:
+    set on a stack whose data is moving off EFS (Qdrant to its container host's volume,
+    docs/operations.md), removed once the data has moved. Default False."""
 
     @field_validator("transition_to_ia_days")
     @classmethod
@@ -460,8 +488,8 @@ class ExtraServiceConfig(_Model):
     """Task CPU units (1024 = 1 vCPU)."""
     memory: int
     """Task memory in MiB; must be a size Fargate offers for ``cpu``."""
-    architecture: Literal["x86_64", "arm64"] = "x86_64"
-    """CPU architecture the image is built for."""
+    architecture: Literal["x86_64", "arm64"] = "arm64"
+    """CPU architecture the image is built for (Graviton by default)."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """The container port the load balancer sends requests to. Unset: a worker, not routed."""
     paths: list[Annotated[str, Field(pattern=_PATH_PATTERN.pattern)]] = Field(default=[], max_length=5)
@@ -653,8 +681,9 @@ _COMMON: dict[str, dict[str, Any]] = {
 }
 
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    # Issue 20: at most 55 USD a month; a NAT instance instead of the gateway saves about 30.
     "dev": {
-        "network": {"natGateways": "single", "flowLogs": False},
+        "network": {"natGateways": "instance", "flowLogs": False},
         "service": {
             "cpu": 512, "memory": 2048, "desiredCount": 1, "minCount": 1, "maxCount": 1,
             "spotPercent": 100, "logLevel": "DEBUG",
@@ -677,15 +706,18 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "loadBalancer": {"idleTimeout": 300},
         "monitoring": {"logRetentionDays": 14},
     },
+    # Issue 20: about 200 USD a month (README, "Cost"). Two 1 vCPU / 2 GB Graviton tasks in two AZs,
+    # the first on-demand and every further one on Spot, scaling to the seed's capacity (ten
+    # 2 vCPU / 4 GB tasks = twenty of these); one NAT gateway; a Multi-AZ db.t4g.small.
     "prod": {
-        "network": {"natGateways": "one-per-az", "flowLogs": True},
+        "network": {"natGateways": "single", "flowLogs": True},
         "service": {
-            "cpu": 2048, "memory": 4096, "desiredCount": 2, "minCount": 2, "maxCount": 10,
-            "spotPercent": 0,
+            "cpu": 1024, "memory": 2048, "desiredCount": 2, "minCount": 2, "maxCount": 20,
+            "onDemandBase": 1, "spotPercent": 100,
         },
         "storage": {"transitionToIaDays": 30, "backupRetentionDays": 30, "protect": True},
         "database": {
-            "engine": "postgres", "instanceClass": "db.t4g.medium", "multiAz": True,
+            "engine": "postgres", "instanceClass": "db.t4g.small", "multiAz": True,
             "backupRetentionDays": 7, "deletionProtection": True,
         },
         "qdrant": {"placement": "instance"},
@@ -801,15 +833,43 @@ def _network_rules(c: StackConfig) -> list[Problem]:
     n = c.network
     if n.existing_vpc is not None:
         return []
+    problems = []
     if c.environment == "prod" and not n.flow_logs:
-        return [Problem(_p("network", "flowLogs"), "prod keeps VPC flow logs (incident forensics)")]
+        problems.append(Problem(_p("network", "flowLogs"), "prod keeps VPC flow logs (incident forensics)"))
     if n.subnet_mask <= n.az_cidr_mask:
-        return [
+        problems.append(
             Problem(
                 _p("network", "cidr"),
                 f"{n.cidr} is too small for {n.availability_zones} AZs with a public and a"
                 f" private /{n.subnet_mask} subnet each (each AZ gets a /{n.az_cidr_mask});"
                 f" widen the range or raise subnetMask",
+            )
+        )
+    return problems + _nat_rules(c)
+
+
+def _nat_rules(c: StackConfig) -> list[Problem]:
+    """The NAT instance is a dev economy: one instance carries every private subnet's egress."""
+    n = c.network
+    if n.nat_gateways != "instance":
+        if "nat_instance_type" in n.model_fields_set:
+            return [Problem(_p("network", "natInstanceType"), "only used when natGateways is instance")]
+        return []
+    if c.environment == "prod":
+        return [
+            Problem(
+                _p("network", "natGateways"),
+                "instance is for dev: one EC2 instance in one AZ carries all egress (image pulls,"
+                " secrets, logs, OpenAI), stops it while the instance or its AZ is down and caps"
+                " it at a small instance's bandwidth; prod uses one-per-az (or single)",
+            )
+        ]
+    if instance_family(n.nat_instance_type) in AL2023_UNSUPPORTED_FAMILIES:
+        return [
+            Problem(
+                _p("network", "natInstanceType"),
+                f"{n.nat_instance_type}: Amazon Linux 2023, the NAT instance's OS, does not run on A1"
+                " instances; use a t4g type",
             )
         ]
     return []
@@ -1101,7 +1161,9 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
         values = dict(given)
         if key == "network" and "existingVpc" in values:
             # An adopted VPC ignores the new-VPC defaults; keys set beside it are an error.
-            clash = sorted(set(values) & {"cidr", "availabilityZones", "subnetMask", "natGateways"})
+            clash = sorted(
+                set(values) & {"cidr", "availabilityZones", "subnetMask", "natGateways", "natInstanceType"}
+            )
             for name in clash:
                 problems.append(Problem(_p(key, name), "not used with existingVpc; remove it"))
             merged = {k: v for k, v in _merge(defaults.get(key, {}), values).items() if k not in clash}

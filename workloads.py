@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from components import containers as c
 from components import service_iam as iam
+from components.container_host import WwhdContainerHost
 from components.data import Writer, WwhdDataVolume
 from components.database import POSTGRES_PORT, WwhdDatabase
 from components.legacy import Legacy
@@ -25,6 +26,7 @@ from components.platform import WwhdPlatform
 from components.service import (
     Deployment,
     Discovery,
+    Ec2Placement,
     EfsVolume,
     Encryption,
     LogGroupSpec,
@@ -115,7 +117,7 @@ def service_ports(cfg: StackConfig) -> list[ServicePorts]:
 def qdrant_url(cfg: StackConfig, names: PhysicalNames) -> str:
     """QDRANT_URL as the API sees it."""
     placement = cfg.qdrant.placement
-    if placement == "service":
+    if placement in ("service", "instance"):
         return f"http://{DISCOVERY_NAME}.{names.namespace}:{c.QDRANT_PORT}"
     if placement == "sidecar":
         return f"http://localhost:{c.QDRANT_PORT}"
@@ -207,6 +209,7 @@ def api(
     if tracing:
         environment["AWS_XRAY_DAEMON_ADDRESS"] = f"localhost:{c.XRAY_PORT}"
         environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://localhost:{c.OTLP_HTTP_PORT}"
+        environment["AWS_XRAY_TRACING_NAME"] = environment["OTEL_SERVICE_NAME"] = c.TRACE_SERVICE_NAME
 
     shares = c.split_task(svc.cpu, svc.memory, qdrant_sidecar=sidecar, tracing=tracing)
     api_log = c.LogTarget(names.api_log_group, region)
@@ -317,21 +320,39 @@ def qdrant(
     names: PhysicalNames,
     platform: WwhdPlatform,
     network: WwhdNetwork,
-    data: WwhdDataVolume,
+    storage: WwhdDataVolume | WwhdContainerHost,
     encryption: Encryption,
     boundary_arn: pulumi.Input[str],
 ) -> WwhdServiceArgs:
-    """Qdrant alone, one task at a time, found by the API as ``qdrant.<namespace>``. Its task
-    role holds nothing: the file system policy lets it mount its own access point."""
+    """Qdrant alone, one task at a time, found by the API as ``qdrant.<namespace>``: on its
+    container host with its storage on the host's EBS volume (``instance``), or on Fargate with
+    its storage on its EFS access point (``service``). Its task role holds nothing: Qdrant calls
+    no AWS API, and the file system policy admits the role through its own access point."""
     q = cfg.qdrant
-    assert data.qdrant_access_point_id is not None and network.qdrant_security_group_id is not None
-    assert platform.namespace_id is not None
+    assert network.qdrant_security_group_id is not None and platform.namespace_id is not None
+    on_host = isinstance(storage, WwhdContainerHost)
     container = c.qdrant_container(
         image=image(platform, cfg.images.qdrant),
         share=c.Share(q.cpu, q.memory, int(q.memory * c.QDRANT_RESERVATION_SHARE)),
         log=c.LogTarget(names.qdrant_log_group, cfg.region),
         loopback_only=False,
+        snapshots=on_host,
     )
+    if isinstance(storage, WwhdContainerHost):
+        placement = {
+            "efs_volumes": [],
+            "ec2": Ec2Placement(
+                storage.placement_constraint,
+                {c.QDRANT_VOLUME: storage.storage_path, c.QDRANT_SNAPSHOTS_VOLUME: storage.snapshots_path},
+            ),
+        }
+    else:
+        assert storage.qdrant_access_point_id is not None
+        placement = {
+            "efs_volumes": [
+                EfsVolume(c.QDRANT_VOLUME, storage.file_system_id, storage.qdrant_access_point_id)
+            ]
+        }
     return WwhdServiceArgs(
         cluster=platform.cluster,
         task=TaskSpec(
@@ -339,15 +360,24 @@ def qdrant(
             containers=[container],
             cpu=q.cpu,
             memory=q.memory,
-            architecture=cfg.service.cpu_architecture,
-            efs_volumes=[EfsVolume(c.QDRANT_VOLUME, data.file_system_id, data.qdrant_access_point_id)],
-            start_after=[data],
+            architecture=q.host_architecture if on_host else cfg.service.cpu_architecture,
+            start_after=[storage],
+            **placement,  # type: ignore[arg-type]
         ),
-        network=ServiceNetwork(network.private_subnet_ids, [network.qdrant_security_group_id]),
+        network=ServiceNetwork(
+            # The host's subnet: the task's network interface lives in the instance's AZ.
+            network.private_subnet_ids.apply(lambda ids: [ids[q.subnet_index]])
+            if on_host
+            else network.private_subnet_ids,
+            [network.qdrant_security_group_id],
+        ),
         # The only vector store: a Spot interruption is a search outage until ECS replaces it,
-        # so it runs on Spot only in an all-Spot stack (dev), never by a share's chance.
+        # so on Fargate it runs on Spot only in an all-Spot stack (dev), never by a share's chance.
         scaling=Scaling(
-            desired=1, minimum=1, maximum=1, spot_percent=100 if cfg.service.spot_percent == 100 else 0
+            desired=1,
+            minimum=1,
+            maximum=1,
+            spot_percent=100 if cfg.service.spot_percent == 100 and not on_host else 0,
         ),
         logs=Logs(LogGroupSpec(names.qdrant_log_group, cfg.monitoring.log_retention_days)),
         encryption=encryption,
@@ -445,14 +475,14 @@ def writers(
     qdrant_role_arn: pulumi.Input[str] | None,
     extras: Sequence[tuple[str, pulumi.Input[str]]],
 ) -> list[Writer]:
-    """Who may mount what on the data volume: each writer's role through its access point."""
+    """Who may mount what on the data volume: each writer's role through its access point.
+    ``qdrant_role_arn`` is the role that mounts Qdrant's directory, if anything does (a retained
+    file system keeps the directory with no writer)."""
     found: list[Writer] = []
     if data.api_access_point_arn is not None:
         found.append(Writer("ApiMountsData", api_role_arn, data.api_access_point_arn))
-    if data.qdrant_access_point_arn is not None:
-        found.append(
-            Writer("QdrantMountsQdrant", qdrant_role_arn or api_role_arn, data.qdrant_access_point_arn)
-        )
+    if data.qdrant_access_point_arn is not None and qdrant_role_arn is not None:
+        found.append(Writer("QdrantMountsQdrant", qdrant_role_arn, data.qdrant_access_point_arn))
     for name, role_arn in extras:
         _, ap_arn = data.service_access_points[name]
         found.append(Writer(f"Service{name.title().replace('-', '')}MountsItsDirectory", role_arn, ap_arn))

@@ -509,31 +509,7 @@ def instance_policy(
                 "Action": "ecs:DiscoverPollEndpoint",
                 "Resource": "*",
             },
-            {
-                # Session Manager instead of SSH: the agent registers its instance, then opens
-                # the session channels (ssmmessages) and takes Run Command messages (ec2messages).
-                "Sid": "SessionManagerRegister",
-                "Effect": "Allow",
-                "Action": "ssm:UpdateInstanceInformation",
-                "Resource": f"arn:aws:ec2:{here}:instance/*",
-            },
-            {
-                "Sid": "SessionManagerChannels",
-                "Effect": "Allow",
-                "Action": [
-                    "ec2messages:AcknowledgeMessage",
-                    "ec2messages:DeleteMessage",
-                    "ec2messages:FailMessage",
-                    "ec2messages:GetEndpoint",
-                    "ec2messages:GetMessages",
-                    "ec2messages:SendReply",
-                    "ssmmessages:CreateControlChannel",
-                    "ssmmessages:CreateDataChannel",
-                    "ssmmessages:OpenControlChannel",
-                    "ssmmessages:OpenDataChannel",
-                ],
-                "Resource": "*",
-            },
+            *session_manager_statements(account=account, region=region),
             {
                 # AttachVolume is authorized on the volume and on the instance: each must carry
                 # this host's tag (the volume from the program or the restore runbook, the
@@ -578,6 +554,37 @@ def instance_policy(
             },
         ],
     }
+
+
+def session_manager_statements(*, account: str, region: str) -> list[dict[str, Any]]:
+    """Session Manager instead of SSH: the SSM agent registers its instance, then opens the
+    session channels (ssmmessages) and takes Run Command messages (ec2messages). The channel
+    actions have no resource-level scope."""
+    return [
+        {
+            "Sid": "SessionManagerRegister",
+            "Effect": "Allow",
+            "Action": "ssm:UpdateInstanceInformation",
+            "Resource": f"arn:aws:ec2:{region}:{account}:instance/*",
+        },
+        {
+            "Sid": "SessionManagerChannels",
+            "Effect": "Allow",
+            "Action": [
+                "ec2messages:AcknowledgeMessage",
+                "ec2messages:DeleteMessage",
+                "ec2messages:FailMessage",
+                "ec2messages:GetEndpoint",
+                "ec2messages:GetMessages",
+                "ec2messages:SendReply",
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+            ],
+            "Resource": "*",
+        },
+    ]
 
 
 @dataclass(frozen=True)

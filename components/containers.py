@@ -29,16 +29,21 @@ COLLECTOR_HEALTH_PORT = 13133
 # Volume names (the task definition's ``volumes`` and the containers' ``mountPoints``).
 DATA_VOLUME = "data"
 QDRANT_VOLUME = "qdrant-storage"
+QDRANT_SNAPSHOTS_VOLUME = "qdrant-snapshots"
 TMP_VOLUME = "tmp"
 
 DATA_PATH = "/data"
 QDRANT_STORAGE_PATH = "/qdrant/storage"
+QDRANT_SNAPSHOTS_PATH = "/qdrant/snapshots"
 SQLITE_URL = "sqlite:////data/wwhd.db"
 
 # The AWS Distro for OpenTelemetry collector, not the X-Ray daemon: AWS ends support for the
 # daemon and the X-Ray SDKs on 2027-02-25 (maintenance since 2026-02-25). Its awsxray receiver
 # accepts the SDKs' segments on UDP 2000 as the daemon did, its OTLP receiver is where the app
 # moves next, and it exports to X-Ray. The image is ``wwhd:images.collector``.
+TRACE_SERVICE_NAME = "wwhd-backend"
+"""The name the API's traces carry (seed 000), which the stack's X-Ray sampling rule matches:
+given to the app as AWS_XRAY_TRACING_NAME (X-Ray SDK) and OTEL_SERVICE_NAME (OpenTelemetry)."""
 COLLECTOR_CPU = 64
 COLLECTOR_MEMORY = 256
 """Hard limit (MiB): the collector's memory_limiter keeps it well below (see COLLECTOR_CONFIG)."""
@@ -260,8 +265,12 @@ def service_container(
     return container
 
 
-def qdrant_container(*, image: Text, share: Share, log: LogTarget, loopback_only: bool) -> dict[str, Any]:
-    """Qdrant with its storage on its EFS access point."""
+def qdrant_container(
+    *, image: Text, share: Share, log: LogTarget, loopback_only: bool, snapshots: bool = False
+) -> dict[str, Any]:
+    """Qdrant with its storage on a volume of the task (an EFS access point, or its container
+    host's EBS volume); ``snapshots`` mounts a snapshots volume too (on the host's volume, so a
+    full snapshot never fills the root disk)."""
     environment = {
         "QDRANT__SERVICE__HTTP_PORT": str(QDRANT_PORT),
         "QDRANT__TELEMETRY_DISABLED": "true",
@@ -269,6 +278,15 @@ def qdrant_container(*, image: Text, share: Share, log: LogTarget, loopback_only
     if loopback_only:
         # As a sidecar only the API container (same network namespace) talks to it.
         environment["QDRANT__SERVICE__HOST"] = "127.0.0.1"
+    mounts = [{"sourceVolume": QDRANT_VOLUME, "containerPath": QDRANT_STORAGE_PATH, "readOnly": False}]
+    if snapshots:
+        mounts.append(
+            {
+                "sourceVolume": QDRANT_SNAPSHOTS_VOLUME,
+                "containerPath": QDRANT_SNAPSHOTS_PATH,
+                "readOnly": False,
+            }
+        )
     return {
         "name": QDRANT_CONTAINER,
         "image": image,
@@ -276,21 +294,19 @@ def qdrant_container(*, image: Text, share: Share, log: LogTarget, loopback_only
         **_sizes(share),
         "portMappings": [{"containerPort": QDRANT_PORT, "protocol": "tcp", "name": "qdrant-http"}],
         "environment": _pairs(environment, "value"),
-        "mountPoints": [
-            {"sourceVolume": QDRANT_VOLUME, "containerPath": QDRANT_STORAGE_PATH, "readOnly": False}
-        ],
-        # Writable root: Qdrant writes its init marker (.qdrant-initialized) and snapshots
-        # under its working directory /qdrant, outside the storage mount.
+        "mountPoints": mounts,
+        # Writable root: Qdrant writes its init marker (.qdrant-initialized) and, without a
+        # snapshots volume, its snapshots under its working directory /qdrant.
         "readonlyRootFilesystem": False,
         "privileged": False,
-        # Time to flush its write-ahead log to EFS before SIGKILL.
+        # Time to flush its write-ahead log before SIGKILL.
         "stopTimeout": STOP_TIMEOUT_SECONDS,
         "healthCheck": {
             "command": QDRANT_HEALTH_COMMAND,
             "interval": 15,
             "timeout": 5,
             "retries": 3,
-            # Collections load from EFS at start; large ones take a while.
+            # Collections load from storage at start; large ones take a while.
             "startPeriod": 120,
         },
         "logConfiguration": log_configuration(log, QDRANT_CONTAINER),

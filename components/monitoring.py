@@ -11,6 +11,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.containers import TRACE_SERVICE_NAME
 from components.dashboard import DashboardRefs, HostRef, ServiceRef, dashboard_body
 from stack_config import AlarmThresholds, Environment, MonitoringConfig
 
@@ -681,14 +682,15 @@ class WwhdMonitoring(pulumi.ComponentResource):
         self.sampling_rule_name = None
         if args.config.tracing:
             # Seed 000's rule: the first request each second, then 10%, of the service the
-            # API's X-Ray recorder names "wwhd-backend". Rule names hold at most 32 characters.
+            # API's traces carry (the program gives the app that name). Rule names hold at most
+            # 32 characters.
             rule = aws.xray.SamplingRule(
                 f"{name}-sampling",
                 rule_name=f"wwhd-{slug}"[:32],
                 priority=1000,
                 fixed_rate=0.1,
                 reservoir_size=1,
-                service_name="wwhd-backend",
+                service_name=TRACE_SERVICE_NAME,
                 service_type="*",
                 host="*",
                 http_method="*",

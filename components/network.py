@@ -10,7 +10,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
-from stack_config import NetworkConfig
+from components.nat_instance import WwhdNatInstance, WwhdNatInstanceArgs
+from stack_config import NatStrategy, NetworkConfig
 
 TOKEN = "wwhd:index:WwhdNetwork"
 
@@ -20,6 +21,14 @@ NFS_PORT = 2049
 QDRANT_PORT = 6333
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
+
+# awsx's NAT gateway strategy for each ``natGateways`` value: the NAT instance replaces the
+# gateways, so awsx makes none.
+AWSX_NAT_STRATEGY: dict[NatStrategy, awsx.ec2.NatGatewayStrategy] = {
+    "single": awsx.ec2.NatGatewayStrategy.SINGLE,
+    "one-per-az": awsx.ec2.NatGatewayStrategy.ONE_PER_AZ,
+    "instance": awsx.ec2.NatGatewayStrategy.NONE,
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class WwhdNetwork(pulumi.ComponentResource):
     """Subnets of tasks, mount targets and the database."""
     private_subnet_count: int
     """How many private subnets there are, known before they exist (one mount target each)."""
+    private_subnet_azs: pulumi.Output[list[str]]
+    """The Availability Zone of each private subnet, in order, known before they exist."""
     lb_security_group_id: pulumi.Output[str]
     """Load balancer: 80 and 443 from anywhere, out to the API port only."""
     api_security_group_id: pulumi.Output[str]
@@ -102,6 +113,8 @@ class WwhdNetwork(pulumi.ComponentResource):
     """Database: 5432 from the API only (``postgres`` only)."""
     service_security_group_ids: dict[str, pulumi.Output[str]]
     """Extra services by name: their port from the load balancer only."""
+    nat_instance_id: pulumi.Output[str] | None
+    """The NAT instance (``natGateways: instance`` only), for Session Manager."""
 
     def __init__(self, name: str, args: WwhdNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TOKEN, name, None, opts)
@@ -113,6 +126,21 @@ class WwhdNetwork(pulumi.ComponentResource):
             if cfg.existing_vpc is not None
             else cfg.availability_zones
         )
+        invoke = pulumi.InvokeOptions(parent=self)
+        if cfg.existing_vpc is not None:
+            self.private_subnet_azs = pulumi.Output.all(
+                *[
+                    aws.ec2.get_subnet_output(id=s, opts=invoke).availability_zone
+                    for s in cfg.existing_vpc.private_subnet_ids
+                ]
+            )
+        else:
+            # awsx spreads its subnets over the region's first available AZs, in this order.
+            count = cfg.availability_zones
+            self.private_subnet_azs = aws.get_availability_zones_output(
+                state="available", opts=invoke
+            ).names.apply(lambda names: list(names[:count]))
+        vpc: awsx.ec2.Vpc | None = None
         if cfg.existing_vpc is not None:
             self.vpc_id = pulumi.Output.from_input(cfg.existing_vpc.vpc_id)
             self.public_subnet_ids = pulumi.Output.from_input(cfg.existing_vpc.public_subnet_ids)
@@ -130,9 +158,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                     awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PRIVATE, cidr_mask=cfg.subnet_mask),
                 ],
                 nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
-                    strategy=awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
-                    if cfg.nat_gateways == "one-per-az"
-                    else awsx.ec2.NatGatewayStrategy.SINGLE
+                    strategy=AWSX_NAT_STRATEGY[cfg.nat_gateways]
                 ),
                 enable_dns_hostnames=True,
                 enable_dns_support=True,
@@ -159,6 +185,33 @@ class WwhdNetwork(pulumi.ComponentResource):
 
         if cfg.flow_logs:
             self._flow_logs(name, args)
+
+        self.nat_instance_id = None
+        if vpc is not None and cfg.nat_gateways == "instance":
+            # Forwarded packets pass the instance's group both ways: in from the VPC on the one
+            # port tasks send to (HTTPS; nothing in the stack sends plain HTTP out), out to the
+            # internet on the same. Its own package downloads and Session Manager are HTTPS too.
+            nat_group = self._group(
+                name, "nat", "W.W.H.D. NAT instance: HTTPS from the VPC, out to the internet"
+            )
+            self._ingress(f"{name}-nat-from-vpc", nat_group, HTTPS_PORT, "HTTPS from the VPC", cidr=cfg.cidr)
+            self._egress(
+                f"{name}-nat-https", nat_group, HTTPS_PORT, "HTTPS to the internet", cidr=ANYWHERE_V4
+            )
+            nat = WwhdNatInstance(
+                f"{name}-nat",
+                WwhdNatInstanceArgs(
+                    vpc=vpc,
+                    vpc_cidr=cfg.cidr,
+                    private_subnet_count=self.private_subnet_count,
+                    security_group_id=nat_group.id,
+                    region=args.region,
+                    instance_type=cfg.nat_instance_type,
+                    permissions_boundary=args.permissions_boundary,
+                ),
+                opts=child,
+            )
+            self.nat_instance_id = nat.instance_id
 
         # Every rule follows from what the stack has: a port is open only while something
         # listens on it, NFS only for tasks that mount the file system.
@@ -201,13 +254,16 @@ class WwhdNetwork(pulumi.ComponentResource):
                 f"{name}-qdrant-from-api", qdrant, QDRANT_PORT, "Qdrant from the API tasks", group=api
             )
             self._egress(f"{name}-api-to-qdrant", api, QDRANT_PORT, "to the Qdrant service", group=qdrant)
-            self._egress(
-                f"{name}-qdrant-https",
-                qdrant,
-                HTTPS_PORT,
-                "HTTPS to pull the image and ship logs",
-                cidr=ANYWHERE_V4,
-            )
+            if not args.qdrant_host:
+                # On Fargate the task's own ENI pulls the image and ships its logs; on a
+                # container host the ECS agent and Docker do that through the host's.
+                self._egress(
+                    f"{name}-qdrant-https",
+                    qdrant,
+                    HTTPS_PORT,
+                    "HTTPS to pull the image and ship logs",
+                    cidr=ANYWHERE_V4,
+                )
             if args.qdrant_efs:
                 mounts("qdrant", qdrant, "the Qdrant service")
         if host is not None:
@@ -257,6 +313,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,
                 "private_subnet_count": self.private_subnet_count,
+                "private_subnet_azs": self.private_subnet_azs,
                 "lb_security_group_id": self.lb_security_group_id,
                 "api_security_group_id": self.api_security_group_id,
                 "efs_security_group_id": self.efs_security_group_id,
@@ -264,6 +321,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                 "qdrant_host_security_group_id": self.qdrant_host_security_group_id,
                 "db_security_group_id": self.db_security_group_id,
                 "service_security_group_ids": self.service_security_group_ids,
+                "nat_instance_id": self.nat_instance_id,
             }
         )
 

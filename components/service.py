@@ -52,6 +52,17 @@ class EfsVolume:
 
 
 @dataclass(frozen=True)
+class Ec2Placement:
+    """Run on EC2 container instances instead of Fargate: the instances that carry a custom
+    attribute (``placement_constraint``), with directories of the host bind-mounted."""
+
+    placement_constraint: str
+    """A ``memberOf`` expression (``attribute:wwhd.role == qdrant``)."""
+    host_volumes: Mapping[str, str] = field(default_factory=dict)
+    """Volume name -> directory on the host."""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """What runs: the task definition."""
 
@@ -76,6 +87,8 @@ class TaskSpec:
     it calls. Default: nothing."""
     ecs_exec: bool = False
     """Allow ``aws ecs execute-command`` (the task role then needs the SSM channel). Default off."""
+    ec2: Ec2Placement | None = None
+    """Run on EC2 container instances. Default: Fargate."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +374,7 @@ class WwhdService(pulumi.ComponentResource):
         task_definition = aws.ecs.TaskDefinition(
             name,
             family=task.family,
-            requires_compatibilities=["FARGATE"],
+            requires_compatibilities=["EC2" if task.ec2 is not None else "FARGATE"],
             network_mode="awsvpc",
             cpu=str(task.cpu),
             memory=str(task.memory),
@@ -373,6 +386,10 @@ class WwhdService(pulumi.ComponentResource):
             container_definitions=pulumi.Output.json_dumps(list(task.containers)),
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=v) for v in task.scratch_volumes]
             + [efs_volume(v) for v in task.efs_volumes]
+            + [
+                aws.ecs.TaskDefinitionVolumeArgs(name=v, host_path=path)
+                for v, path in (task.ec2.host_volumes.items() if task.ec2 is not None else ())
+            ]
             or None,
             opts=legacy.options(self, name),
         )
@@ -497,12 +514,22 @@ class WwhdService(pulumi.ComponentResource):
             *granted,
             *args.task.start_after,
         ]
+        ec2 = args.task.ec2
         return aws.ecs.Service(
             name,
             cluster=args.cluster.arn,
             task_definition=task_definition.arn,
             desired_count=scaling.desired,
-            capacity_provider_strategies=service_strategy(scaling.spot_percent, scaling.on_demand_base),
+            # On EC2 the container instance carries the task: no Fargate capacity provider.
+            launch_type="EC2" if ec2 is not None else None,
+            placement_constraints=[
+                aws.ecs.ServicePlacementConstraintArgs(type="memberOf", expression=ec2.placement_constraint)
+            ]
+            if ec2 is not None
+            else None,
+            capacity_provider_strategies=service_strategy(scaling.spot_percent, scaling.on_demand_base)
+            if ec2 is None
+            else None,
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.network.subnet_ids,
                 security_groups=list(args.network.security_group_ids),

@@ -120,7 +120,7 @@ INVALID = [
         DEV,
         "network",
         "natGateways: none",
-        ["wwhd:network.natGateways", "'single' or 'one-per-az'"],
+        ["wwhd:network.natGateways", "'single', 'one-per-az' or 'instance'"],
     ),
     (
         "log-retention",
@@ -321,25 +321,28 @@ def test_minimal_files_take_environment_defaults(tmp_path: Path) -> None:
         100,
     )
     assert (dev.load_balancer.idle_timeout, dev.storage.transition_to_ia_days) == (60, 7)
-    assert dev.monitoring.log_retention_days == 7 and dev.network.nat_gateways == "single"
-    assert (prod.service.cpu, prod.service.memory) == (2048, 4096)
-    assert (prod.service.min_count, prod.service.max_count, prod.service.spot_percent) == (2, 10, 0)
+    assert dev.monitoring.log_retention_days == 7 and dev.network.nat_gateways == "instance"
+    # Prod's defaults are the budget's: one NAT gateway, Graviton, Spot above one on-demand task.
+    assert (prod.service.cpu, prod.service.memory, prod.service.cpu_architecture) == (1024, 2048, "arm64")
+    assert (prod.service.min_count, prod.service.max_count) == (2, 20)
+    assert (prod.service.on_demand_base, prod.service.spot_percent) == (1, 100)
     assert (prod.load_balancer.idle_timeout, prod.storage.transition_to_ia_days) == (600, 30)
-    assert prod.monitoring.log_retention_days == 30 and prod.network.nat_gateways == "one-per-az"
+    assert prod.monitoring.log_retention_days == 30 and prod.network.nat_gateways == "single"
     assert prod.storage.backup_retention_days == 30 and prod.storage.protect and not dev.storage.protect
     assert prod.database.engine == "postgres" and dev.database.engine == "sqlite"
     assert prod.qdrant.placement == "instance" and dev.qdrant.placement == "sidecar"
 
 
-def test_existing_vpc_refuses_new_vpc_keys(tmp_path: Path) -> None:
-    body = """
-        cidr: 10.1.0.0/16
+@pytest.mark.parametrize("key", ["cidr: 10.1.0.0/16", "natInstanceType: t4g.micro"])
+def test_existing_vpc_refuses_new_vpc_keys(tmp_path: Path, key: str) -> None:
+    body = f"""
+        {key}
         existingVpc:
           vpcId: vpc-7b44bd03
           publicSubnetIds: [subnet-677d281e, subnet-5498bc0e]
           privateSubnetIds: [subnet-18ddaa53, subnet-18ddaa54]
     """
-    assert "wwhd:network.cidr: not used with existingVpc" in error(
+    assert f"wwhd:network.{key.split(':')[0]}: not used with existingVpc" in error(
         tmp_path, with_section(DEV, "network", body)
     )
 
@@ -569,3 +572,51 @@ def test_host_keys_are_refused_with_another_placement(tmp_path: Path, key: str) 
     name = key.split(":")[0]
     message = error(tmp_path, with_section(DEV, "qdrant", f"placement: sidecar\n{key}"))
     assert f"wwhd:qdrant.{name}: only used when placement is instance" in message
+
+
+# --- the NAT instance: a dev economy ------------------------------------------------------------
+
+
+def test_dev_takes_a_nat_instance_with_a_graviton_nano_by_default(tmp_path: Path) -> None:
+    n = read(tmp_path, with_section(DEV, "network", "natGateways: instance")).network
+    assert (n.nat_gateways, n.nat_instance_type, n.nat_instance_architecture) == (
+        "instance",
+        "t4g.nano",
+        "arm64",
+    )
+    sized = read(tmp_path, with_section(DEV, "network", "natGateways: instance\nnatInstanceType: t3.micro"))
+    assert sized.network.nat_instance_architecture == "x86_64"
+
+
+def test_prod_refuses_the_nat_instance_and_says_why(tmp_path: Path) -> None:
+    message = error(tmp_path, with_section(PROD, "network", "natGateways: instance"))
+    assert "wwhd:network.natGateways: instance is for dev" in message
+    assert "stops it while the instance or its AZ is down" in message
+    assert "(1 problem)" in message, message
+
+
+@pytest.mark.parametrize("strategy", ["single", "one-per-az"])
+def test_the_gateway_strategies_are_unchanged(tmp_path: Path, strategy: str) -> None:
+    for base in (DEV, PROD):
+        network = read(
+            tmp_path, with_section(base, "network", f"natGateways: {strategy}\nflowLogs: true")
+        ).network
+        assert network.nat_gateways == strategy
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "natGateways: single\nnatInstanceType: t4g.micro",
+            "wwhd:network.natInstanceType: only used when natGateways is instance",
+        ),
+        (
+            "natGateways: instance\nnatInstanceType: a1.medium",
+            "wwhd:network.natInstanceType: a1.medium: Amazon Linux 2023",
+        ),
+        ("natGateways: instance\nnatInstanceType: nano", "wwhd:network.natInstanceType"),
+    ],
+)
+def test_nat_instance_type_problems_name_their_key(tmp_path: Path, body: str, expected: str) -> None:
+    assert expected in error(tmp_path, with_section(DEV, "network", body))

@@ -51,11 +51,25 @@ def test_custom_resources_get_id_arn_and_camel_case_inputs(mocks: RecordingMonit
 
 def test_a_resource_passed_as_an_input_arrives_as_its_id_like_on_aws(mocks: RecordingMonitor) -> None:
     role = aws.iam.Role("r", assume_role_policy="{}")
-    aws.iam.RolePolicyAttachment("a", role=role, policy_arn="arn:aws:iam::aws:policy/ReadOnlyAccess")
-    fn = aws.lambda_.Function(
-        "f", role=role.arn, runtime="python3.12", handler="h.h", code=pulumi.StringAsset("x")
+    # Resources where ids are meant, as public programs pass them (the stubs do not allow it).
+    aws.iam.RolePolicyAttachment(
+        "a",
+        role=role,  # pyright: ignore[reportArgumentType]
+        policy_arn="arn:aws:iam::aws:policy/ReadOnlyAccess",
     )
-    aws.lambda_.Permission("p", function=fn, action="lambda:InvokeFunction", principal="s3.amazonaws.com")
+    fn = aws.lambda_.Function(
+        "f",
+        role=role.arn,
+        runtime="python3.12",
+        handler="h.h",
+        code=pulumi.StringAsset("x"),  # pyright: ignore[reportArgumentType]
+    )
+    aws.lambda_.Permission(
+        "p",
+        function=fn,  # pyright: ignore[reportArgumentType]
+        action="lambda:InvokeFunction",
+        principal="s3.amazonaws.com",
+    )
     settle()
     role_reg, fn_reg = mocks.one("aws:iam/role:Role"), mocks.one("aws:lambda/function:Function")
     # An IAM role's id is its name, a function's its name: what the provider receives for role=role.
@@ -256,7 +270,11 @@ def test_on_a_new_stack_computed_outputs_are_unknown_and_callbacks_do_not_run(
 def test_on_a_new_stack_an_invoke_of_unknown_arguments_is_unknown(new_stack: RecordingMonitor) -> None:
     bucket = aws.s3.Bucket("b")
     policy = aws.iam.get_policy_document_output(
-        statements=[{"actions": ["s3:GetObject"], "resources": [bucket.arn.apply(lambda a: f"{a}/*")]}]
+        # An output inside a statement: the _output form resolves it at run time, though
+        # the stubs type statements' fields as plain values.
+        statements=[
+            {"actions": ["s3:GetObject"], "resources": [bucket.arn.apply(lambda a: f"{a}/*")]}  # pyright: ignore[reportArgumentType]
+        ]
     )
     aws.s3.BucketPolicy("bp", bucket=bucket.id, policy=policy.json)
     settle()

@@ -344,11 +344,12 @@ def test_alarm_names_descriptions_and_severity(mocks: RecordingMonitor) -> None:
 
 
 def test_thresholds_come_from_the_config(mocks: RecordingMonitor) -> None:
-    thresholds = AlarmThresholds(
-        cpu_percent=70, memory_percent=75, unhealthy_targets=2, target_5xx_per_minute=3, alb_5xx_per_minute=4,
-        error_4xx_rate_percent=25, latency_p95_seconds=1.5, latency_critical_seconds=8,
-        error_log_lines_per_5_minutes=20,
-    )  # fmt: skip
+    # Validated as a stack file gives it (the 5xx/4xx keys have explicit aliases).
+    thresholds = AlarmThresholds.model_validate({
+        "cpuPercent": 70, "memoryPercent": 75, "unhealthyTargets": 2, "target5xxPerMinute": 3,
+        "alb5xxPerMinute": 4, "error4xxRatePercent": 25, "latencyP95Seconds": 1.5,
+        "latencyCriticalSeconds": 8, "errorLogLinesPer5Minutes": 20,
+    })  # fmt: skip
     build(prod_args(config=config(tracing=True, thresholds=thresholds)))
     found = {what: a.inputs["threshold"] for what, a in alarms(mocks).items()}
     assert found["api-cpu-high"] == 70 and found["db-cpu-high"] == 70

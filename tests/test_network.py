@@ -147,3 +147,35 @@ def test_children_are_parented_to_the_component(mocks: RecordingMonitor) -> None
     for r in mocks.registrations:
         if r is not component and r.type != "pulumi:pulumi:Stack":
             assert r.parent == component.urn, r.name
+
+
+# --- NAT: gateways or an instance -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("strategy", "awsx_strategy"), [("single", "Single"), ("one-per-az", "OnePerAz")])
+def test_gateway_strategies_build_no_nat_instance(
+    mocks: RecordingMonitor, strategy: str, awsx_strategy: str
+) -> None:
+    net = build(mocks, NetworkConfig(nat_gateways=strategy))  # type: ignore[arg-type]
+    assert mocks.one("awsx:ec2:Vpc").inputs["natGateways"] == {"strategy": awsx_strategy}
+    assert (
+        mocks.of_type("wwhd:index:WwhdNatInstance") == [] and mocks.of_type("aws:ec2/instance:Instance") == []
+    )
+    assert mocks.of_type("aws:ec2/route:Route") == [] and net.nat_instance_id is None
+    assert "t-nat" not in {g.name for g in mocks.of_type(GROUP)}
+
+
+def test_nat_instance_replaces_the_gateways(mocks: RecordingMonitor) -> None:
+    build(mocks, NetworkConfig(nat_gateways="instance"))
+    assert mocks.one("awsx:ec2:Vpc").inputs["natGateways"] == {"strategy": "None"}
+    assert mocks.one("wwhd:index:WwhdNatInstance").parent == mocks.one("wwhd:index:WwhdNetwork").urn
+
+
+def test_nat_instance_group_admits_https_from_the_vpc_range_only(mocks: RecordingMonitor) -> None:
+    build(mocks, NetworkConfig(nat_gateways="instance", cidr="10.20.0.0/16"))
+    assert {r for r in rules(mocks, INGRESS) if r[0] == "nat"} == {("nat", 443, "10.20.0.0/16")}
+    assert {r for r in rules(mocks, EGRESS) if r[0] == "nat"} == {("nat", 443, "0.0.0.0/0")}
+    nat_group = mocks.one(GROUP, "t-nat")
+    assert mocks.one("aws:ec2/instance:Instance").inputs["vpcSecurityGroupIds"] == [nat_group.outputs["id"]]
+    # The tasks' own rules are what they were: the instance opens no other path.
+    assert ("api", 443, "0.0.0.0/0") in rules(mocks, EGRESS)

@@ -30,13 +30,16 @@ def test_stack_builds_and_exports(run_stack: RunStack, stack: str) -> None:
     assert ".dkr.ecr.us-west-2.amazonaws.com/" in out["ecrRepositoryUrl"]
     assert out["qdrantLogGroupName"] == f"/ecs/wwhd-qdrant-{stack}"
     # The restore runbook passes this role to start-restore-job: it must be the one Backup uses.
-    selection = run.monitor.one("aws:backup/selection:Selection")
+    selection = run.monitor.one("aws:backup/selection:Selection", "wwhd-backup-efs")
     assert out["backupRoleArn"] == selection.inputs["iamRoleArn"]
     assert ":role/" in out["backupRoleArn"]
     if stack == "prod":
         assert out["serviceUrl"] == "https://api.wwhd.ai"
         assert out["qdrantUrl"] == "http://qdrant.prod.wwhd.local:6333"
         assert out["databaseAddress"].endswith(".rds.amazonaws.com")
+        host_selection = run.monitor.one("aws:backup/selection:Selection", "wwhd-qdrant-host-backup-ebs")
+        assert out["qdrantHostBackupRoleArn"] == host_selection.inputs["iamRoleArn"]
+        assert out["qdrantVolumeId"].startswith("vol-") and out["qdrantHostGroupName"]
     else:
         assert out["serviceUrl"].startswith("http://") and out["qdrantUrl"] == "http://localhost:6333"
         assert out["databaseAddress"] is None and out["qdrantServiceName"] is None
@@ -51,16 +54,11 @@ def test_every_log_group_expires_and_is_encrypted(run_stack: RunStack, stack: st
 def test_postgres_with_external_qdrant_keeps_nothing_on_efs(run_stack: RunStack) -> None:
     run = run_stack(
         "prod",
-        merge=True,
-        qdrant={
-            "placement": "external",
-            "url": "https://qdrant.example.cloud:6333",
-            "cpu": 512,
-            "memory": 1024,
-        },
+        qdrant={"placement": "external", "url": "https://qdrant.example.cloud:6333"},
+        storage={"transitionToIaDays": 30, "backupRetentionDays": 30, "protect": True},
     )
     assert run.monitor.of_type("aws:efs/fileSystem:FileSystem") == []
-    assert run.monitor.of_type("aws:ecs/service:Service")[0].name == "wwhd-api"
+    assert [s.name for s in run.monitor.of_type("aws:ecs/service:Service")] == ["wwhd-api"]
     assert run.outputs["qdrantUrl"] == "https://qdrant.example.cloud:6333"
     assert run.outputs["qdrantLogGroupName"] is None
     # No file system, so no EFS alarm or widget with an empty FileSystemId dimension.
@@ -89,8 +87,9 @@ def test_every_aws_resource_uses_the_tagging_provider(run_stack: RunStack, stack
         tags = json.loads(provider.inputs["defaultTags"])["tags"]
         assert tags["Environment"] == stack and tags["Project"] == "wwhd" and tags["ManagedBy"] == "pulumi"
         assert tags["CostCenter"] == f"wwhd-{stack}"
-    # The backup copy region (prod) has a provider of its own, with the same tags.
-    assert len(providers) == (2 if stack == "prod" else 1)
+    # The backup copy region (prod) has a provider in each component that copies: the data
+    # volume's and the Qdrant host's.
+    assert len(providers) == (3 if stack == "prod" else 1)
     urns = tuple(p.urn for p in providers)
     for r in run.registrations:
         if r.custom and r.type.startswith("aws:"):
@@ -99,21 +98,31 @@ def test_every_aws_resource_uses_the_tagging_provider(run_stack: RunStack, stack
 
 def test_prod_differs_from_dev(run_stack: RunStack) -> None:
     dev, prod = run_stack("dev"), run_stack("prod")
-    assert dev.monitor.one("awsx:ec2:Vpc").inputs["natGateways"] == {"strategy": "Single"}
-    assert prod.monitor.one("awsx:ec2:Vpc").inputs["natGateways"] == {"strategy": "OnePerAz"}
+    assert prod.monitor.one("awsx:ec2:Vpc").inputs["natGateways"] == {"strategy": "Single"}
     assert dev.monitor.of_type("aws:ec2/flowLog:FlowLog") == []
     assert len(prod.monitor.of_type("aws:ec2/flowLog:FlowLog")) == 1
     assert not dev.monitor.one("aws:kms/key:Key").protect
     assert prod.monitor.one("aws:kms/key:Key").protect
+    # Qdrant beside the API on EFS in dev; on its own instance and EBS volume in prod.
+    assert dev.monitor.of_type("aws:ebs/volume:Volume") == []
+    assert prod.monitor.one("aws:ebs/volume:Volume").inputs["encrypted"] is True
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_services_wait_for_the_mount_targets(run_stack: RunStack, stack: str) -> None:
     """A task that starts before its mount target exists fails its first deploy."""
     run = run_stack(stack)
     mount_targets = {r.urn for r in run.monitor.of_type("aws:efs/mountTarget:MountTarget")}
     assert mount_targets
+    task_defs = {r.outputs["arn"]: r for r in run.monitor.of_type("aws:ecs/taskDefinition:TaskDefinition")}
+    mounting = 0
     for svc in run.monitor.of_type("aws:ecs/service:Service"):
-        assert mount_targets <= set(svc.dependencies), svc.name
+        volumes = task_defs[svc.inputs["taskDefinition"]].inputs.get("volumes") or []
+        if any("efsVolumeConfiguration" in v for v in volumes):
+            mounting += 1
+            assert mount_targets <= set(svc.dependencies), svc.name
+    # dev's API mounts EFS; prod keeps its (retained) file system unmounted.
+    assert mounting == (1 if stack == "dev" else 0)
 
 
 def test_many_services_on_one_load_balancer_pass_the_pack(tmp_path: Path) -> None:

@@ -57,6 +57,13 @@ RETIRED = {
         "prod's API keeps nothing on EFS (issue 17, item 8)",
     ("prod", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-efs-from-api"):
         "prod's API keeps nothing on EFS (issue 17, item 8)",
+    ("prod", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "wwhd-qdrant-to-efs"):
+        "prod's Qdrant keeps its storage on its host's EBS volume (issue 18)",
+    ("prod", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-efs-from-qdrant"):
+        "prod's Qdrant keeps its storage on its host's EBS volume (issue 18)",
+    ("prod", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "wwhd-qdrant-https"):
+        "on its host, the ECS agent pulls images and ships logs through the instance's own group "
+        "(issue 18)",
     ("prod", "aws:iam/rolePolicy:RolePolicy", "wwhd-qdrant-task"):
         "the file system policy admits the Qdrant task role; its own policy held only that grant",
     **{

@@ -35,7 +35,13 @@ PARAMETER = "aws:ssm/parameter:Parameter"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 # DB_USER is the app's database user name: with IAM authentication, no password goes with it.
 SECRET_CREDENTIALS = {"OPENAI_API_KEY", "JWT_SECRET", "DB_PASSWORD", "QDRANT_API_KEY"}
-EXTERNAL = {"placement": "external", "url": "https://q.cloud.qdrant.io"}
+# Prod's file places Qdrant on its own instance; these switch it to the other placements (and
+# drop the instance-only keys, which the other placements refuse).
+_NOT_ON_AN_INSTANCE = {"instanceType": None, "volumeGb": None}
+EXTERNAL = {"placement": "external", "url": "https://q.cloud.qdrant.io", **_NOT_ON_AN_INSTANCE}
+SERVICE = {
+    "placement": "service", "acceptNetworkStorage": True, "cpu": 512, "memory": 1024, **_NOT_ON_AN_INSTANCE,
+}  # fmt: skip
 
 
 @cache
@@ -59,7 +65,8 @@ def program(stack: str, **changes: Any) -> ProgramRun:
 TOPOLOGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "dev-sidecar-sqlite": ("dev", {}),
     "dev-sidecar-tracing-exec": ("dev", {"monitoring": {"tracing": True}, "service": {"ecsExec": True}}),
-    "prod-service-postgres": ("prod", {}),
+    "prod-instance-postgres": ("prod", {}),
+    "prod-service-postgres": ("prod", {"qdrant": SERVICE}),
     "prod-external-postgres": ("prod", {"qdrant": EXTERNAL}),
     "staging-service-sqlite": (
         "dev",
@@ -260,7 +267,12 @@ def _register_params(task: Registration) -> dict[str, Any]:
     }
     params["containerDefinitions"] = json.loads(i["containerDefinitions"])
     if i.get("volumes"):
-        params["volumes"] = i["volumes"]
+        # The provider sends a volume's host_path as the API's host.sourcePath.
+        params["volumes"] = [
+            {k: v for k, v in vol.items() if k != "hostPath"}
+            | ({"host": {"sourcePath": vol["hostPath"]}} if "hostPath" in vol else {})
+            for vol in i["volumes"]
+        ]
     return params
 
 
@@ -274,7 +286,8 @@ def _shape() -> Any:
 
 
 VALIDATION_CASES = [
-    (name, arch) for name in ("dev-sidecar-tracing-exec", "prod-service-postgres", "prod-external-postgres")
+    (name, arch)
+    for name in ("dev-sidecar-tracing-exec", "prod-instance-postgres", "prod-service-postgres", "prod-external-postgres")
     for arch in ("x86_64", "arm64")
 ] + [("dev-sidecar-sqlite", "x86_64"), ("staging-service-sqlite", "arm64")]  # fmt: skip
 
@@ -285,13 +298,15 @@ def test_task_definitions_pass_the_ecs_api_model(name: str, arch: str) -> None:
     service = {**changes.get("service", {}), "cpuArchitecture": arch}
     run = program(stack, **{**changes, "service": service})
     tasks = of_type(run, TASK_DEF)
-    assert len(tasks) == (2 if "-service-" in name else 1)
+    assert len(tasks) == (1 if "-sidecar-" in name or "-external-" in name else 2)
     for task in tasks:
         params = _register_params(task)
         report = ParamValidator().validate(params, _shape())
         assert not report.has_errors(), report.generate_report()
+        # Qdrant on its own instance runs on the host's architecture (prod's t4g is Graviton).
+        on_host = "-instance-" in name and task.name == "wwhd-qdrant"
         assert params["runtimePlatform"] == {
-            "cpuArchitecture": arch.upper(),
+            "cpuArchitecture": "ARM64" if on_host else arch.upper(),
             "operatingSystemFamily": "LINUX",
         }
         # Container sizes add up to no more than the task's, and every mount has a volume.
@@ -378,7 +393,7 @@ def test_sidecar_topology() -> None:
 
 
 def test_service_topology() -> None:
-    run = program("prod")
+    run = topology("prod-service-postgres")
     namespace = one(run, "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace")
     assert namespace.inputs["name"] == "prod.wwhd.local"
     assert namespace.inputs["vpc"] == run.outputs["vpcId"]
@@ -413,6 +428,38 @@ def test_service_topology() -> None:
     assert "QDRANT__SERVICE__HOST" not in env(qdrant)  # must listen on the task's ENI
     targets = of_type(run, "aws:appautoscaling/target:Target")
     assert all("wwhd-qdrant" not in t.inputs["resourceId"] for t in targets)
+
+
+def test_instance_topology() -> None:
+    """Issue 18: Qdrant on its container instance, its storage and snapshots on the host's EBS
+    volume; found by the API through Cloud Map as on Fargate; no file system in reach."""
+    run = topology("prod-instance-postgres")
+    api = api_containers(run)[c.API_CONTAINER]
+    assert env(api)["QDRANT_URL"] == "http://qdrant.prod.wwhd.local:6333"
+    i = one(run, ECS_SERVICE, "wwhd-qdrant").inputs
+    assert i["launchType"] == "EC2" and "capacityProviderStrategies" not in i
+    assert i["placementConstraints"] == [{"type": "memberOf", "expression": "attribute:wwhd.role == qdrant"}]
+    assert (i["deploymentMinimumHealthyPercent"], i["deploymentMaximumPercent"]) == (0, 100)
+    # The task's network interface is in the host's subnet (the volume's AZ).
+    assert i["networkConfiguration"]["subnets"] == [run.outputs["privateSubnetIds"][0]]
+    task = one(run, TASK_DEF, "wwhd-qdrant")
+    assert task.inputs["requiresCompatibilities"] == ["EC2"]
+    assert task.inputs["runtimePlatform"]["cpuArchitecture"] == "ARM64"
+    assert {v["name"]: v.get("hostPath") for v in task.inputs["volumes"]} == {
+        c.QDRANT_VOLUME: "/var/lib/qdrant/storage",
+        c.QDRANT_SNAPSHOTS_VOLUME: "/var/lib/qdrant/snapshots",
+    }
+    mounts = {
+        m["sourceVolume"]: m["containerPath"] for m in containers(task)[c.QDRANT_CONTAINER]["mountPoints"]
+    }
+    assert mounts == {
+        c.QDRANT_VOLUME: c.QDRANT_STORAGE_PATH,
+        c.QDRANT_SNAPSHOTS_VOLUME: c.QDRANT_SNAPSHOTS_PATH,
+    }
+    # The host exists; Qdrant's role mounts nothing on the file system kept for the move.
+    assert one(run, "aws:autoscaling/group:Group").inputs["maxSize"] == 1
+    policy = json.loads(one(run, "aws:efs/fileSystemPolicy:FileSystemPolicy").inputs["policy"])
+    assert [s["Sid"] for s in policy["Statement"] if s["Effect"] == "Allow"] == []
 
 
 def test_external_topology_creates_the_key_parameter() -> None:
@@ -458,6 +505,9 @@ def test_tracing_runs_the_opentelemetry_collector() -> None:
     api = env(defs[c.API_CONTAINER])
     assert api["AWS_XRAY_DAEMON_ADDRESS"] == "localhost:2000"
     assert api["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
+    # Both SDKs name the service as the sampling rule expects.
+    rule = one(run, "aws:xray/samplingRule:SamplingRule").inputs["serviceName"]
+    assert api["AWS_XRAY_TRACING_NAME"] == api["OTEL_SERVICE_NAME"] == rule == "wwhd-backend"
     assert not [d for d in defs.values() if "xray-daemon" in d["image"]]
 
 
@@ -568,6 +618,12 @@ def test_api_task_role_grants(tracing: bool, ecs_exec: bool) -> None:
     assert one(run, ECS_SERVICE, "wwhd-api").inputs["enableExecuteCommand"] is ecs_exec
 
 
+# Actions the Service Authorization Reference lists with no resource type: "*" is their only
+# form. Everything else names its resources.
+UNSCOPED_SERVICES = ("xray", "ssmmessages", "ec2messages", "logs")
+UNSCOPED_ACTIONS = {"ecs:DiscoverPollEndpoint", "ec2:DescribeVolumes", "cloudwatch:PutMetricData"}
+
+
 @pytest.mark.parametrize("name", sorted(TOPOLOGIES))
 def test_no_wildcard_actions_and_star_resources_only_where_unscoped(name: str) -> None:
     run = topology(name)
@@ -577,7 +633,7 @@ def test_no_wildcard_actions_and_star_resources_only_where_unscoped(name: str) -
             resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
             assert not any("*" in a for a in actions), (policy.name, actions)
             if "*" in resources:
-                assert all(a.split(":")[0] in ("xray", "ssmmessages", "logs") for a in actions), (
+                assert all(a in UNSCOPED_ACTIONS or a.split(":")[0] in UNSCOPED_SERVICES for a in actions), (
                     policy.name,
                     actions,
                 )
@@ -591,7 +647,7 @@ def test_qdrant_task_role_holds_nothing() -> None:
 
 
 def test_the_file_system_policy_admits_each_writer_through_its_access_point() -> None:
-    run = program("prod")
+    run = topology("prod-service-postgres")
     policy = json.loads(one(run, "aws:efs/fileSystemPolicy:FileSystemPolicy").inputs["policy"])
     allowed = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Allow"}
     assert set(allowed) == {"QdrantMountsQdrant"}
@@ -882,7 +938,11 @@ def test_api_service() -> None:
 
 def test_prod_and_dev_differ() -> None:
     prod_api = one(program("prod"), ECS_SERVICE, "wwhd-api").inputs
-    assert prod_api["capacityProviderStrategies"] == [{"capacityProvider": "FARGATE", "weight": 1}]
+    # One task always on demand, every further one on Spot (issue 20's budget).
+    assert prod_api["capacityProviderStrategies"] == [
+        {"capacityProvider": "FARGATE", "base": 1, "weight": 0},
+        {"capacityProvider": "FARGATE_SPOT", "weight": 1},
+    ]
     assert (prod_api["deploymentMinimumHealthyPercent"], prod_api["deploymentMaximumPercent"]) == (100, 200)
     assert env(api_containers(program("prod"))[c.API_CONTAINER])["APP_ENV"] == "production"
 
@@ -902,7 +962,8 @@ def test_qdrant_singleton_is_on_spot_only_in_an_all_spot_stack(
     spot_percent: int, qdrant_provider: str
 ) -> None:
     """An API Spot share spreads many tasks; applied to the only Qdrant task it is a coin toss."""
-    qdrant = one(program("prod", service={"spotPercent": spot_percent}), ECS_SERVICE, "wwhd-qdrant").inputs
+    run = program("prod", service={"spotPercent": spot_percent, "onDemandBase": 0}, qdrant=SERVICE)
+    qdrant = one(run, ECS_SERVICE, "wwhd-qdrant").inputs
     assert qdrant["capacityProviderStrategies"] == [{"capacityProvider": qdrant_provider, "weight": 1}]
 
 
@@ -912,7 +973,7 @@ def test_autoscaling_targets_and_policies() -> None:
     svc = one(run, ECS_SERVICE, "wwhd-api")
     cluster = one(run, "aws:ecs/cluster:Cluster")
     assert target.inputs["resourceId"] == f"service/{cluster.outputs['name']}/{svc.outputs['name']}"
-    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (2, 10)
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (2, 20)
     assert target.inputs["scalableDimension"] == "ecs:service:DesiredCount"
     policies = {}
     for p in of_type(run, POLICY):
@@ -1066,8 +1127,12 @@ def test_every_rule_follows_from_what_the_stack_has() -> None:
     assert ("out", "api", 2049, "efs") in dev and ("in", "efs", 2049, "api") in dev
     assert not {r for r in prod if r[1] == "api" and r[2] == 2049}
     assert not {r for r in prod if r[1] == "efs" and r[3] == "api"}
-    # prod's Qdrant service keeps its storage on EFS, so it alone mounts there.
-    assert ("in", "efs", 2049, "qdrant") in prod
+    # Prod's Qdrant keeps its storage on its host's volume: it reaches no file system, and its
+    # group lets in only the API (the instance's own group carries the host's egress).
+    assert not {r for r in prod if r[2] == 2049}
+    assert {r for r in prod if r[1] == "qdrant"} == {("in", "qdrant", 6333, "api")}
+    # As a Fargate service its storage is on EFS, so it alone mounts there.
+    assert ("in", "efs", 2049, "qdrant") in _rules(topology("prod-service-postgres"))
     # No file system at all when nothing keeps files on EFS.
     external = _rules(program("prod", qdrant=EXTERNAL))
     assert not {r for r in external if 2049 in (r[2],)}

@@ -92,3 +92,13 @@ def test_a_missing_virtualenv_is_created_and_installed_first(tmp_path: Path) -> 
 def test_a_missing_stack_is_a_usage_error() -> None:
     result = subprocess.run([str(WRAPPER)], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "usage: ./preview <stack>" in result.stderr
+
+
+def test_no_make_target_wraps_the_preview() -> None:
+    """make exits 2 whenever a recipe fails, so a make target around ./preview would turn a
+    mandatory violation (1) into an error (2): the preview has no make target, and CI calls
+    ./preview itself."""
+    recipes = [line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("\t")]
+    assert recipes and not [line for line in recipes if "preview" in line]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "set -euo pipefail" in ci and './preview "$stack"' in ci

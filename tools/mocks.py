@@ -66,6 +66,8 @@ _ID_PREFIXES = {
     "aws:ec2/natGateway:NatGateway": "nat-",
     "aws:ec2/eip:Eip": "eipalloc-",
     "aws:ec2/instance:Instance": "i-",
+    "aws:ebs/volume:Volume": "vol-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
     "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
     "aws:ec2/flowLog:FlowLog": "fl-",
     "aws:efs/fileSystem:FileSystem": "fs-",
@@ -380,6 +382,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/getAmiIds:getAmiIds": self._ami_ids,
             "aws:ec2/getSecurityGroup:getSecurityGroup": self._security_group,
             "aws:ec2/getSecurityGroups:getSecurityGroups": self._security_groups,
+            "aws:ec2/getRouteTable:getRouteTable": self._route_table,
             "aws:ssm/getParameter:getParameter": self._ssm_parameter,
             "aws:route53/getZone:getZone": self._hosted_zone,
             **(invokes or {}),
@@ -396,6 +399,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/getAmiIds:getAmiIds",
             "aws:ec2/getSecurityGroup:getSecurityGroup",
             "aws:ec2/getSecurityGroups:getSecurityGroups",
+            "aws:ec2/getRouteTable:getRouteTable",
             "aws:ssm/getParameter:getParameter",
             "aws:route53/getZone:getZone",
         }
@@ -497,6 +501,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     "arn": f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:{suffix}",
                     "arnSuffix": suffix,
                 }
+            case "aws:ec2/instance:Instance":
+                # Its interface is what a route to the instance targets (a NAT instance).
+                return {"primaryNetworkInterfaceId": f"eni-{_hex(logical, 'eni')}"}
             case "aws:ecr/repository:Repository":
                 return {"repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{name}"}
             case "aws:kms/key:Key":
@@ -817,6 +824,40 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def _security_groups(self, args: dict[str, Any]) -> dict[str, Any]:
         group = self._security_group(args)
         return {"id": self.region, "ids": [group["id"]], "vpcIds": [group["vpcId"]], "arns": [group["arn"]]}
+
+    def _route_table(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The route table associated with the subnet asked for (or the table asked for by id),
+        holding only its local route: what the account has is not known offline."""
+        subnet = args.get("subnetId")
+        table = args.get("routeTableId") or (f"rtb-{_hex('route-table', subnet)}" if subnet else None)
+        if table is None:
+            raise NotImplementedError("only look-ups by subnetId or routeTableId have stand-ins")
+        associations = (
+            [
+                {
+                    "routeTableAssociationId": f"rtbassoc-{_hex(table, subnet)}",
+                    "routeTableId": table,
+                    "subnetId": subnet,
+                    "gatewayId": "",
+                    "main": False,
+                }
+            ]
+            if subnet
+            else []
+        )
+        return {
+            "id": table,
+            "routeTableId": table,
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:route-table/{table}",
+            "associations": associations,
+            "ownerId": ACCOUNT_ID,
+            "region": self.region,
+            "routes": [],
+            "subnetId": subnet or "",
+            "gatewayId": "",
+            "tags": {},
+            "vpcId": args.get("vpcId") or self._default_vpc_id(),
+        }
 
     def _ssm_parameter(self, args: dict[str, Any]) -> dict[str, Any]:
         """AWS's public parameters (``/aws/service/...``): image ids and the ECS-optimized AMI

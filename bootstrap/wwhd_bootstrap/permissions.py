@@ -51,10 +51,6 @@ PASSED_TO_SERVICES = (
 
 DATA_READ_ACTIONS = (
     "secretsmanager:GetSecretValue",
-    "ssm:GetParameter",
-    "ssm:GetParameters",
-    "ssm:GetParametersByPath",
-    "ssm:GetParameterHistory",
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
@@ -79,6 +75,15 @@ DATA_READ_ACTIONS = (
 function code. ``ReadOnlyAccess`` grants several of them; the preview needs none."""
 
 OBJECT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTorrent")
+PARAMETER_READ_ACTIONS = (
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+)
+"""Reads of parameter values: denied but for AWS's public parameters under ``/aws/service/``
+(the latest AMI ids the program looks up for its instances; no account can create a parameter
+whose name starts with ``aws``, so the carve-out reaches nothing of the account's)."""
 DECRYPT_ACTIONS = ("kms:Decrypt", "kms:ReEncryptFrom")
 
 
@@ -93,6 +98,9 @@ def preview_policy(partition: str, state_bucket: str | None, secrets_key_arn: st
     objects = f"arn:{partition}:s3:::{state_bucket}/*" if state_bucket else None
     statements: list[dict[str, Any]] = [
         {"Sid": "DenyDataReads", "Effect": "Deny", "Action": list(DATA_READ_ACTIONS), "Resource": "*"},
+        _deny_except(
+            "DenyParameterReads", PARAMETER_READ_ACTIONS, f"arn:{partition}:ssm:*:*:parameter/aws/service/*"
+        ),
         _deny_except("DenyObjectReads", OBJECT_READ_ACTIONS, objects),
         _deny_except("DenyDecrypt", DECRYPT_ACTIONS, secrets_key_arn),
     ]

@@ -67,7 +67,8 @@ def test_preview_is_read_only_and_reads_no_data(run_bootstrap: RunBootstrap) -> 
     assert all(s["Effect"] == "Deny" for s in policy["Statement"])
     denied = {a for s in policy["Statement"] for a in s["Action"]}
     assert {"secretsmanager:GetSecretValue", "s3:GetObject", "kms:Decrypt", "ssm:GetParameter"} <= denied
-    assert all(s.get("Resource") == "*" for s in policy["Statement"])
+    # Everything denied everywhere, but AWS's public parameters (the next test).
+    assert all(s.get("Resource") == "*" for s in policy["Statement"] if s["Sid"] != "DenyParameterReads")
 
 
 def test_a_diy_backend_leaves_exactly_its_state_and_key_readable(run_bootstrap: RunBootstrap) -> None:
@@ -82,6 +83,21 @@ def test_a_diy_backend_leaves_exactly_its_state_and_key_readable(run_bootstrap: 
         "Resource": key,
     }
     assert statement(policy, "DenyDataReads")["Resource"] == "*"
+
+
+def test_the_preview_reads_public_ami_parameters_and_no_other_parameter(run_bootstrap: RunBootstrap) -> None:
+    """The program looks up the latest ECS-optimized and Amazon Linux AMIs in AWS's public
+    parameters during every preview; the account's own parameters (secrets among them) stay
+    unreadable."""
+    policy = policies_of(run_bootstrap(), "preview-no-data-reads")
+    deny = statement(policy, "DenyParameterReads")
+    assert deny["Effect"] == "Deny" and "ssm:GetParameter" in deny["Action"]
+    assert deny["NotResource"] == "arn:aws:ssm:*:*:parameter/aws/service/*"
+    assert not [
+        s
+        for s in policy["Statement"]
+        if s["Sid"] != "DenyParameterReads" and "ssm:GetParameter" in s["Action"]
+    ]
 
 
 def test_deploy_iam_is_scoped_and_keeps_off_the_bootstrap(run_bootstrap: RunBootstrap) -> None:

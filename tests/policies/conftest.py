@@ -60,6 +60,17 @@ def check_resource(
     return messages
 
 
+def iam_document_findings(typ: str, props: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What the pack's IAM document policies (no wildcard actions, justified wildcard resources,
+    no privilege escalation) report on one policy-bearing resource, by policy name; a document
+    that passes them all gives ``{}``."""
+    from wwhd_policies import security
+
+    policies = (security.iam_no_wildcard_actions, security.iam_wildcard_resource_justified,
+                security.iam_no_privilege_escalation)  # fmt: skip
+    return {p.name: found for p in policies if (found := check_resource(p, typ, props))}
+
+
 class R:
     """A stack resource spec; `parent`, `deps` and `prop_deps` name other resources by name."""
 
@@ -74,12 +85,8 @@ class R:
         protect: bool = False,
     ) -> None:
         self.typ, self.name, self.props = typ, name, dict(props or {})
-        self.parent, self.deps, self.prop_deps, self.protect = (
-            parent,
-            list(deps),
-            dict(prop_deps or {}),
-            protect,
-        )
+        self.parent, self.deps, self.protect = parent, list(deps), protect
+        self.prop_deps: dict[str, Sequence[str]] = dict(prop_deps or {})
 
 
 def build_stack(specs: Sequence[R]) -> list[PolicyResource]:

@@ -4,6 +4,8 @@ lacks before creation (one unknown placeholder, linked only through property dep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from .conftest import UNKNOWN, R
@@ -96,7 +98,7 @@ def _network(public: bool) -> list[R]:
     ]
 
 
-def _service(subnet_deps: list[str], public_ip: bool = False, groups: list[str] = ()) -> R:
+def _service(subnet_deps: list[str], public_ip: bool = False, groups: Sequence[str] = ()) -> R:
     return R(
         SERVICE,
         "api",
@@ -111,7 +113,7 @@ def _service(subnet_deps: list[str], public_ip: bool = False, groups: list[str] 
     )
 
 
-def _mount_target(subnet_deps: list[str], groups: list[str] = ()) -> R:
+def _mount_target(subnet_deps: list[str], groups: Sequence[str] = ()) -> R:
     return R(
         "aws:efs/mountTarget:MountTarget",
         "mt",

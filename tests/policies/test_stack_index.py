@@ -31,7 +31,9 @@ def stacks(draw: st.DrawFn) -> list[R]:
     n = draw(st.integers(1, 12))
     specs: list[R] = []
     for i in range(n):
-        props = draw(st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=3))
+        props: dict[str, Any] = draw(
+            st.dictionaries(st.sampled_from(KEYS), st.sampled_from(VALUES), max_size=3)
+        )
         earlier = [s.name for s in specs]
         parent = draw(st.sampled_from([None, *earlier])) if earlier else None
         prop_deps = (
