@@ -334,7 +334,10 @@ image_from_private_registry = resource_policy(
     "(<account>.dkr.ecr.<region>.amazonaws.com, pull-through cache paths included).",
     types=[aws.TASK_DEF],
     check=_check_private_registry,
-    level=MANDATORY,
+    # Advisory where no config says more: the program accepts public images (images.pullThroughCache
+    # off), and a stack without a config file must not fail on that valid choice; prod.json makes
+    # it mandatory.
+    level=ADVISORY,
     severity=Severity.MEDIUM,
     remediation="Push the image to the stack's ECR repository, or pull a public image through an ECR "
     "pull-through cache rule (<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<upstream path>): "

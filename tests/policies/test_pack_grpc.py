@@ -70,7 +70,7 @@ EXPECTED = {
     "ec2-private-subnets": "mandatory",
     "ebs-volume-backed-up": "mandatory",
     "container-memory-fits": "mandatory",
-    "image-from-private-registry": "mandatory",
+    "image-from-private-registry": "advisory",
     "rotating-secret-readers-refreshed": "mandatory",
     "cost-ceiling": "mandatory",
     "cost-increase-ceiling": "advisory",
