@@ -21,6 +21,7 @@ registration is what the preview shows and the policy pack analyses.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import functools
 import hashlib
@@ -55,6 +56,7 @@ ACCOUNT_ID = "123456789012"
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 STACK_TYPE = "pulumi:pulumi:Stack"
 AWSX_VPC = "awsx:ec2:Vpc"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 # Ids that look like AWS's, so validations reading a prefix (subnet-, sg-) behave.
 _ID_PREFIXES = {
@@ -385,6 +387,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/getRouteTable:getRouteTable": self._route_table,
             "aws:ssm/getParameter:getParameter": self._ssm_parameter,
             "aws:route53/getZone:getZone": self._hosted_zone,
+            "aws:ecr/getAuthorizationToken:getAuthorizationToken": self._ecr_token,
+            "aws:ecr/getCredentials:getCredentials": self._ecr_token,
             **(invokes or {}),
         }
         # Answers computed from the region or the arguments are facts; these are made up.
@@ -402,6 +406,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/getRouteTable:getRouteTable",
             "aws:ssm/getParameter:getParameter",
             "aws:route53/getZone:getZone",
+            "aws:ecr/getAuthorizationToken:getAuthorizationToken",
+            "aws:ecr/getCredentials:getCredentials",
         }
 
     # --- resources -------------------------------------------------------------------------
@@ -422,6 +428,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return f"{args.name}-provider-id", dict(args.inputs)
         if args.typ == AWSX_VPC:
             return None, self._awsx_vpc(args)
+        if args.typ == STACK_REFERENCE:
+            # Another stack's outputs live in its state, which the preview cannot read: unknown,
+            # as the engine has them for a stack that does not exist yet (never made up).
+            name = str(args.inputs.get("name") or args.name)
+            return name, {"name": name, "outputs": rpc.UNKNOWN, "secretOutputNames": rpc.UNKNOWN}
         if not args.custom:
             return None, {}
         checked = self.check(args.typ, args.name, args.inputs)
@@ -505,7 +516,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 # Its interface is what a route to the instance targets (a NAT instance).
                 return {"primaryNetworkInterfaceId": f"eni-{_hex(logical, 'eni')}"}
             case "aws:ecr/repository:Repository":
-                return {"repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{name}"}
+                return {
+                    "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{name}",
+                    "registryId": ACCOUNT_ID,
+                }
             case "aws:kms/key:Key":
                 return {"keyId": rid, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}"}
             case "aws:efs/fileSystem:FileSystem" | "aws:efs/accessPoint:AccessPoint":
@@ -572,6 +586,25 @@ class RecordingMocks(pulumi.runtime.Mocks):
             case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
                 host = str(o.get("url", "")).removeprefix("https://")
                 return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"}
+            case "docker:index/image:Image":
+                # The image as pushed: the container definitions built from it pin it by digest.
+                image = str(o.get("imageName") or name)
+                repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+                return {
+                    "baseImageName": image,
+                    "registryServer": image.split("/", 1)[0] if "/" in image else "docker.io",
+                    "repoDigest": f"{repository}@sha256:{_hex(typ, logical, length=64)}",
+                }
+            case "docker-build:index:Image":
+                digest = f"sha256:{_hex(typ, logical, length=64)}"
+                tags = o.get("tags") or []
+                pushed = bool(o.get("push")) and bool(tags) and isinstance(tags[0], str)
+                return {
+                    "digest": digest,
+                    "contextHash": _hex(typ, logical, "context", length=64),
+                    # A pushed image's ref is its first tag with the build's digest; otherwise empty.
+                    "ref": f"{tags[0]}@{digest}" if pushed else "",
+                }
             case "aws:backup/vault:Vault" | "aws:backup/plan:Plan":
                 return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:{typ.rsplit(':', 1)[1].lower()}:{name}"}
         return {}
@@ -780,6 +813,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "ownerId": ACCOUNT_ID,
             "state": "available",
             "vpcId": args.get("vpcId") or self._default_vpc_id(),
+        }
+
+    def _ecr_token(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Registry credentials (getAuthorizationToken and the older getCredentials): the token is
+        base64 of ``AWS:<password>``, as ECR's; the password is a placeholder that logs in nowhere."""
+        registry = str(args.get("registryId") or ACCOUNT_ID)
+        token = base64.b64encode(f"AWS:{SECRET_PLACEHOLDER}".encode()).decode()
+        return {
+            "id": registry,
+            "registryId": registry,
+            "authorizationToken": token,
+            "userName": "AWS",
+            "password": SECRET_PLACEHOLDER,
+            "proxyEndpoint": f"https://{registry}.dkr.ecr.{args.get('region') or self.region}.amazonaws.com",
+            "expiresAt": "2099-12-31T00:00:00Z",
+            "region": args.get("region") or self.region,
         }
 
     def _ami(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -217,7 +217,7 @@ def resource_json(preview: Preview, r: AnalyzedResource) -> dict[str, Any]:
 
 def stand_ins_json(mocks: RecordingMocks) -> list[dict[str, Any]]:
     """The invokes (and reads of existing resources) answered with made-up data."""
-    keys = ("accountId", "value", "names", "ids", "imageId", "zoneId", "id")
+    keys = ("accountId", "value", "names", "ids", "imageId", "zoneId", "outputs", "id")
     found = []
     for token, answers in sorted(mocks.stand_ins.items()):
         first = answers[0]
