@@ -456,6 +456,22 @@ def parse_json(value: Any) -> Any:
     return value
 
 
+def any_of(verdicts: Iterable[bool | None]) -> bool | None:
+    """True when one verdict is, else None when one cannot be known yet, else False."""
+    listed = list(verdicts)
+    if True in listed:
+        return True
+    return None if None in listed else False
+
+
+def all_of(verdicts: Iterable[bool | None]) -> bool | None:
+    """False when one verdict is, else None when one cannot be known yet, else True."""
+    listed = list(verdicts)
+    if False in listed:
+        return False
+    return None if None in listed else True
+
+
 def contains_unknown(value: Any) -> bool:
     if is_unknown(value):
         return True

@@ -22,6 +22,7 @@ from ._util import (
     Findings,
     Res,
     Stack,
+    any_of,
     as_list,
     is_unknown,
     resource_policy,
@@ -36,13 +37,6 @@ AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 EBS_VOLUME = "aws:ebs/volume:Volume"
 DLM_POLICY = "aws:dlm/lifecyclePolicy:LifecyclePolicy"
 _LAUNCH_TYPES = (INSTANCE, LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION)
-
-
-def any_of(verdicts: list[bool | None]) -> bool | None:
-    """True when one verdict is, else None when one is not known yet, else False."""
-    if True in verdicts:
-        return True
-    return None if None in verdicts else False
 
 
 # --- EBS encryption ----------------------------------------------------------------------------

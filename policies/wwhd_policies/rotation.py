@@ -18,6 +18,8 @@ from ._util import (
     Findings,
     Res,
     Stack,
+    all_of,
+    any_of,
     as_list,
     is_unknown,
     parse_json,
@@ -232,21 +234,7 @@ def _allows(spec: Any, value: str | None, prefix: str | None = None) -> Verdict:
             verdicts.append(None if value is None else value.lower() == want)
         else:
             verdicts.append(None)  # anything-but, numeric, exists...: not judged here
-    return _any(verdicts)
-
-
-def _any(verdicts: Iterable[Verdict]) -> Verdict:
-    listed = list(verdicts)
-    if True in listed:
-        return True
-    return None if None in listed else False
-
-
-def _all(verdicts: Iterable[Verdict]) -> Verdict:
-    listed = list(verdicts)
-    if False in listed:
-        return False
-    return None if None in listed else True
+    return any_of(verdicts)
 
 
 def _path(doc: Any, *keys: str) -> Any:
@@ -275,7 +263,7 @@ def rule_matches(rule: Res, secret: RotatingSecret, unknown: list[str]) -> Verdi
     detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
     kinds = [
         # The native event carries no eventSource or eventName: a pattern asking for them misses it.
-        _all(
+        all_of(
             [
                 _allows(pattern.get("detail-type"), _LABEL_UPDATED),
                 _allows(detail.get("labelUpdated"), "AWSCURRENT"),
@@ -283,18 +271,18 @@ def rule_matches(rule: Res, secret: RotatingSecret, unknown: list[str]) -> Verdi
             ]
         ),
         *(
-            _all(
+            all_of(
                 [
                     _allows(pattern.get("detail-type"), kind),
                     _allows(detail.get("eventSource"), "secretsmanager.amazonaws.com"),
-                    _any(_allows(detail.get("eventName"), n) for n in names),
+                    any_of(_allows(detail.get("eventName"), n) for n in names),
                 ]
             )
             for kind, names in _CLOUDTRAIL_EVENTS.items()
         ),
     ]
-    verdict = _all(
-        [_allows(pattern.get("source"), "aws.secretsmanager"), _any(kinds), _names_secret(pattern, secret)]
+    verdict = all_of(
+        [_allows(pattern.get("source"), "aws.secretsmanager"), any_of(kinds), _names_secret(pattern, secret)]
     )
     if verdict is None:
         unknown.append("eventPattern")
@@ -320,7 +308,7 @@ def _names_secret(pattern: dict[str, Any], secret: RotatingSecret) -> Verdict:
     verdicts = [_allows(f, a) for f in by_arn if f is not None for a in arns]
     # An ARN filter may also be a prefix of the ARN; a name filter sees the name or its prefix.
     verdicts += [_allows(f, n, secret.prefix) for f in by_name if f is not None for n in names]
-    return _any(verdicts)
+    return any_of(verdicts)
 
 
 def _service_named(value: Any, service: Res) -> Verdict:
@@ -368,7 +356,7 @@ def state_machine_redeploys(machine: Res, service: Res, unknown: list[str]) -> V
             continue
         # "Service.$" (or a JSONata expression) reads the service from the input: not judged here.
         verdicts.append(_service_named(params.get("Service"), service) if "Service" in params else None)
-    verdict = _any(verdicts)
+    verdict = any_of(verdicts)
     if verdict is None:
         unknown.append("definition")
     return verdict
@@ -388,7 +376,7 @@ def _grants_update_service(statement: dict[str, Any], service: Res) -> Verdict:
         elif ":service/" in resource:
             tail = resource.split(":service/", 1)[1].rsplit("/", 1)[-1]
             verdicts.append(None if name is None else fnmatch.fnmatchcase(name, tail))
-    return _any(verdicts)
+    return any_of(verdicts)
 
 
 def function_redeploys(stack: Stack, function: Res, service: Res, unknown: list[str]) -> Verdict:
@@ -418,7 +406,7 @@ def function_redeploys(stack: Stack, function: Res, service: Res, unknown: list[
     ]
     if scratch.undecided:
         verdicts.append(None)
-    verdict = _any(verdicts)
+    verdict = any_of(verdicts)
     if verdict is None:
         unknown.append("policy")
     return verdict
@@ -439,7 +427,7 @@ def target_redeploys(stack: Stack, target: Res, service: Res, unknown: list[str]
     arn = target.get("arn")
     found = stack.resolve(target, "arn", arn, (STATE_MACHINE, LAMBDA_FUNCTION))
     if found:
-        return _any(
+        return any_of(
             state_machine_redeploys(r, service, unknown)
             if r.type == STATE_MACHINE
             else function_redeploys(stack, r, service, unknown)
@@ -461,9 +449,9 @@ def refreshed(stack: Stack, service: Res, secret: RotatingSecret | None, unknown
         matched = rule_matches(rule, probe, unknown)
         if matched is False:
             continue
-        redeploys = _any(target_redeploys(stack, t, service, unknown) for t in _targets(stack, rule))
-        verdicts.append(_all([matched, redeploys]))
-    return _any(verdicts)
+        redeploys = any_of(target_redeploys(stack, t, service, unknown) for t in _targets(stack, rule))
+        verdicts.append(all_of([matched, redeploys]))
+    return any_of(verdicts)
 
 
 # --- the policy -------------------------------------------------------------------------------
