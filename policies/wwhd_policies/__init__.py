@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import cost, data_safety, encryption, network, observability, reliability, security
+from . import compute, cost, data_safety, encryption, network, observability, reliability, rotation, security
 
 ALL_POLICIES = [
     *encryption.POLICIES,
@@ -10,7 +10,9 @@ ALL_POLICIES = [
     *data_safety.POLICIES,
     *reliability.POLICIES,
     *security.POLICIES,
+    *rotation.POLICIES,
     *observability.POLICIES,
+    *compute.POLICIES,
     *cost.POLICIES,
 ]
 

@@ -563,6 +563,66 @@ def security_groups_of(stack: Stack, owner: Res, key: str, refs: Any) -> tuple[l
     return stack.ordered(groups), missing
 
 
+# What makes a placement decidable before creation.
+PLACEMENT_REMEDY = (
+    "give it subnets known before creation (subnets of this stack, an awsx Vpc's privateSubnetIds), "
+    "or let its security groups admit only other security groups"
+)
+# `public_ip` for a resource whose public IP, unset, is its subnet's auto-assign setting (EC2).
+SUBNET_DECIDES = object()
+
+
+def judge_placement(
+    stack: Stack,
+    owner: Res,
+    subnets: tuple[str, Any],
+    groups: tuple[str, Any] | None,
+    public_ip: Any,
+    out: Findings,
+    groups_owner: Res | None = None,
+) -> None:
+    """Private subnets are the letter of the rule; not reachable from the internet is what it
+    protects. Where the subnets cannot be judged (unknown before creation, outside the stack), a
+    resource without a public IP whose security groups admit no internet traffic is unreachable
+    from the internet whatever subnet it lands in: that decides it. `subnets` and `groups` are
+    (property, value) of the owner (of `groups_owner` for the groups, when another resource, a
+    launch template, holds them; None when that resource is not in this stack); `public_ip` is the
+    owner's request, or SUBNET_DECIDES."""
+    kind, why = placement(stack, owner, subnets[0], subnets[1])
+    if kind == PUBLIC:
+        out.violation(f"{owner.label()} is placed in a public subnet ({why}).", owner.urn)
+        return
+    if kind == PRIVATE or (public_ip is not SUBNET_DECIDES and truthy(public_ip)):
+        return  # a public IP is reported on its own
+    blockers: list[str] = []
+    if public_ip is SUBNET_DECIDES:
+        blockers.append("whether it gets a public IP is up to its subnet's auto-assign setting")
+    elif is_unknown(public_ip):
+        blockers.append("whether it gets a public IP is unknown before creation")
+    if groups is None:
+        found, missing = [], ["its launch settings, which name its security groups, are not in this stack"]
+    else:
+        found, missing = security_groups_of(stack, groups_owner or owner, groups[0], groups[1])
+    blockers += missing
+    for group in found:
+        opened, unsure = internet_ingress(stack, group)
+        blockers += [
+            f"{group.label()} admits internet traffic"
+            if i.owner is group
+            else f"{i.label} admits internet traffic into {group.label()}"
+            for i in opened
+        ]
+        blockers += [f"{i.label} may admit internet traffic (unknown before creation)" for i in unsure]
+    if blockers:
+        out.cannot_decide(
+            f"{owner.label()}: {why}, and {'; '.join(dict.fromkeys(blockers))}, so whether it is reachable "
+            "from the internet cannot be judged",
+            prop=subnets[0] if subnets[0] != "networkConfiguration" else "networkConfiguration.subnets",
+            remedy=PLACEMENT_REMEDY,
+            urn=owner.urn,
+        )
+
+
 # --- load balancers ---------------------------------------------------------------------------
 
 

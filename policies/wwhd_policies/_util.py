@@ -407,6 +407,23 @@ def stack_name() -> str:
         return ""
 
 
+def stack_config(key: str) -> Any:
+    """A value of the stack's configuration (`aws:region`, `aws:allowedAccountIds`), which the engine
+    passes the pack as JSON in PULUMI_CONFIG; None when unset. Values are strings; lists and
+    objects arrive as JSON text and are parsed."""
+    try:
+        cfg = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+    except ValueError:
+        return None
+    value = cfg.get(key) if isinstance(cfg, dict) else None
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def as_int(value: Any) -> int | None:
     """Integers arrive as floats or strings ("512"); None when absent or not a number."""
     if value is None or is_unknown(value) or isinstance(value, bool):
@@ -437,6 +454,22 @@ def parse_json(value: Any) -> Any:
             return value
         return json.loads(value)
     return value
+
+
+def any_of(verdicts: Iterable[bool | None]) -> bool | None:
+    """True when one verdict is, else None when one cannot be known yet, else False."""
+    listed = list(verdicts)
+    if True in listed:
+        return True
+    return None if None in listed else False
+
+
+def all_of(verdicts: Iterable[bool | None]) -> bool | None:
+    """False when one verdict is, else None when one cannot be known yet, else True."""
+    listed = list(verdicts)
+    if False in listed:
+        return False
+    return None if None in listed else True
 
 
 def contains_unknown(value: Any) -> bool:

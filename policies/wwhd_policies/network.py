@@ -22,49 +22,6 @@ from ._util import (
     truthy,
 )
 
-_PLACEMENT_REMEDY = (
-    "give it subnets known before creation (subnets of this stack, an awsx Vpc's privateSubnetIds), "
-    "or let its security groups admit only other security groups"
-)
-
-
-def _judge_placement(
-    stack: Stack, owner: Res, subnets: tuple[str, Any], groups: tuple[str, Any], public_ip: Any, out: Findings
-) -> None:
-    """Private subnets are the letter of the rule; not reachable from the internet is what it
-    protects. Where the subnets cannot be judged (unknown before creation, outside the stack), a
-    resource without a public IP whose security groups admit no internet traffic is unreachable
-    from the internet whatever subnet it lands in: that decides it. `subnets` and `groups` are
-    (property, value) of the owner."""
-    kind, why = aws.placement(stack, owner, subnets[0], subnets[1])
-    if kind == aws.PUBLIC:
-        out.violation(f"{owner.label()} is placed in a public subnet ({why}).", owner.urn)
-        return
-    if kind == aws.PRIVATE or truthy(public_ip):  # a public IP is reported on its own
-        return
-    blockers: list[str] = []
-    if is_unknown(public_ip):
-        blockers.append("whether it gets a public IP is unknown before creation")
-    found, missing = aws.security_groups_of(stack, owner, groups[0], groups[1])
-    blockers += missing
-    for group in found:
-        opened, unsure = aws.internet_ingress(stack, group)
-        blockers += [
-            f"{group.label()} admits internet traffic"
-            if i.owner is group
-            else f"{i.label} admits internet traffic into {group.label()}"
-            for i in opened
-        ]
-        blockers += [f"{i.label} may admit internet traffic (unknown before creation)" for i in unsure]
-    if blockers:
-        out.cannot_decide(
-            f"{owner.label()}: {why}, and {'; '.join(dict.fromkeys(blockers))}, so whether it is reachable "
-            "from the internet cannot be judged",
-            prop=subnets[0] if subnets[0] != "networkConfiguration" else "networkConfiguration.subnets",
-            remedy=_PLACEMENT_REMEDY,
-            urn=owner.urn,
-        )
-
 
 def _check_ecs_private(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
     for svc in stack.of_type(aws.SERVICE):
@@ -74,7 +31,7 @@ def _check_ecs_private(stack: Stack, _cfg: dict[str, Any], out: Findings) -> Non
                 f"{svc.label()}: its network configuration is unknown before creation, so where its "
                 "tasks run cannot be judged",
                 prop="networkConfiguration",
-                remedy=_PLACEMENT_REMEDY,
+                remedy=aws.PLACEMENT_REMEDY,
                 urn=svc.urn,
             )
             continue
@@ -87,7 +44,7 @@ def _check_ecs_private(stack: Stack, _cfg: dict[str, Any], out: Findings) -> Non
         public_ip = net.get("assignPublicIp")
         if truthy(public_ip):
             out.violation(f"{svc.label()} assigns public IPs to its tasks.", svc.urn)
-        _judge_placement(
+        aws.judge_placement(
             stack,
             svc,
             ("networkConfiguration", net.get("subnets")),
@@ -242,7 +199,7 @@ rds_not_public = resource_policy(
 def _check_mount_targets(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
     for mt in stack.of_type(aws.EFS_MOUNT_TARGET):
         # Mount targets never get a public IP.
-        _judge_placement(
+        aws.judge_placement(
             stack,
             mt,
             ("subnetId", mt.get("subnetId")),

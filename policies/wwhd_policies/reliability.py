@@ -1,4 +1,5 @@
-"""Reliability: valid Fargate sizes, safe deployments, health checks, pinned images, alarms that notify."""
+"""Reliability: valid Fargate sizes, safe deployments, health checks, pinned images from the private
+registry, container memory that fits, alarms that notify."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ._util import (
     as_list,
     is_unknown,
     resource_policy,
+    stack_config,
     stack_policy,
     truthy,
 )
@@ -204,6 +206,155 @@ image_pinned = resource_policy(
 )
 
 
+# --- container memory ---------------------------------------------------------------------------
+
+DEFAULT_MEMORY_FLOOR_MIB = 512
+
+
+def _check_memory_fits(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    """Hard limits (`memory`) are what the kernel kills a container at; a reservation
+    (`memoryReservation`) only places it. So: the hard limits fit in the task's memory, and no
+    essential container (whose death stops the task) is capped below the floor. A container
+    without a hard limit is bounded by the task's memory and adds nothing to the sum, so it is
+    not flagged; without task-level memory (EC2 launch type) ECS needs each container to say one
+    of the two, and the task is judged by its containers alone."""
+    conts = aws.containers(r, out, "container memory limits")
+    if conts is None:
+        return
+    task_raw = r.get("memory")
+    if is_unknown(task_raw):
+        out.cannot_decide(
+            f"{r.label()}: its memory is unknown before creation, so whether its containers' hard limits "
+            "fit cannot be judged",
+            prop="memory",
+            remedy=LITERAL,
+        )
+    task = None if is_unknown(task_raw) else parse_memory(task_raw)
+    floor = as_int(cfg.get("minEssentialMemoryMib")) or 0
+    limits: list[tuple[str, int]] = []
+    for c in conts:
+        name = c.get("name")
+        hard, soft = as_int(c.get("memory")), as_int(c.get("memoryReservation"))
+        if hard is not None:
+            limits.append((str(name), hard))
+            if c.get("essential", True) is not False and hard < floor:
+                out.violation(
+                    f"{r.label()}: essential container '{name}' has a hard memory limit of {hard} MiB, below "
+                    f"the floor of {floor} MiB: the kernel kills it there, and the task with it."
+                )
+            if soft is not None and soft > hard:
+                out.violation(
+                    f"{r.label()}: container '{name}' reserves {soft} MiB, more than its hard limit of "
+                    f"{hard} MiB (ECS refuses the task definition)."
+                )
+        elif soft is None and task_raw is None:
+            out.violation(
+                f"{r.label()}: container '{name}' sets neither memory nor memoryReservation, and the task "
+                "has no task-level memory (ECS refuses the task definition)."
+            )
+    total = sum(mib for _, mib in limits)
+    if task is not None and total > task:
+        parts = " + ".join(f"{name} {mib}" for name, mib in limits)
+        out.violation(
+            f"{r.label()}: its containers' hard memory limits ({parts} = {total} MiB) exceed the task's "
+            f"{task} MiB."
+        )
+
+
+container_memory_fits = resource_policy(
+    name="container-memory-fits",
+    description="Container hard memory limits sum to no more than the task's memory, and no essential "
+    "container's hard limit is below the floor.",
+    types=[aws.TASK_DEF],
+    check=_check_memory_fits,
+    level=MANDATORY,
+    severity=Severity.MEDIUM,
+    remediation="Size each container's memory (hard limit) so their sum fits in the task's memory, and "
+    "keep essential containers at or above the floor (a sidecar that can die without stopping the task "
+    "may go lower with essential=False); put memoryReservation at or below the hard limit. Without "
+    "task-level memory (EC2 launch type), give every container memory or memoryReservation.",
+    schema={
+        "minEssentialMemoryMib": {
+            "type": "integer",
+            "default": DEFAULT_MEMORY_FLOOR_MIB,
+            "description": "The lowest hard memory limit (MiB) an essential container may have.",
+        }
+    },
+)
+
+
+# --- where images come from -------------------------------------------------------------------
+
+# <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]: an account's private ECR registry (its
+# pull-through cache repositories included).
+_ECR_PRIVATE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$"
+)
+
+
+def image_registry(image: str) -> str:
+    """The registry host of an image reference: its first path component when that looks like a
+    host (has a dot or a port, or is localhost), else Docker Hub."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def _accounts(cfg: dict[str, Any]) -> set[str]:
+    """The accounts whose registries are this stack's: the policy's accountIds, else the provider's
+    aws:allowedAccountIds from the stack configuration; empty when neither says."""
+    configured = [str(a) for a in as_list(cfg.get("accountIds")) if a]
+    return set(configured or [str(a) for a in as_list(stack_config("aws:allowedAccountIds")) if a])
+
+
+def _check_private_registry(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    accounts = _accounts(cfg)
+    for c in aws.containers(r, out, "where its images come from") or []:
+        image = c.get("image")
+        if is_unknown(image) or not isinstance(image, str) or not image:
+            continue  # image-pinned reports a missing or unknown image
+        host = image_registry(image)
+        found = _ECR_PRIVATE.match(host)
+        if found is None:
+            out.violation(
+                f"{r.label()}: container '{c.get('name')}' pulls {image} from {host}, not from the account's "
+                "private ECR registry."
+            )
+        elif accounts and found["account"] not in accounts:
+            out.violation(
+                f"{r.label()}: container '{c.get('name')}' pulls {image} from the ECR registry of account "
+                f"{found['account']}, not of {', '.join(sorted(accounts))}."
+            )
+
+
+image_from_private_registry = resource_policy(
+    name="image-from-private-registry",
+    description="Task definitions pull every image from the account's private ECR registry "
+    "(<account>.dkr.ecr.<region>.amazonaws.com, pull-through cache paths included).",
+    types=[aws.TASK_DEF],
+    check=_check_private_registry,
+    # Advisory where no config says more: the program accepts public images (images.pullThroughCache
+    # off), and a stack without a config file must not fail on that valid choice; prod.json makes
+    # it mandatory.
+    level=ADVISORY,
+    severity=Severity.MEDIUM,
+    remediation="Push the image to the stack's ECR repository, or pull a public image through an ECR "
+    "pull-through cache rule (<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<upstream path>): "
+    "Docker Hub limits anonymous pulls per source IP, and every task behind one NAT address shares the "
+    "limit; a public registry outage or a deleted tag then stops new tasks.",
+    schema={
+        "accountIds": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "The accounts whose ECR registries count as private (default: the stack's "
+            "aws:allowedAccountIds; with neither, any account's private ECR registry).",
+        }
+    },
+)
+
+
 def _alarm_names(alarm: Res) -> set[str]:
     """What a composite alarm's rule can call an alarm by: its name and its ARN."""
     key = "alarmName" if alarm.type == aws.COMPOSITE_ALARM else "name"
@@ -337,4 +488,6 @@ POLICIES = [
     image_pinned,
     alarm_has_actions,
     target_group_health_check,
+    container_memory_fits,
+    image_from_private_registry,
 ]

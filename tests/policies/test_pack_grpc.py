@@ -64,7 +64,16 @@ EXPECTED = {
     "s3-bucket-access-logging": "advisory",
     "rds-performance-insights": "advisory",
     "iam-no-privilege-escalation": "mandatory",
+    "ebs-encrypted": "mandatory",
+    "ec2-imdsv2-required": "mandatory",
+    "ec2-no-public-ip": "mandatory",
+    "ec2-private-subnets": "mandatory",
+    "ebs-volume-backed-up": "mandatory",
+    "container-memory-fits": "mandatory",
+    "image-from-private-registry": "advisory",
+    "rotating-secret-readers-refreshed": "mandatory",
     "cost-ceiling": "mandatory",
+    "cost-increase-ceiling": "advisory",
 }
 LEVELS = {
     "advisory": pb.ADVISORY,

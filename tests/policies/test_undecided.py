@@ -25,6 +25,11 @@ OPEN_GROUP = R(
     },
 )
 
+COST_UNKNOWN = [
+    R(TD, "td", {"arn": "arn:td:1", "cpu": "256", "memory": "512"}),
+    R(SERVICE, "svc", {"launchType": "FARGATE", "taskDefinition": "arn:td:1", "desiredCount": UNKNOWN}),
+]
+
 # policy -> (resources whose unknown values it cannot judge, the property it must name); None where
 # an unknown value still decides (an unknown key ARN is a key this stack creates; an unknown list of
 # alarm actions is a list of actions).
@@ -220,8 +225,53 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         [R("aws:rds/instance:Instance", "db", {"engine": "postgres", "performanceInsightsEnabled": UNKNOWN})],
         "performanceInsightsEnabled",
     ),
-    # The cost engineer's policy: an unpriced resource leaves the estimate a lower bound.
-    "cost-ceiling": ([R("aws:elasticache/cluster:Cluster", "redis", {})], ""),
+    "ebs-encrypted": ([R("aws:ebs/volume:Volume", "v", {"encrypted": UNKNOWN})], "encrypted"),
+    "ec2-imdsv2-required": (
+        [R("aws:ec2/launchTemplate:LaunchTemplate", "lt", {"metadataOptions": {"httpTokens": UNKNOWN}})],
+        "metadataOptions",
+    ),
+    "ec2-no-public-ip": (
+        [R("aws:ec2/instance:Instance", "box", {"associatePublicIpAddress": UNKNOWN})],
+        "associatePublicIpAddress",
+    ),
+    "ec2-private-subnets": (
+        [R("aws:autoscaling/group:Group", "asg", {"vpcZoneIdentifiers": UNKNOWN})],
+        "vpcZoneIdentifiers",
+    ),
+    "ebs-volume-backed-up": (
+        [
+            R("aws:ebs/volume:Volume", "v", {"arn": UNKNOWN}),
+            R("aws:backup/selection:Selection", "sel", {"resources": UNKNOWN}),
+        ],
+        "resources",
+    ),
+    "container-memory-fits": ([R(TD, "td", {"containerDefinitions": "[]", "memory": UNKNOWN})], "memory"),
+    "image-from-private-registry": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
+    "rotating-secret-readers-refreshed": (
+        [
+            R(
+                "aws:rds/instance:Instance",
+                "db",
+                {"manageMasterUserPassword": True, "masterUserSecrets": UNKNOWN},
+            ),
+            R(
+                TD,
+                "td",
+                {"arn": "arn:td:1", **UNKNOWN_CONTAINERS},
+                prop_deps={"containerDefinitions": ["db"]},
+            ),
+            R(SERVICE, "svc", {"taskDefinition": "arn:td:1"}),
+        ],
+        "containerDefinitions",
+    ),
+    # A service whose desired count is unknown cannot be priced: the estimate is a lower bound.
+    "cost-ceiling": (COST_UNKNOWN, "desiredCount"),
+    "cost-increase-ceiling": (COST_UNKNOWN, "desiredCount"),
+}
+# The cost policies apply only to a stack with a ceiling (or a recorded bill) configured.
+CONFIG: dict[str, dict[str, object]] = {
+    "cost-ceiling": {"maxMonthlyUsd": 100},
+    "cost-increase-ceiling": {"baselineMonthlyUsd": 100, "maxIncreaseUsd": 10},
 }
 DECIDABLE = sorted(name for name, case in CASES.items() if case is not None)
 
@@ -234,7 +284,7 @@ def test_every_policy_has_a_case() -> None:
 def test_undecided_is_reported_at_the_policys_level_naming_the_property(pack, name: str) -> None:
     specs, prop = CASES[name] or ([], "")
     for level in ("mandatory", "advisory"):
-        found = pack.run(name, specs, level=level)
+        found = pack.run(name, specs, CONFIG.get(name), level=level)
         undecided = [f for f in found if f.undecided]
         assert undecided, found
         assert all(f.level == level for f in undecided)  # mandatory stays mandatory
@@ -243,14 +293,14 @@ def test_undecided_is_reported_at_the_policys_level_naming_the_property(pack, na
             assert undecided[0].text.startswith(f"undecided [{prop}]: ")
         # "<resource>: <what could not be judged>; <what would make it decidable>"
         body = undecided[0].text.split("]: ", 1)[1]
-        assert ("; " in body and "'" in body.split(":", 1)[0]) or name == "cost-ceiling"
+        assert "; " in body and "'" in body.split(":", 1)[0]
 
 
 @pytest.mark.parametrize("name", DECIDABLE)
 def test_the_stack_config_downgrades_undecided_to_the_sdks_advisory(pack, name: str) -> None:
     specs, _ = CASES[name] or ([], "")
-    at_level = [f.text for f in pack.run(name, specs, level="mandatory") if f.undecided]
-    found = pack.run(name, specs, config={"undecided": "advisory"}, level="mandatory")
+    at_level = [f.text for f in pack.run(name, specs, CONFIG.get(name), level="mandatory") if f.undecided]
+    found = pack.run(name, specs, config={**CONFIG.get(name, {}), "undecided": "advisory"}, level="mandatory")
     assert not [f for f in found if f.undecided]
     [advisory] = [f for f in found if f.cannot_run]
     assert advisory.level == "advisory"
@@ -286,8 +336,8 @@ def test_stack_policies_report_undecided_per_resource_with_its_urn(pack) -> None
     assert sorted(f.name for f in found if f.undecided) == ["a", "b"]
 
 
-def test_findings_keep_the_callers_of_the_one_argument_form() -> None:
-    """The cost policy's call (a reason only) still produces a well-formed message."""
+def test_a_reason_alone_is_a_well_formed_message() -> None:
+    """The property and remedy have defaults: a reason alone still makes a well-formed message."""
     out = util.Findings()
     out.cannot_decide("2 resource(s) could not be priced")
     [(message, urn)] = out.undecided

@@ -1,0 +1,603 @@
+"""Compute on EC2: instances, launch templates and Auto Scaling groups stay private, encrypted and
+IMDSv2-only, and EBS volumes that hold state are backed up.
+
+Instance roles need no rule of their own: `iam-no-wildcard-actions` reads every role's inline
+policies and every role/managed policy document, whoever assumes the role (tests show it for a
+role behind an instance profile).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import Severity
+
+from . import _aws as aws
+from ._util import (
+    LITERAL,
+    MANDATORY,
+    Findings,
+    Res,
+    Stack,
+    any_of,
+    as_list,
+    is_unknown,
+    resource_policy,
+    stack_policy,
+    truthy,
+)
+
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+EBS_VOLUME = "aws:ebs/volume:Volume"
+DLM_POLICY = "aws:dlm/lifecyclePolicy:LifecyclePolicy"
+_LAUNCH_TYPES = (INSTANCE, LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION)
+
+
+# --- EBS encryption ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Device:
+    """One EBS volume a resource creates: its label in messages, the property that describes it,
+    and its EBS settings (None: the AMI's root volume, which the resource does not describe)."""
+
+    label: str
+    prop: str
+    ebs: Any
+
+
+def block_devices(r: Res) -> list[Device] | None:
+    """Every volume a resource creates: an aws.ebs.Volume's own props, an instance's or launch
+    configuration's root and EBS block devices, a launch template's block device mappings. A
+    launch resource that maps no volume gets the AMI's root volume. None when the list is unknown."""
+    if r.type == EBS_VOLUME:
+        return [Device(r.label(), "encrypted", r.props)]
+    if r.type == LAUNCH_TEMPLATE:
+        mappings = r.get("blockDeviceMappings")
+        if is_unknown(mappings):
+            return None
+        found = [
+            Device(
+                f"{r.label()} {m.get('deviceName') or 'block device'}", "blockDeviceMappings", m.get("ebs")
+            )
+            for m in as_list(mappings)
+            if isinstance(m, dict) and not m.get("noDevice") and not m.get("virtualName")
+        ]
+        return found or [Device(f"{r.label()} root volume (from the AMI)", "blockDeviceMappings", None)]
+    root, extra = r.get("rootBlockDevice"), r.get("ebsBlockDevices")
+    if is_unknown(root) or is_unknown(extra):
+        return None
+    found = [Device(f"{r.label()} root volume", "rootBlockDevice", root if isinstance(root, dict) else None)]
+    found += [
+        Device(f"{r.label()} {d.get('deviceName') or 'EBS block device'}", "ebsBlockDevices", d)
+        for d in as_list(extra)
+        if isinstance(d, dict)
+    ]
+    return found
+
+
+def _device_props(r: Res) -> str:
+    return "blockDeviceMappings" if r.type == LAUNCH_TEMPLATE else "rootBlockDevice"
+
+
+def _from_template(r: Res, key: str) -> bool:
+    """An instance launched from a launch template takes what it leaves unset from the template,
+    which these policies check as a resource of its own."""
+    return r.type == INSTANCE and bool(r.get("launchTemplate")) and r.get(key) is None
+
+
+def _check_ebs_encrypted(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    if _from_template(r, "rootBlockDevice") and not r.get("ebsBlockDevices"):
+        return
+    devices = block_devices(r)
+    if devices is None:
+        out.cannot_decide(
+            f"{r.label()}: its block devices are unknown before creation, so their encryption cannot be judged",
+            prop=_device_props(r),
+            remedy=LITERAL,
+        )
+        return
+    for device in devices:
+        ebs = device.ebs
+        encrypted = ebs.get("encrypted") if isinstance(ebs, dict) else None
+        if is_unknown(encrypted):
+            out.cannot_decide(
+                f"{device.label}: encrypted is unknown before creation", prop=device.prop, remedy=LITERAL
+            )
+        elif not truthy(encrypted):
+            # Unset, AWS encrypts only when the account turned on EBS encryption by default (or
+            # the source snapshot is encrypted): a setting outside the program that nobody sees here.
+            out.violation(
+                f"{device.label} is not encrypted"
+                + (
+                    " (encrypted is unset: it depends on the account's encryption-by-default)"
+                    if encrypted is None
+                    else ""
+                )
+                + "."
+            )
+        elif cfg.get("requireCustomerKey") and isinstance(ebs, dict) and not ebs.get("kmsKeyId"):
+            out.violation(
+                f"{device.label} is encrypted with the AWS managed key, not a customer managed key."
+            )
+
+
+ebs_encrypted = resource_policy(
+    name="ebs-encrypted",
+    description="EBS volumes are encrypted at rest: aws.ebs.Volume, and the root and block devices of "
+    "instances, launch templates and launch configurations.",
+    types=[EBS_VOLUME, *_LAUNCH_TYPES],
+    check=_check_ebs_encrypted,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Set encrypted=True (and kms_key_id to the stack's key) on the volume; on a launch template "
+    "map the root device explicitly: block_device_mappings=[{'device_name': '/dev/xvda', 'ebs': "
+    "{'volume_type': 'gp3', 'volume_size': 30, 'encrypted': 'true', 'kms_key_id': key.arn}}]. "
+    "An unencrypted volume cannot be encrypted in place: snapshot, copy encrypted, restore.",
+    schema={
+        "requireCustomerKey": {
+            "type": "boolean",
+            "default": False,
+            "description": "Also require kms_key_id (a customer managed key) rather than the aws/ebs key.",
+        }
+    },
+)
+
+
+# --- instance metadata ----------------------------------------------------------------------
+
+
+def _check_imdsv2(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    if _from_template(r, "metadataOptions"):
+        return
+    options = r.get("metadataOptions")
+    if is_unknown(options):
+        out.cannot_decide(
+            f"{r.label()}: metadataOptions is unknown before creation, so IMDSv2 cannot be judged",
+            prop="metadataOptions",
+            remedy=LITERAL,
+        )
+        return
+    options = options if isinstance(options, dict) else {}
+    tokens, endpoint = options.get("httpTokens"), options.get("httpEndpoint")
+    if is_unknown(tokens) or is_unknown(endpoint):
+        out.cannot_decide(
+            f"{r.label()}: metadataOptions.httpTokens or httpEndpoint is unknown before creation",
+            prop="metadataOptions",
+            remedy=LITERAL,
+        )
+    elif endpoint == "disabled" or tokens == "required":
+        return
+    elif tokens is None:
+        # Unset, IMDSv1 stays on unless the AMI was registered IMDSv2-only: the image is often
+        # chosen at deploy time (an SSM parameter), so the program must say it.
+        out.violation(
+            f"{r.label()} leaves httpTokens unset: IMDSv1 answers unless the AMI happens to be IMDSv2-only."
+        )
+    else:
+        out.violation(f"{r.label()} allows IMDSv1 (httpTokens '{tokens}').")
+
+
+ec2_imdsv2_required = resource_policy(
+    name="ec2-imdsv2-required",
+    description="Instances, launch templates and launch configurations require IMDSv2 session tokens.",
+    types=list(_LAUNCH_TYPES),
+    check=_check_imdsv2,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Set metadata_options={'http_tokens': 'required', 'http_endpoint': 'enabled'} (with "
+    "'http_put_response_hop_limit': 1 unless containers in bridge mode need the instance role). IMDSv1 "
+    "lets any SSRF in the application read the instance role's credentials.",
+)
+
+
+# --- NAT instances ----------------------------------------------------------------------------
+
+NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
+
+
+def source_dest_check_off(r: Res) -> bool | None:
+    """Is this an instance or network interface with source/destination checking off (a NAT
+    instance's, which forwards traffic that is not its own)? None while the flag is unknown."""
+    value = r.get("sourceDestCheck")
+    if is_unknown(value):
+        return None
+    return value is False or (isinstance(value, str) and value.lower() == "false")
+
+
+def nat_instance(stack: Stack, r: Res) -> bool | None:
+    """Is `r` (an instance, a launch template, an Auto Scaling group) a NAT instance or what
+    launches one? An instance says so with sourceDestCheck false. A launch template cannot carry
+    that flag (EC2's launch template data has no such field): it launches NAT instances when a
+    network interface it attaches (networkInterfaceId) is one of this stack with the check off;
+    a group, when its launch template does. None while that is unknown."""
+    if r.type == INSTANCE:
+        own = source_dest_check_off(r)
+        if own is not False:
+            return own
+    if r.type in (INSTANCE, LAUNCH_TEMPLATE):
+        verdicts: list[bool | None] = []
+        for nic in as_list(r.get("networkInterfaces")):
+            ref = nic.get("networkInterfaceId") if isinstance(nic, dict) else None
+            if ref is None:
+                continue
+            key = "networkInterfaces"
+            verdicts += [
+                source_dest_check_off(e) for e in stack.resolve(r, key, ref, (NETWORK_INTERFACE,)) or ()
+            ]
+        return any_of(verdicts)
+    if r.type == AUTOSCALING_GROUP:
+        templates = stack.resolve(r, "launchTemplate", template_ref(r), (LAUNCH_TEMPLATE,)) or []
+        verdicts = [nat_instance(stack, t) for t in templates]
+        return any_of(verdicts)
+    return False
+
+
+# --- public IPs -----------------------------------------------------------------------------
+
+
+def public_ip_requests(r: Res) -> list[Any]:
+    """The associatePublicIpAddress values a launch resource sets (a launch template's are strings)."""
+    if r.type == LAUNCH_TEMPLATE:
+        nics = r.get("networkInterfaces")
+        if is_unknown(nics):
+            return [nics]
+        return [n.get("associatePublicIpAddress") for n in as_list(nics) if isinstance(n, dict)]
+    return [r.get("associatePublicIpAddress")]
+
+
+def _public_ip_prop(r: Res) -> str:
+    return "networkInterfaces" if r.type == LAUNCH_TEMPLATE else "associatePublicIpAddress"
+
+
+def _check_public_ip(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    prop = _public_ip_prop(r)
+    for value in public_ip_requests(r):
+        if is_unknown(value):
+            out.cannot_decide(
+                f"{r.label()}: associatePublicIpAddress is unknown before creation", prop=prop, remedy=LITERAL
+            )
+        elif truthy(value):
+            nat = source_dest_check_off(r) if r.type == INSTANCE else False
+            if nat is None:
+                out.cannot_decide(
+                    f"{r.label()} asks for a public IPv4 address, and whether it is a NAT instance "
+                    "(sourceDestCheck false) is unknown before creation",
+                    prop="sourceDestCheck",
+                    remedy=LITERAL,
+                )
+            elif not nat:
+                out.violation(f"{r.label()} gives its instances a public IPv4 address.")
+
+
+ec2_no_public_ip = resource_policy(
+    name="ec2-no-public-ip",
+    description="Instances, launch templates and launch configurations do not ask for public IPv4 addresses "
+    "(a NAT instance, with source/destination checking off, is exempt).",
+    types=list(_LAUNCH_TYPES),
+    check=_check_public_ip,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Set associate_public_ip_address=False (a launch template's network_interfaces take the "
+    "string 'false'); instances reach AWS APIs and the internet through the NAT gateway or VPC "
+    "endpoints. Each public IPv4 also costs $3.65 a month. A NAT instance needs one: give it "
+    "source_dest_check=False, which is what makes it a NAT instance.",
+)
+
+
+# --- placement ----------------------------------------------------------------------------
+
+
+def _launch_settings(stack: Stack, group: Res) -> Res | None:
+    """The launch template or launch configuration of an Auto Scaling group, if in this stack."""
+    if group.get("launchConfiguration"):
+        found = stack.resolve(
+            group, "launchConfiguration", group.get("launchConfiguration"), (LAUNCH_CONFIGURATION,)
+        )
+    else:
+        found = stack.resolve(group, "launchTemplate", template_ref(group), (LAUNCH_TEMPLATE,))
+    return found[0] if found else None
+
+
+def _launch_groups(source: Res) -> tuple[str, Any]:
+    """(property, security group ids) of a launch template (its first interface that names groups,
+    else vpcSecurityGroupIds: EC2 refuses both at once) or a launch configuration."""
+    if source.type == LAUNCH_CONFIGURATION:
+        return "securityGroups", source.get("securityGroups")
+    nics = source.get("networkInterfaces")
+    if is_unknown(nics):
+        return "networkInterfaces", nics
+    for nic in as_list(nics):
+        if isinstance(nic, dict) and nic.get("securityGroups") is not None:
+            return "networkInterfaces", nic.get("securityGroups")
+    return "vpcSecurityGroupIds", source.get("vpcSecurityGroupIds")
+
+
+def _launch_public_ip(source: Res) -> Any:
+    """What the launch settings ask for; unset, the subnet's auto-assign setting decides."""
+    value = next((v for v in public_ip_requests(source) if v is not None), None)
+    return aws.SUBNET_DECIDES if value is None else value
+
+
+def _skip_nat(stack: Stack, r: Res, out: Findings) -> bool:
+    """A NAT instance (or what launches one) must sit in a public subnet: it is not judged."""
+    nat = nat_instance(stack, r)
+    if nat is None:
+        out.cannot_decide(
+            f"{r.label()}: whether it is a NAT instance (sourceDestCheck false) is unknown before creation, "
+            "so its placement cannot be judged",
+            prop="sourceDestCheck",
+            remedy=LITERAL,
+            urn=r.urn,
+        )
+    return nat is not False
+
+
+def _check_private_subnets(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    for inst in stack.of_type(INSTANCE):
+        if _skip_nat(stack, inst, out):
+            continue
+        subnet = inst.get("subnetId")
+        if subnet is None and inst.get("launchTemplate"):
+            templates = stack.resolve(inst, "launchTemplate", template_ref(inst), (LAUNCH_TEMPLATE,))
+            if templates is None:
+                out.cannot_decide(
+                    f"{inst.label()}: its launch template, which may name its subnet, is not in this stack",
+                    prop="launchTemplate",
+                    remedy="launch it from a template of this stack, or give it subnet_id",
+                    urn=inst.urn,
+                )
+                continue
+            if any(_template_subnets(t) for t in templates):
+                continue  # placed by its launch template, judged below
+        if subnet is None:
+            out.violation(
+                f"{inst.label()} names no subnet, so it launches in a default subnet of the default VPC, "
+                "which is public.",
+                inst.urn,
+            )
+            continue
+        public_ip = inst.get("associatePublicIpAddress")
+        aws.judge_placement(
+            stack,
+            inst,
+            ("subnetId", subnet),
+            ("vpcSecurityGroupIds", inst.get("vpcSecurityGroupIds")),
+            aws.SUBNET_DECIDES if public_ip is None else public_ip,
+            out,
+        )
+    for group in stack.of_type(AUTOSCALING_GROUP):
+        if _skip_nat(stack, group, out):
+            continue
+        subnets = group.get("vpcZoneIdentifiers")
+        if not is_unknown(subnets) and not as_list(subnets):
+            out.violation(
+                f"{group.label()} has no vpc_zone_identifiers, so its instances launch in the default "
+                "VPC's default subnets, which are public.",
+                group.urn,
+            )
+            continue
+        # The instances' security groups and public IP request are their launch settings'.
+        source = _launch_settings(stack, group)
+        aws.judge_placement(
+            stack,
+            group,
+            ("vpcZoneIdentifiers", subnets),
+            None if source is None else _launch_groups(source),
+            aws.SUBNET_DECIDES if source is None else _launch_public_ip(source),
+            out,
+            groups_owner=source,
+        )
+    for template in stack.of_type(LAUNCH_TEMPLATE):
+        if _skip_nat(stack, template, out):
+            continue
+        subnets = _template_subnets(template)
+        if subnets is None or subnets:
+            aws.judge_placement(
+                stack,
+                template,
+                ("networkInterfaces", template.get("networkInterfaces") if subnets is None else subnets),
+                _launch_groups(template),
+                _launch_public_ip(template),
+                out,
+            )
+
+
+def template_ref(r: Res) -> Any:
+    spec = r.get("launchTemplate")
+    return (spec.get("id") or spec.get("name")) if isinstance(spec, dict) else spec
+
+
+def _template_subnets(template: Res) -> list[Any] | None:
+    """The subnets a launch template's network interfaces name; None when they are unknown."""
+    nics = template.get("networkInterfaces")
+    if is_unknown(nics):
+        return None
+    return [n.get("subnetId") for n in as_list(nics) if isinstance(n, dict) and n.get("subnetId")]
+
+
+ec2_private_subnets = stack_policy(
+    name="ec2-private-subnets",
+    description="Instances, Auto Scaling groups and launch templates place instances in private subnets "
+    "(NAT instances, with source/destination checking off, are exempt).",
+    check=_check_private_subnets,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Give instances subnet_id and groups vpc_zone_identifiers from the private subnets "
+    "(vpc.private_subnet_ids); never rely on the default VPC. A NAT instance belongs in a public subnet: "
+    "give it source_dest_check=False (a launch template: attach a network interface that has it).",
+)
+
+
+# --- EBS backups ----------------------------------------------------------------------------
+
+_EBS_WILDCARD = re.compile(r"arn:aws[\w-]*:ec2:[^:]*:[^:]*:volume/\*")
+_TAG_PREFIX = "aws:ResourceTag/"
+
+
+class BackupCoverage:
+    """Which EBS volumes an AWS Backup selection or an enabled DLM policy snapshots.
+
+    A selection picks resources by ARN (a known value, a wildcard, or while the ARN is unknown the
+    engine's property dependencies of `resources`), or by tags (selectionTags, OR-ed); its
+    `condition` and `notResources` then narrow what it picked. A DLM policy of resource type VOLUME
+    picks volumes carrying one of its target tags. Shared by `ebs-volume-backed-up` and the cost
+    model, which prices the snapshots of covered volumes."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.selections = stack.of_type(aws.BACKUP_SELECTION)
+        self.dlm = stack.of_type(DLM_POLICY)
+
+    def selections_covering(self, volume: Res) -> list[Res]:
+        """The AWS Backup selections known to pick `volume`."""
+        return [sel for sel in self.selections if _selection_covers(sel, volume) is True]
+
+    def covers(self, volume: Res) -> bool | None:
+        """True when something snapshots `volume`, None when that cannot be known yet."""
+        verdicts = [_selection_covers(sel, volume) for sel in self.selections]
+        verdicts += [_dlm_covers(p, volume) for p in self.dlm]
+        return any_of(verdicts)
+
+
+def _tags(volume: Res) -> dict[str, Any] | None:
+    tags = volume.get("tags")
+    if is_unknown(tags):
+        return None
+    return tags if isinstance(tags, dict) else {}
+
+
+def _selection_covers(sel: Res, volume: Res) -> bool | None:
+    picked = _picked_by_resources(sel, volume)
+    tags = _tags(volume)
+    by_tags: bool | None = False
+    for cond in as_list(sel.get("selectionTags")):
+        if not isinstance(cond, dict):
+            continue
+        if tags is None or is_unknown(cond.get("value")):
+            by_tags = None if by_tags is False else by_tags
+        elif tags.get(str(cond.get("key"))) == cond.get("value"):
+            by_tags = True
+    if picked is True or by_tags is True:
+        return _narrowed(sel, volume, tags)
+    return None if None in (picked, by_tags) else False
+
+
+def _picked_by_resources(sel: Res, volume: Res) -> bool | None:
+    deps = sel.property_dependencies.get("resources", [])
+    resources = sel.get("resources")
+    refs = [resources] if is_unknown(resources) else as_list(resources)
+    arn = volume.get("arn")
+    known_arn = isinstance(arn, str) and not is_unknown(arn)
+    verdict: bool | None = False
+    for ref in refs:
+        if is_unknown(ref):
+            # An unknown entry is an ARN of something it depends on; with no dependency at all it
+            # could be anything.
+            if volume.urn in deps:
+                return True
+            if not deps:
+                verdict = None
+        elif isinstance(ref, str):
+            if ref == "*" or _EBS_WILDCARD.fullmatch(ref):
+                return True
+            if known_arn and (ref == arn or ("*" in ref and fnmatch.fnmatchcase(arn, ref))):
+                return True
+            if ref == volume.get("id"):
+                return True
+    return verdict
+
+
+def _narrowed(sel: Res, volume: Res, tags: dict[str, Any] | None) -> bool | None:
+    """Whether `condition` and `notResources` keep a volume the selection picked."""
+    arn = volume.get("arn")
+    for ref in as_list(sel.get("notResources")):
+        if is_unknown(ref) or is_unknown(arn):
+            return None
+        if isinstance(ref, str) and isinstance(arn, str) and fnmatch.fnmatchcase(arn, ref):
+            return False
+    for condition in as_list(sel.get("condition")):
+        if not isinstance(condition, dict):
+            continue
+        for kind, negate, like in (
+            ("stringEquals", False, False),
+            ("stringNotEquals", True, False),
+            ("stringLikes", False, True),
+            ("stringNotLikes", True, True),
+        ):
+            for c in as_list(condition.get(kind)):
+                if not isinstance(c, dict) or not str(c.get("key", "")).startswith(_TAG_PREFIX):
+                    continue
+                if tags is None or is_unknown(c.get("value")):
+                    return None
+                actual = tags.get(str(c["key"])[len(_TAG_PREFIX) :])
+                want = str(c.get("value"))
+                match = actual is not None and (
+                    fnmatch.fnmatchcase(str(actual), want) if like else actual == want
+                )
+                if match == negate:
+                    return False
+    return True
+
+
+def _dlm_covers(policy: Res, volume: Res) -> bool | None:
+    state, details = policy.get("state"), policy.get("policyDetails")
+    if is_unknown(state) or is_unknown(details):
+        return None
+    if state == "DISABLED" or not isinstance(details, dict):
+        return False
+    if "VOLUME" not in (as_list(details.get("resourceTypes")) or ["VOLUME"]):
+        return False
+    targets, tags = details.get("targetTags"), _tags(volume)
+    if is_unknown(targets) or tags is None:
+        return None
+    return isinstance(targets, dict) and any(tags.get(k) == v for k, v in targets.items())
+
+
+def _check_ebs_backed_up(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+    coverage = stack.memo("ebs-backup-coverage", lambda: BackupCoverage(stack))
+    exempt = str(cfg.get("exemptTagKey") or "")
+    for volume in stack.of_type(EBS_VOLUME):
+        tags = _tags(volume)
+        if tags is not None and exempt and truthy(tags.get(exempt)):
+            continue
+        covered = coverage.covers(volume)
+        if covered is None:
+            out.cannot_decide(
+                f"{volume.label()}: a backup selection's resources or tags (or a DLM policy's targets) are "
+                "unknown before creation, so whether one snapshots it cannot be judged",
+                prop="resources",
+                remedy="select it by its own output (resources=[volume.arn]) or by tags set from literals",
+                urn=volume.urn,
+            )
+        elif not covered:
+            out.violation(
+                f"{volume.label()} is not snapshotted by any AWS Backup selection or DLM policy.", volume.urn
+            )
+
+
+ebs_volume_backed_up = stack_policy(
+    name="ebs-volume-backed-up",
+    description="EBS volumes (which outlive instances to keep state) are snapshotted by an AWS Backup "
+    "selection or a DLM lifecycle policy, unless tagged as holding no state.",
+    check=_check_ebs_backed_up,
+    level=MANDATORY,
+    severity=Severity.HIGH,
+    remediation="Add the volume's ARN to the resources of an aws.backup.Selection of the stack's backup "
+    "plan (or select it by tag), or create an aws.dlm.LifecyclePolicy whose target_tags match it. A "
+    "volume whose data can be rebuilt may be tagged with the exempt tag key set to 'true' instead.",
+    schema={
+        "exemptTagKey": {
+            "type": "string",
+            "default": "wwhd:stateless",
+            "description": "A volume with this tag set to 'true' holds nothing worth a backup.",
+        }
+    },
+)
+
+POLICIES = [ebs_encrypted, ec2_imdsv2_required, ec2_no_public_ip, ec2_private_subnets, ebs_volume_backed_up]
