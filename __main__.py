@@ -148,6 +148,7 @@ host = (
             availability_zone=network.private_subnet_azs.apply(lambda azs: azs[cfg.qdrant.subnet_index]),
             security_group_ids=[network.qdrant_host_security_group_id],  # type: ignore[list-item] - set on_host
             key_arn=key.key_arn,
+            key_alias=encryption.key_alias,
             permissions_boundary=boundary,
             backup_retention_days=cfg.storage.backup_retention_days,
             instance_type=cfg.qdrant.instance_type,

@@ -111,6 +111,9 @@ class WwhdContainerHostArgs:
     mode carry their own)."""
     key_arn: pulumi.Input[str]
     """The stack key: encrypts the data volume and seals the backup vault."""
+    key_alias: str
+    """The stack key's alias (``alias/wwhd-<stack>``): the instance role reaches the key through
+    it, so the role's policy is known before the key exists."""
     permissions_boundary: pulumi.Input[str]
     """Permissions boundary of every role created here (the bootstrap's
     ``arn:<partition>:iam::<account>:policy/wwhd-workload-boundary``)."""
@@ -282,13 +285,13 @@ class WwhdContainerHost(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-instance",
             role=role.name,
-            policy=pulumi.Output.all(account, args.key_arn).apply(
-                lambda v: json.dumps(
+            policy=account.apply(
+                lambda a: json.dumps(
                     instance_policy(
-                        account=v[0],
+                        account=a,
                         region=args.region,
                         cluster_name=args.cluster_name,
-                        key_arn=v[1],
+                        key_alias=args.key_alias,
                         host_id=host_id,
                         metric_namespace=metric.namespace,
                     )
@@ -471,7 +474,7 @@ def ec2_trust_policy() -> dict[str, Any]:
 
 
 def instance_policy(
-    *, account: str, region: str, cluster_name: str, key_arn: str, host_id: str, metric_namespace: str
+    *, account: str, region: str, cluster_name: str, key_alias: str, host_id: str, metric_namespace: str
 ) -> dict[str, Any]:
     """The instance role's permissions: the ECS agent in one cluster, Session Manager, attaching
     this host's volume to this host's instances, and metrics in one namespace. ``Resource: "*"``
@@ -479,6 +482,9 @@ def instance_policy(
     here = f"{region}:{account}"
     cluster = f"arn:aws:ecs:{here}:cluster/{cluster_name}"
     through_ec2 = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
+    # The stack key by its alias: its key id is random, so unknown until it exists.
+    stack_key = f"arn:aws:kms:{here}:key/*"
+    aliased = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": key_alias}}
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -535,15 +541,19 @@ def instance_policy(
                 "Sid": "GrantVolumeKeyToEc2",
                 "Effect": "Allow",
                 "Action": "kms:CreateGrant",
-                "Resource": key_arn,
-                "Condition": {"StringEquals": through_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+                "Resource": stack_key,
+                "Condition": {
+                    "StringEquals": through_ec2,
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                    **aliased,
+                },
             },
             {
                 "Sid": "UseVolumeKeyThroughEc2",
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:DescribeKey"],
-                "Resource": key_arn,
-                "Condition": {"StringEquals": through_ec2},
+                "Resource": stack_key,
+                "Condition": {"StringEquals": through_ec2, **aliased},
             },
             {
                 "Sid": "PublishHostMetrics",

@@ -27,6 +27,7 @@ from components.container_host import (
     session_manager_statements,
 )
 
+ROOT_VOLUME_GB = 8
 TOKEN = "wwhd:index:WwhdNatInstance"
 
 DEFAULT_ROUTE = "0.0.0.0/0"
@@ -166,8 +167,10 @@ class WwhdNatInstance(pulumi.ComponentResource):
                 instance_metadata_tags="disabled",
             ),
             # The account's aws/ebs key: the disk holds the OS only.
+            # The image's own size (Amazon Linux 2023 ships an 8 GiB root), stated so the bill
+            # and the cost estimate agree; the NAT keeps nothing on disk.
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                encrypted=True, volume_type="gp3", delete_on_termination=True
+                encrypted=True, volume_type="gp3", volume_size=ROOT_VOLUME_GB, delete_on_termination=True
             ),
             # Standard credits: under sustained load the CPU slows to its baseline instead of
             # the bill growing (a NAT forwarding dev traffic stays far below it).

@@ -24,6 +24,15 @@ def mocks() -> Iterator[RecordingMonitor]:
     yield monitor
 
 
+@pytest.fixture
+def new_stack() -> RecordingMonitor:
+    """Mocks answering as the engine does for a stack that does not exist yet: computed
+    outputs unknown, invokes answered."""
+    monitor = install_mocks(RecordingMocks(new_stack=True), project="wwhd", stack="test")
+    pulumi.runtime.set_all_config({}, [])
+    return monitor
+
+
 RunStack = Callable[..., ProgramRun]
 
 

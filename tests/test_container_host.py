@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pulumi_aws as aws
 import pytest
 from policy_sentry.querying.actions import get_action_data, get_actions_that_support_wildcard_arns_only
 
@@ -30,7 +31,6 @@ from components.container_host import (
     agent_config,
     family_architecture,
     instance_family,
-    instance_policy,
     metric_namespace,
     user_data,
 )
@@ -39,6 +39,7 @@ from tools.mocks import ACCOUNT_ID, RecordingMonitor, Registration, resolve, set
 
 REGION = "us-west-2"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/0a1b2c3d-host"
+KEY_ALIAS = "alias/wwhd-test"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/wwhd-workload-boundary"
 SUBNET = "subnet-0a1b2c3d4e5f60001"
 HOST_SG = "sg-0host000000000001"
@@ -64,6 +65,7 @@ def args(**overrides: Any) -> WwhdContainerHostArgs:
         "availability_zone": f"{REGION}a",
         "security_group_ids": [HOST_SG],
         "key_arn": KEY,
+        "key_alias": KEY_ALIAS,
         "permissions_boundary": BOUNDARY,
         "backup_retention_days": 30,
     }
@@ -329,23 +331,29 @@ def test_key_is_used_only_through_ec2_and_metrics_only_in_the_hosts_namespace(
     host = build(mocks)
     s = statements(mocks)
     via = {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}
+    # The stack key through its alias: the key's id is unknown until it exists.
+    aliased = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": KEY_ALIAS}}
     assert s["GrantVolumeKeyToEc2"]["Condition"] == {
         "StringEquals": via,
         "Bool": {"kms:GrantIsForAWSResource": "true"},
+        **aliased,
     }
-    assert s["UseVolumeKeyThroughEc2"]["Condition"] == {"StringEquals": via}
-    assert {s["GrantVolumeKeyToEc2"]["Resource"], s["UseVolumeKeyThroughEc2"]["Resource"]} == {KEY}
+    assert s["UseVolumeKeyThroughEc2"]["Condition"] == {"StringEquals": via, **aliased}
+    assert {s["GrantVolumeKeyToEc2"]["Resource"], s["UseVolumeKeyThroughEc2"]["Resource"]} == {
+        f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/*"
+    }
     assert s["PublishHostMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": host.free_space_metric.namespace}
     }
 
 
-def test_policy_is_known_at_preview_without_any_created_resource() -> None:
-    policy = instance_policy(
-        account=ACCOUNT_ID, region=REGION, cluster_name=CLUSTER, key_arn=KEY, host_id=HOST_ID,
-        metric_namespace="WWHD/test/h",
-    )  # fmt: skip
-    assert "vol-" not in json.dumps(policy) and "i-" not in json.dumps(policy).replace("Poll", "")
+def test_policy_is_known_at_preview_without_any_created_resource(new_stack: RecordingMonitor) -> None:
+    """On a new stack the key's ARN is unknown (issue 19): the policy is built without it."""
+    answer_ami(new_stack)
+    WwhdContainerHost("wwhd-qdrant-host", args(key_arn=aws.kms.Key("k").arn))
+    settle()
+    policy = new_stack.one(ROLE_POLICY, "wwhd-qdrant-host-instance").inputs["policy"]
+    assert isinstance(policy, str) and "vol-" not in policy and "i-" not in policy.replace("Poll", "")
 
 
 # --- outputs -----------------------------------------------------------------------------------

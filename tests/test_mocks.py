@@ -27,14 +27,6 @@ from tools.mocks import (
 ECS_ARM64_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id"
 
 
-@pytest.fixture
-def new_stack() -> RecordingMonitor:
-    """Mocks answering as the engine does for a stack that does not exist yet."""
-    monitor = install_mocks(RecordingMocks(new_stack=True), project="wwhd", stack="test")
-    pulumi.runtime.set_all_config({}, [])
-    return monitor
-
-
 def test_custom_resources_get_id_arn_and_camel_case_inputs(mocks: RecordingMonitor) -> None:
     aws.ecs.Service(
         "svc", desired_count=2, network_configuration={"subnets": ["subnet-1"], "assign_public_ip": False}

@@ -585,10 +585,14 @@ def test_the_real_stacks_pass_their_policy_config_with_a_cost_summary(stack):
     assert code == 0, mandatory or err
     assert doc["cost"]["baselineMonthly"] > 0 and doc["cost"]["currency"] == "USD"
     # awsx's Vpc is opaque under mocks: the pack still sees the NAT strategy it is built with
+    # (dev: none, a NAT instance of the program's own instead; prod: one gateway).
     vpc = next(r for r in doc["resources"] if r["type"] == "awsx:ec2:Vpc")
     nat = next(i for i in doc["cost"]["items"] if i["urn"] == vpc["urn"])
-    assert ("strategy Single" if stack == "dev" else "strategy OnePerAz") in nat["detail"]
-    assert vpc["remote"] and vpc["children"]["natGateways"] == (1 if stack == "dev" else 2)
+    assert ("strategy None" if stack == "dev" else "strategy Single") in nat["detail"]
+    assert vpc["remote"] and vpc["children"]["natGateways"] == (0 if stack == "dev" else 1)
+    instances = [i for i in doc["cost"]["items"] if i["type"] == "aws:ec2/instance:Instance"]
+    assert [i["name"] for i in instances] == (["wwhd-nat"] if stack == "dev" else [])
+    assert doc["cost"]["unpriced"] == []
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -668,6 +668,7 @@ def test_the_qdrant_container_host_is_priced_whole(mocks) -> None:
             availability_zone="us-west-2a",
             security_group_ids=["sg-0host000000000001"],
             key_arn="arn:aws:kms:us-west-2:123456789012:key/host",
+            key_alias="alias/wwhd-test",
             permissions_boundary="arn:aws:iam::123456789012:policy/wwhd-workload-boundary",
             backup_retention_days=30,
             backup_copy_region="us-east-1",
