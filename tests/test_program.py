@@ -144,9 +144,14 @@ def test_many_services_on_one_load_balancer_pass_the_pack(tmp_path: Path) -> Non
         },
     ]  # fmt: skip
     (tmp_path / "Pulumi.many.yaml").write_text(yaml.safe_dump(doc))
+    # Two more services cost more than prod's budget: this stack gets its own ceiling, the rest of
+    # prod's policy configuration as it is.
+    config = json.loads((ROOT / "policies" / "config" / "prod.json").read_text())
+    config["cost-ceiling"] |= {"maxMonthlyUsd": 260, "maxPeakMonthlyUsd": 500}
+    (tmp_path / "many.json").write_text(json.dumps(config))
     proc = subprocess.run(
         [sys.executable, "-m", "tools.preview", "--cwd", str(tmp_path), "--stack", "many", "--policy-pack",
-         "policies", "--policy-pack-config", "policies/config/prod.json", "--json"],
+         "policies", "--policy-pack-config", str(tmp_path / "many.json"), "--json"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]

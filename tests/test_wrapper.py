@@ -101,4 +101,6 @@ def test_no_make_target_wraps_the_preview() -> None:
     recipes = [line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("\t")]
     assert recipes and not [line for line in recipes if "preview" in line]
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "set -euo pipefail" in ci and './preview "$stack"' in ci
+    assert "set -euo pipefail" in ci and './preview "$stack"\n' in ci
+    # Issue 19: CI decides on every stack as it is and as it would be before it exists.
+    assert './preview "$stack" --new-stack' in ci
