@@ -9,6 +9,7 @@ before the program runs."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -403,3 +404,29 @@ def test_the_change_section_signs_each_delta_and_says_what_was_removed():
     assert section[6].strip() == "now unpriced: queue" and section[7].strip() == "note: region differs"
     unchanged = dict(change, changes=[], unpricedAdded=[], notes=[])
     assert "no resource changed its cost" in render(_doc(change=unchanged), Style(False))
+
+
+def test_the_pull_request_comment_tables_each_changed_resource_with_cells_escaped(tmp_path):
+    from tools.preview.comment import MARKER, main
+
+    change = {
+        "baselineBefore": 10.0, "baselineAfter": 25.0, "baselineDelta": 15.0,
+        "peakBefore": 10.0, "peakAfter": 25.0, "peakDelta": 15.0,
+        "changes": [{"name": "db", "type": "aws:rds/instance:Instance", "status": "added", "baselineDelta": 15.0,
+                     "peakDelta": 15.0, "detailAfter": "db.t4g.small | Multi-AZ"}],
+        "unpricedAdded": [{"name": "queue"}], "notes": [],
+    }  # fmt: skip
+    (tmp_path / "prod.json").write_text(json.dumps({"stack": "prod", "cost": {"change": change}}))
+    (tmp_path / "dev.json").write_text("")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(tmp_path / "prod.json"), str(tmp_path / "dev.json")]) == 0
+    text = out.getvalue()
+    assert text.startswith(MARKER)
+    lines = text.splitlines()
+    assert lines.index("| dev | preview failed (see the job log) | | | |") < lines.index(
+        "| prod | $10.00 → $25.00 | **+$15.00** | $10.00 → $25.00 | **+$15.00** |"
+    )
+    assert "<details><summary>prod: 1 resource(s) change cost</summary>" in lines
+    assert "| db | Instance | added | +$15.00 | +$15.00 | db.t4g.small \\| Multi-AZ |" in lines
+    assert "- now unpriced: queue" in lines
