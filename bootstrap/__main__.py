@@ -1,4 +1,4 @@
-"""The W.W.H.D. delivery bootstrap: GitHub's OIDC provider, the two roles the workflows
+"""The W.W.H.D. delivery bootstrap: GitHub's OIDC provider, the three roles the workflows
 assume, and the permissions boundary every role of the program carries. An administrator runs
 it once per account, with their own credentials and this project's own state
 (docs/bootstrap.md); the workflows never deploy it.
@@ -16,13 +16,21 @@ import pulumi_aws as aws
 
 from wwhd_bootstrap.boundary import BOUNDARY_POLICY_NAME, workload_boundary
 from wwhd_bootstrap.config import read_config
-from wwhd_bootstrap.permissions import deploy_iam_policy, managed_policy_arn, preview_policy
+from wwhd_bootstrap.permissions import (
+    deploy_iam_policy,
+    image_push_policy,
+    managed_policy_arn,
+    preview_policy,
+)
 from wwhd_bootstrap.trust import (
     AUDIENCE,
     DEPLOY_MAX_SESSION_SECONDS,
+    IMAGE_MAX_SESSION_SECONDS,
     ISSUER_HOST,
     PREVIEW_MAX_SESSION_SECONDS,
     deploy_subject,
+    image_subject,
+    image_workflow_ref,
     preview_subject,
     trust_policy,
 )
@@ -30,6 +38,7 @@ from wwhd_bootstrap.trust import (
 # Named outside the program's ``wwhd-*`` roles, which the deploy role may change.
 PREVIEW_ROLE_NAME = "github-actions-wwhd-preview"
 DEPLOY_ROLE_NAME = "github-actions-wwhd-deploy"
+IMAGE_ROLE_NAME = "github-actions-wwhd-image"
 
 cfg = read_config()  # raises, listing every problem, before anything is registered
 
@@ -137,12 +146,33 @@ aws.iam.RolePolicy(
         account,
         iam_arn(f"role/{PREVIEW_ROLE_NAME}"),
         iam_arn(f"role/{DEPLOY_ROLE_NAME}"),
+        iam_arn(f"role/{IMAGE_ROLE_NAME}"),
         oidc_provider_known,
-    ).apply(lambda v: json.dumps(deploy_iam_policy(v[0], v[1], [v[2], v[3], v[4]]))),
+    ).apply(lambda v: json.dumps(deploy_iam_policy(v[0], v[1], v[2:]))),
     opts=pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[boundary])),
+)
+
+# image.yml on the main branch pushes the API image; nothing else may assume this role, and it
+# may only push to the stacks' image repositories (no managed policy).
+image_role = aws.iam.Role(
+    "image",
+    name=IMAGE_ROLE_NAME,
+    description="GitHub Actions image.yml: push the multi-arch API image to the stacks' ECR repositories",
+    assume_role_policy=oidc_provider_arn.apply(
+        lambda arn: json.dumps(trust_policy(arn, image_subject(cfg.github), image_workflow_ref(cfg.github)))
+    ),
+    max_session_duration=IMAGE_MAX_SESSION_SECONDS,
+    opts=protected,
+)
+aws.iam.RolePolicy(
+    "image-push",
+    role=image_role.id,
+    policy=pulumi.Output.all(partition, account).apply(lambda v: json.dumps(image_push_policy(v[0], v[1]))),
+    opts=protected,
 )
 
 pulumi.export("previewRoleArn", preview_role.arn)
 pulumi.export("deployRoleArn", deploy_role.arn)
+pulumi.export("imageRoleArn", image_role.arn)
 pulumi.export("oidcProviderArn", oidc_provider_arn)
 pulumi.export("boundaryPolicyArn", boundary.arn)

@@ -14,6 +14,8 @@ the AWS managed policies it attaches, and passing those roles to the services th
 Every role it creates or changes must carry the workload boundary (``boundary.py``): without
 that condition, whoever can run the deploy workflow could create a ``wwhd-*`` role with any
 inline policy, pass it to a service and so mint an administrator.
+
+Image: push the API image to the stacks' repositories and nothing else, no managed policy.
 """
 
 from __future__ import annotations
@@ -217,6 +219,52 @@ def deploy_iam_policy(partition: str, account: str, protected_arns: list[str]) -
                 "Effect": "Deny",
                 "NotAction": ["iam:Get*", "iam:List*"],
                 "Resource": [*protected_arns, boundary],
+            },
+        ],
+    }
+
+
+IMAGE_REPOSITORIES = ("wwhd/*/api", "wwhd-prod-backend")
+"""The stacks' API image repositories, as the main program names them (``workloads.py``,
+``physical_names``): ``wwhd/<stack>/api``, and prod's ``wwhd-prod-backend``, kept since before
+that scheme. Neither pattern reaches the pull-through caches (``wwhd-<stack>/...``)."""
+
+IMAGE_PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    # The registry client asks for a manifest before pushing it (AWS lists this action among
+    # those a push needs), and image.yml reads the pushed index to check its platforms.
+    "ecr:BatchGetImage",
+    # image.yml's checks before building: the repository exists, the tag is not taken.
+    "ecr:DescribeRepositories",
+    "ecr:DescribeImages",
+)
+"""What a push of an image index needs on the repository (ECR User Guide, "IAM permissions for
+pushing an image"), plus two metadata reads. No layer download, no delete, no policy change."""
+
+
+def image_push_policy(partition: str, account: str) -> dict[str, Any]:
+    """The image role's inline policy: a registry login anywhere (``GetAuthorizationToken``
+    takes no resource), pushes only to the stacks' repositories of this account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LogInToTheRegistry",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PushApiImages",
+                "Effect": "Allow",
+                "Action": list(IMAGE_PUSH_ACTIONS),
+                "Resource": [
+                    f"arn:{partition}:ecr:*:{account}:repository/{name}" for name in IMAGE_REPOSITORIES
+                ],
             },
         ],
     }

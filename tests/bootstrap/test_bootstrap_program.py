@@ -30,11 +30,12 @@ def test_exports_and_protection(run_bootstrap: RunBootstrap) -> None:
     assert run.outputs == {
         "previewRoleArn": "arn:aws:iam::123456789012:role/github-actions-wwhd-preview",
         "deployRoleArn": "arn:aws:iam::123456789012:role/github-actions-wwhd-deploy",
+        "imageRoleArn": "arn:aws:iam::123456789012:role/github-actions-wwhd-image",
         "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
         "boundaryPolicyArn": "arn:aws:iam::123456789012:policy/wwhd-workload-boundary",
     }
     aws_resources = [r for r in run.registrations if r.type.startswith("aws:")]
-    assert len(aws_resources) == 8
+    assert len(aws_resources) == 10
     assert [r.name for r in aws_resources if not r.protect] == []
     provider = run.monitor.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
