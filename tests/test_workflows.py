@@ -24,6 +24,8 @@ import pytest
 import yaml
 
 from tests.conftest import RunStack
+from tests.test_image_platforms import BUILDX_INDEX
+from tools import image_platforms as ip
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -41,6 +43,7 @@ ALLOWED_WRITES = {
     ("preview.yml", "preview"): {"id-token", "pull-requests"},
     ("preview.yml", "cost"): {"pull-requests"},
     ("deploy.yml", "deploy"): {"id-token"},
+    ("image.yml", "image"): {"id-token"},
 }
 
 
@@ -166,6 +169,14 @@ if args[:3] == ['ecs', 'wait', 'services-stable']:
 elif args[:2] == ['ecs', 'describe-services']:
     service = args[args.index('--services') + 1]
     print(json.loads(os.environ['FAKE_RUNNING'])[service])
+elif args[0] == 'ecr' and args[1] in json.loads(os.environ.get('FAKE_ECR', '{}')):
+    # FAKE_ECR: each ECR command's JSON answer, or the error message it fails with.
+    answer = json.loads(os.environ['FAKE_ECR'])[args[1]]
+    if isinstance(answer, str):
+        sys.exit(answer)
+    if '--query' in args:
+        answer = answer['repositories'][0]['repositoryUri']
+    print(answer if isinstance(answer, str) else json.dumps(answer))
 else:
     sys.exit('fake aws: unexpected ' + ' '.join(args))
 """
@@ -271,12 +282,22 @@ def test_no_long_lived_aws_keys(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "job_id", "variable"),
-    [("preview.yml", "preview", "AWS_PREVIEW_ROLE_ARN"), ("deploy.yml", "deploy", "AWS_DEPLOY_ROLE_ARN")],
+    [
+        ("preview.yml", "preview", "AWS_PREVIEW_ROLE_ARN"),
+        ("deploy.yml", "deploy", "AWS_DEPLOY_ROLE_ARN"),
+        ("image.yml", "image", "AWS_IMAGE_ROLE_ARN"),
+    ],
 )
 def test_roles_come_from_repository_variables(name: str, job_id: str, variable: str) -> None:
     step = only_step_using(load(name)["jobs"][job_id], AWS_ACTION)
     assert step["with"]["role-to-assume"] == f"${{{{ vars.{variable} }}}}"
-    assert step["with"]["aws-region"] == "${{ vars.AWS_REGION || 'us-west-2' }}"
+    # The image goes to the region of the stack it is for, read from its stack file.
+    region = (
+        "${{ steps.target.outputs.region }}"
+        if name == "image.yml"
+        else "${{ vars.AWS_REGION || 'us-west-2' }}"
+    )
+    assert step["with"]["aws-region"] == region
 
 
 @pytest.mark.parametrize("name", sorted(all_workflows()))
@@ -344,6 +365,7 @@ def test_pulumi_token_reaches_only_the_steps_that_run_pulumi() -> None:
         ("preview.yml", "preview", {"vars.PULUMI_ORG", "vars.AWS_PREVIEW_ROLE_ARN"}),
         ("deploy.yml", "deploy", {"vars.PULUMI_ORG", "vars.AWS_DEPLOY_ROLE_ARN"}),
         ("policy.yml", "publish", {"vars.PULUMI_ORG"}),
+        ("image.yml", "image", {"vars.APP_REPOSITORY", "vars.AWS_IMAGE_ROLE_ARN"}),
     ],
 )
 def test_missing_repository_variables_stop_the_job_first(
@@ -355,7 +377,8 @@ def test_missing_repository_variables_stop_the_job_first(
         index_of(job, step) for step in job["steps"] if action_of(step) in (PULUMI_ACTION, AWS_ACTION)
     )
     assert index_of(job, guard) < first_cloud_step
-    set_up = dict.fromkeys(variables, "value")
+    # image.yml's job environment also names its dispatch inputs.
+    set_up = dict.fromkeys(variables, "value") | {"inputs.stack": "dev", "inputs.tag": "v1.0.0"}
     assert Runner(tmp_path / "set", job, set_up).run(guard).returncode == 0
     for variable in variables:
         result = Runner(tmp_path / variable, job, set_up | {variable: ""}).run(guard)
@@ -733,6 +756,48 @@ def test_deploy_updates_prod_with_the_prod_policy_config_then_waits_for_ecs() ->
     assert "aws ecs wait services-stable" in step_with_id(job, "wait")["run"]
 
 
+def test_deploy_checks_the_images_platform_before_pulumi_up() -> None:
+    job = load("deploy.yml")["jobs"]["deploy"]
+    check = step_with_id(job, "image")
+    credentials = only_step_using(job, AWS_ACTION)
+    assert (
+        index_of(job, credentials) < index_of(job, check) < index_of(job, only_step_using(job, PULUMI_ACTION))
+    )
+    assert check["run"].strip() == "python -m tools.image_platforms check prod"
+    install = step_running(job, "pip install")
+    assert index_of(job, install) < index_of(job, check)
+    assert "-r requirements.txt" in install["run"]
+
+
+def image_answer(manifest: dict[str, Any], media_type: str) -> dict[str, Any]:
+    return {"images": [{"imageManifest": json.dumps(manifest), "imageManifestMediaType": media_type}]}
+
+
+@pytest.mark.parametrize(
+    ("platforms", "passes"), [(["arm64", "amd64"], True), (["arm64"], True), (["amd64"], False)]
+)
+def test_the_deploys_image_check_passes_only_an_image_with_the_tasks_platform(
+    tmp_path: Path, platforms: list[str], passes: bool
+) -> None:
+    index = {
+        **BUILDX_INDEX,
+        "manifests": [
+            entry for entry in BUILDX_INDEX["manifests"] if entry["platform"]["architecture"] in platforms
+        ],
+    }
+    runner = deploy_runner(tmp_path)
+    step = step_with_id(runner.job, "image")
+    result = runner.run(
+        step, cwd=ROOT, FAKE_ECR=json.dumps({"batch-get-image": image_answer(index, ip.OCI_INDEX)})
+    )
+    assert (result.returncode == 0) is passes, result.stdout + result.stderr
+    (call,) = runner.calls("aws")
+    assert call[call.index("--repository-name") + 1] == "wwhd-prod-backend"
+    if not passes:
+        assert "::error title=API image lacks the task's platform::" in result.stdout
+        assert "not linux/arm64" in result.stdout
+
+
 def test_policy_configs_named_by_pulumi_steps_exist() -> None:
     for _, _, step in every_step():
         if action_of(step) == PULUMI_ACTION and "policyPacks" in step.get("with", {}):
@@ -924,3 +989,118 @@ def test_policy_tag_must_name_the_pack_version(
     runner = Runner(tmp_path / "run", publish, {"github.ref_name": tag})
     result = runner.run(step_with_id(publish, "version"), cwd=tmp_path)
     assert (result.returncode == 0) is accepted, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# image.yml
+
+
+def image_job() -> dict[str, Any]:
+    return load("image.yml")["jobs"]["image"]
+
+
+def test_the_image_is_built_on_request_for_a_stack_tag_and_app_ref() -> None:
+    assert set(triggers(load("image.yml"))) == {"workflow_dispatch"}
+    inputs = triggers(load("image.yml"))["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"stack", "tag", "app-ref"}
+    stacks = sorted(
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in ROOT.glob("Pulumi.*.yaml")
+    )
+    assert sorted(inputs["stack"]["options"]) == stacks
+    assert inputs["tag"]["required"] is True
+
+
+def test_the_image_is_built_for_both_architectures_and_pushed_as_one_index() -> None:
+    job = image_job()
+    qemu = only_step_using(job, "docker/setup-qemu-action")
+    buildx = only_step_using(job, "docker/setup-buildx-action")
+    build = only_step_using(job, "docker/build-push-action")
+    assert index_of(job, qemu) < index_of(job, buildx) < index_of(job, build)
+    assert "arm64" in qemu["with"]["platforms"]
+    assert build["with"]["platforms"].split(",") == ["linux/arm64", "linux/amd64"]
+    assert build["with"]["push"] is True
+    assert build["with"]["tags"] == "${{ steps.repository.outputs.url }}:${{ inputs.tag }}"
+    app = [step for step in steps_using(job, "actions/checkout") if "repository" in step.get("with", {})]
+    assert [step["with"]["repository"] for step in app] == ["${{ vars.APP_REPOSITORY }}"]
+    assert app[0]["with"]["ref"] == "${{ inputs.app-ref }}"
+    assert build["with"]["context"] == app[0]["with"]["path"]
+    # The role cannot pull layers: the build cache is the runner's, not the registry's.
+    assert "type=registry" not in json.dumps(build["with"])
+
+
+def test_the_pushed_image_is_checked_for_both_platforms_and_its_digest_printed() -> None:
+    job = image_job()
+    build = only_step_using(job, "docker/build-push-action")
+    check = step_running(job, "tools.image_platforms check")
+    assert index_of(job, build) < index_of(job, check)
+    command = next(line for line in check["run"].splitlines() if "image_platforms check" in line)
+    assert shlex.split(command)[3:] == [
+        "check", "$STACK", "--tag", "$TAG", "--platform", "linux/arm64", "--platform", "linux/amd64"
+    ]  # fmt: skip
+    assert check["env"]["DIGEST"] == "${{ steps.build.outputs.digest }}"
+    assert "$DIGEST" in check["run"]
+
+
+def test_the_image_jobs_session_outlasts_it() -> None:
+    from wwhd_bootstrap.trust import IMAGE_MAX_SESSION_SECONDS
+
+    job = image_job()
+    assert "role-duration-seconds" not in only_step_using(job, AWS_ACTION)["with"]  # one hour
+    assert job["timeout-minutes"] * 60 < IMAGE_MAX_SESSION_SECONDS
+
+
+def test_the_image_target_step_names_the_stacks_repository_and_region(tmp_path: Path) -> None:
+    job = image_job()
+    runner = Runner(tmp_path, job, {"inputs.stack": "prod", "inputs.tag": "v2.0.0"})
+    result = runner.run(step_with_id(job, "target"), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert runner.context["steps.target.outputs.repository"] == "wwhd-prod-backend"
+    assert runner.context["steps.target.outputs.region"] == "us-west-2"
+
+
+def run_repository_step(
+    tmp_path: Path, tag: str, ecr: dict[str, Any]
+) -> tuple[Runner, subprocess.CompletedProcess[str]]:
+    job = image_job()
+    runner = Runner(
+        tmp_path,
+        job,
+        {"inputs.stack": "prod", "inputs.tag": tag, "steps.target.outputs.repository": "wwhd-prod-backend"},
+    )
+    return runner, runner.run(step_with_id(job, "repository"), FAKE_ECR=json.dumps(ecr))
+
+
+REPOSITORY_URI = "123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd-prod-backend"
+EXISTS = {"repositories": [{"repositoryUri": REPOSITORY_URI}]}
+NO_IMAGE = "An error occurred (ImageNotFoundException) when calling the DescribeImages operation"
+
+
+def test_a_new_tag_goes_to_the_stacks_repository(tmp_path: Path) -> None:
+    runner, result = run_repository_step(
+        tmp_path, "v2.0.0", {"describe-repositories": EXISTS, "describe-images": NO_IMAGE}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert runner.context["steps.repository.outputs.url"] == REPOSITORY_URI
+    describe = runner.calls("aws")[1]
+    assert describe[describe.index("--image-ids") + 1] == "imageTag=v2.0.0"
+
+
+@pytest.mark.parametrize(
+    ("tag", "ecr", "message"),
+    [
+        ("v0.1.0", {"describe-repositories": EXISTS, "describe-images": {"imageDetails": [{}]}}, "Tag taken"),
+        ("v2.0.0", {"describe-repositories": "RepositoryNotFoundException"}, "No repository"),
+        (
+            "v2.0.0",
+            {"describe-repositories": EXISTS, "describe-images": "AccessDeniedException"},
+            "could not tell",
+        ),
+        ("sha256:" + "a" * 64, {}, "Not a tag"),
+    ],
+)
+def test_the_image_is_not_built_when_it_cannot_be_pushed(
+    tmp_path: Path, tag: str, ecr: dict[str, Any], message: str
+) -> None:
+    _, result = run_repository_step(tmp_path, tag, ecr)
+    assert result.returncode != 0
+    assert message in result.stdout
