@@ -31,13 +31,13 @@ from components.service import (
     secret_references,
 )
 from components.service_iam import Scope, execution_policy, secret_source
+from tests.support import BOUNDARY
 from tools.mocks import ACCOUNT_ID, RecordingMonitor, resolve, settle
 
 REGION = "us-west-2"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/test"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:wwhd/test/token-AbCdEf"
 LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:listener/app/wwhd/0123/4567"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/wwhd-workload-boundary"
 SCOPE = Scope(REGION, ACCOUNT_ID, "alias/wwhd-test")
 STACK_KEY = {
     "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/*",
