@@ -697,6 +697,28 @@ class StackConfig(_Model):
         return list(enumerate(self.services))
 
     @property
+    def postgres(self) -> bool:
+        """True when the API keeps its relational data in PostgreSQL (RDS), not SQLite on EFS."""
+        return self.database.engine == "postgres"
+
+    @property
+    def qdrant_on_efs(self) -> bool:
+        """True when Qdrant's directory lives on EFS: as a sidecar or a Fargate service, or kept
+        (``storage.retainFileSystem``) by a stack moving Qdrant off EFS until the move is done."""
+        return self.qdrant.placement in ("sidecar", "service") or self.storage.retain_file_system
+
+    @property
+    def efs_services(self) -> list[str]:
+        """The extra services that mount a directory of the file system."""
+        return [s.name for s in self.services if s.efs]
+
+    @property
+    def uses_efs(self) -> bool:
+        """True when anything keeps files on EFS (SQLite, Qdrant, an extra service's directory):
+        the stack then has a file system."""
+        return not self.postgres or self.qdrant_on_efs or bool(self.efs_services)
+
+    @property
     def single_writer(self) -> bool:
         """True when a writer in the API task owns files on EFS (SQLite, or Qdrant as a
         sidecar), so the API service may never run two tasks at once."""
@@ -783,7 +805,7 @@ SECTIONS: dict[str, type[_Model]] = {
     "monitoring": MonitoringConfig,
 }
 _PLAIN_KEYS = ("environment", "tags", "services")
-# Secrets are read by __main__.py with get_secret, never copied into the (printable) model;
+# Secrets are read with read_secret, never copied into the (printable) model;
 # each with its description (the README's configuration table).
 SECRET_KEYS: dict[str, str] = {
     "openaiApiKey": "The OpenAI API key, set with ``pulumi config set --secret``: it becomes the"
@@ -1481,6 +1503,12 @@ class _Partial:
 
     single_writer = StackConfig.single_writer
     deployment_percents = StackConfig.deployment_percents
+
+
+def read_secret(key: str) -> pulumi.Output[str] | None:
+    """A key of ``SECRET_KEYS`` as a secret Output (None when unset), never part of the model."""
+    assert key in SECRET_KEYS, f"{key} is not one of the stack's secret keys"
+    return pulumi.Config(NAMESPACE).get_secret(key)
 
 
 def read_stack_config() -> StackConfig:
