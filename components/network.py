@@ -11,6 +11,7 @@ import pulumi_aws as aws
 import pulumi_awsx as awsx
 
 from components.nat_instance import WwhdNatInstance, WwhdNatInstanceArgs
+from components.outputs import register_typed_outputs
 from stack_config import NatStrategy, NetworkConfig
 
 TOKEN = "wwhd:index:WwhdNetwork"
@@ -307,23 +308,7 @@ class WwhdNetwork(pulumi.ComponentResource):
         self.qdrant_security_group_id = qdrant.id if qdrant is not None else None
         self.qdrant_host_security_group_id = host.id if host is not None else None
         self.db_security_group_id = db.id if db is not None else None
-        self.register_outputs(
-            {
-                "vpc_id": self.vpc_id,
-                "public_subnet_ids": self.public_subnet_ids,
-                "private_subnet_ids": self.private_subnet_ids,
-                "private_subnet_count": self.private_subnet_count,
-                "private_subnet_azs": self.private_subnet_azs,
-                "lb_security_group_id": self.lb_security_group_id,
-                "api_security_group_id": self.api_security_group_id,
-                "efs_security_group_id": self.efs_security_group_id,
-                "qdrant_security_group_id": self.qdrant_security_group_id,
-                "qdrant_host_security_group_id": self.qdrant_host_security_group_id,
-                "db_security_group_id": self.db_security_group_id,
-                "service_security_group_ids": self.service_security_group_ids,
-                "nat_instance_id": self.nat_instance_id,
-            }
-        )
+        register_typed_outputs(self)
 
     def _group(self, name: str, role: str, description: str) -> aws.ec2.SecurityGroup:
         return aws.ec2.SecurityGroup(
