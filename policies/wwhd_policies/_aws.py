@@ -6,16 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._util import (
-    KNOWN_BEFORE_CREATION,
-    Findings,
-    Res,
-    Stack,
-    as_list,
-    is_unknown,
-    parse_json,
-    truthy,
-)
+from ._policy import KNOWN_BEFORE_CREATION, Findings
+from ._util import Res, Stack, as_list, is_unknown, parse_json, truthy
 
 EFS_FS = "aws:efs/fileSystem:FileSystem"
 EFS_MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 from pulumi_policy.proxy import UnknownValueError
-from wwhd_policies import ALL_POLICIES
-from wwhd_policies import _util as util
+from wwhd_policies import ALL_POLICIES, _policy
 
 from .conftest import UNKNOWN, R, check_resource
 
@@ -338,10 +337,10 @@ def test_stack_policies_report_undecided_per_resource_with_its_urn(pack) -> None
 
 def test_a_reason_alone_is_a_well_formed_message() -> None:
     """The property and remedy have defaults: a reason alone still makes a well-formed message."""
-    out = util.Findings()
+    out = _policy.Findings()
     out.cannot_decide("2 resource(s) could not be priced")
     [(message, urn)] = out.undecided
-    assert message == f"undecided [value]: 2 resource(s) could not be priced; {util.KNOWN_BEFORE_CREATION}"
+    assert message == f"undecided [value]: 2 resource(s) could not be priced; {_policy.KNOWN_BEFORE_CREATION}"
     assert urn is None
     with pytest.raises(UnknownValueError, match="could not be priced"):
         out.emit(lambda *_: None, undecided_as_advisory=True)
