@@ -39,14 +39,38 @@ UNDECIDED_PREFIX = "undecided"
 UNDECIDED_OPTION = "undecided"
 AT_POLICY_LEVEL = "policy-level"
 AS_ADVISORY = "advisory"
-UNDECIDED_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "enum": [AT_POLICY_LEVEL, AS_ADVISORY],
-    "default": AT_POLICY_LEVEL,
-    "description": "How a check this policy cannot decide is reported: 'policy-level' (a violation at the "
-    "policy's own level, so a mandatory check stays mandatory) or 'advisory' (the SDK's advisory "
-    '"can\'t run policy" diagnostic).',
-}
+
+
+def setting(
+    description: str,
+    default: Any = None,
+    *,
+    kind: str | None = None,
+    items: str | None = None,
+    enum: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """One property of a policy's config schema (JSON Schema): of type `kind`, else the type of
+    `default`; a list's items of type `items`, else the type of its first element. Without a
+    default, the policy reads the property as absent."""
+    kind = kind or _JSON_TYPES[type(default)]
+    prop: dict[str, Any] = {"type": kind, "description": description}
+    if kind == "array":
+        prop["items"] = {"type": items or _JSON_TYPES[type(default[0])]}
+    if enum is not None:
+        prop["enum"] = list(enum)
+    if default is not None:
+        prop["default"] = default
+    return prop
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+UNDECIDED_SCHEMA = setting(
+    "How a check this policy cannot decide is reported: 'policy-level' (a violation at the policy's own "
+    "level, so a mandatory check stays mandatory) or 'advisory' (the SDK's advisory \"can't run policy\" "
+    "diagnostic).",
+    AT_POLICY_LEVEL,
+    enum=[AT_POLICY_LEVEL, AS_ADVISORY],
+)
 
 
 class UndecidedError(UnknownValueError):
@@ -263,12 +287,7 @@ def stack_policy(
 
 def stacks_schema(what: str) -> dict[str, Any]:
     """The `stacks` config property of a rule that applies in some stacks only (see stack_enforced)."""
-    return {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": ["prod"],
-        "description": f"{what} (empty list: every stack).",
-    }
+    return setting(f"{what} (empty list: every stack).", ["prod"])
 
 
 def stack_enforced(stacks: Any) -> bool:

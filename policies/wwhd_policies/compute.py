@@ -16,7 +16,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._policy import LITERAL, MANDATORY, Config, Findings, resource_policy, stack_policy
+from ._policy import LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
 from ._util import Res, Stack, any_of, as_list, is_unknown, truthy
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -87,11 +87,9 @@ def _from_template(r: Res, key: str) -> bool:
     level=MANDATORY,
     severity=Severity.HIGH,
     schema={
-        "requireCustomerKey": {
-            "type": "boolean",
-            "default": False,
-            "description": "Also require kms_key_id (a customer managed key) rather than the aws/ebs key.",
-        }
+        "requireCustomerKey": setting(
+            "Also require kms_key_id (a customer managed key) rather than the aws/ebs key.", False
+        )
     },
 )
 def ebs_encrypted(r: Res, cfg: Config, out: Findings) -> None:
@@ -530,11 +528,9 @@ def _dlm_covers(policy: Res, volume: Res) -> bool | None:
     level=MANDATORY,
     severity=Severity.HIGH,
     schema={
-        "exemptTagKey": {
-            "type": "string",
-            "default": "wwhd:stateless",
-            "description": "A volume with this tag set to 'true' holds nothing worth a backup.",
-        }
+        "exemptTagKey": setting(
+            "A volume with this tag set to 'true' holds nothing worth a backup.", "wwhd:stateless"
+        )
     },
 )
 def ebs_volume_backed_up(stack: Stack, cfg: Config, out: Findings) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, stack_policy
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, setting, stack_policy
 from ._util import Stack, as_float, as_list, stack_config
 from .cost_model import CostEstimate, advise, estimate
 
@@ -62,15 +62,12 @@ def _cannot_price(entry: dict[str, str], consequence: str, out: Findings) -> Non
 
 
 _PRICING_SCHEMA: dict[str, dict[str, Any]] = {
-    "region": {
-        "type": "string",
-        "description": "Price region; default: aws:region of the stack, else us-west-2.",
-    },
-    "usage": {
-        "type": "object",
-        "description": "Usage assumptions overriding cost_model.DEFAULT_USAGE (natGbPerMonth, albLcu, "
+    "region": setting("Price region; default: aws:region of the stack, else us-west-2.", kind="string"),
+    "usage": setting(
+        "Usage assumptions overriding cost_model.DEFAULT_USAGE (natGbPerMonth, albLcu, "
         "efsGbStored, logIngestGbPerGroup, ...).",
-    },
+        kind="object",
+    ),
 }
 
 
@@ -79,17 +76,11 @@ _PRICING_SCHEMA: dict[str, dict[str, Any]] = {
     level=MANDATORY,
     severity=Severity.MEDIUM,
     schema={
-        "maxMonthlyUsd": {
-            "type": "number",
-            "description": "Ceiling for the baseline monthly estimate (USD).",
-        },
-        "maxPeakMonthlyUsd": {"type": "number", "description": "Ceiling at autoscaling maximums (USD)."},
-        "acceptedUnpricedTypes": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Resource types whose cost the owner accepts without a price in the model.",
-        },
+        "maxMonthlyUsd": setting("Ceiling for the baseline monthly estimate (USD).", kind="number"),
+        "maxPeakMonthlyUsd": setting("Ceiling at autoscaling maximums (USD).", kind="number"),
+        "acceptedUnpricedTypes": setting(
+            "Resource types whose cost the owner accepts without a price in the model.", [], items="string"
+        ),
         **_PRICING_SCHEMA,
     },
 )
@@ -147,12 +138,11 @@ def cost_ceiling(stack: Stack, cfg: Config, out: Findings) -> None:
     level=ADVISORY,
     severity=Severity.LOW,
     schema={
-        "baselineMonthlyUsd": {
-            "type": "number",
-            "description": "The recorded baseline monthly bill (USD), written by CI or the preview.",
-        },
-        "baselinePeakMonthlyUsd": {"type": "number", "description": "The recorded peak monthly bill (USD)."},
-        "maxIncreaseUsd": {"type": "number", "description": "The largest allowed monthly increase (USD)."},
+        "baselineMonthlyUsd": setting(
+            "The recorded baseline monthly bill (USD), written by CI or the preview.", kind="number"
+        ),
+        "baselinePeakMonthlyUsd": setting("The recorded peak monthly bill (USD).", kind="number"),
+        "maxIncreaseUsd": setting("The largest allowed monthly increase (USD).", kind="number"),
         **_PRICING_SCHEMA,
     },
 )

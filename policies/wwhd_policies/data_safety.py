@@ -15,6 +15,7 @@ from ._policy import (
     Config,
     Findings,
     resource_policy,
+    setting,
     stack_enforced,
     stack_policy,
     stacks_schema,
@@ -63,12 +64,11 @@ def stateful_efs_volumes(task_def: Res, pattern: str, out: Findings) -> list[str
     level=MANDATORY,
     severity=Severity.CRITICAL,
     schema={
-        "dataPattern": {
-            "type": "string",
-            "default": DEFAULT_DATA_PATTERN,
-            "description": "Regex over volume names, EFS root directories, mount paths and images that "
+        "dataPattern": setting(
+            "Regex over volume names, EFS root directories, mount paths and images that "
             "marks an EFS volume as holding SQLite/Qdrant data.",
-        }
+            DEFAULT_DATA_PATTERN,
+        )
     },
 )
 def single_writer_storage(stack: Stack, cfg: Config, out: Findings) -> None:
@@ -305,7 +305,7 @@ RDS_DEFAULT_RETENTION_DAYS = 1
     types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER],
     level=MANDATORY,
     severity=Severity.HIGH,
-    schema={"minDays": {"type": "integer", "default": 7, "description": "Minimum retention in days."}},
+    schema={"minDays": setting("Minimum retention in days.", 7)},
 )
 def rds_backup_retention(r: Res, cfg: Config, out: Findings) -> None:
     """RDS instances and Aurora/Multi-AZ DB clusters keep automated backups for at least the configured number

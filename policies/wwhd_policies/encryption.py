@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, stack_policy
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
 from ._util import Res, Stack, as_int, as_list, is_unknown, stack_name, truthy
 
 
@@ -80,8 +80,8 @@ def log_group_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
     level=MANDATORY,
     severity=Severity.LOW,
     schema={
-        "minDays": {"type": "integer", "default": 1, "description": "Shortest allowed retention."},
-        "maxDays": {"type": "integer", "default": 3653, "description": "Longest allowed retention."},
+        "minDays": setting("Shortest allowed retention.", 1),
+        "maxDays": setting("Longest allowed retention.", 3653),
     },
 )
 def log_group_retention(r: Res, cfg: Config, out: Findings) -> None:
@@ -268,13 +268,12 @@ def _judge_bucket_public(
     level=MANDATORY,
     severity=Severity.HIGH,
     schema={
-        "requireCustomerManagedKey": {
-            "type": "boolean",
-            "default": False,
-            "description": "Require a customer managed KMS key on buckets that hold data (log buckets are "
+        "requireCustomerManagedKey": setting(
+            "Require a customer managed KMS key on buckets that hold data (log buckets are "
             "exempt). Off: AWS's default SSE-S3 encryption, applied to every new object since January 2023, "
             "is enough.",
-        }
+            False,
+        )
     },
 )
 def s3_bucket_encrypted_private(stack: Stack, cfg: Config, out: Findings) -> None:
@@ -546,12 +545,9 @@ def _check_classic(stack: Stack, lb: Res, plain_ok: bool, out: Findings) -> None
     level=MANDATORY,
     severity=Severity.HIGH,
     schema={
-        "allowPlainHttpStacks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Stack names (PULUMI_STACK) allowed to serve plain HTTP, e.g. ['dev'].",
-        }
+        "allowPlainHttpStacks": setting(
+            "Stack names (PULUMI_STACK) allowed to serve plain HTTP, e.g. ['dev'].", [], items="string"
+        )
     },
 )
 def alb_https_only(stack: Stack, cfg: Config, out: Findings) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, stack_policy
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
 from ._util import Res, Stack, as_int, as_list, is_unknown, truthy
 
 
@@ -91,14 +91,7 @@ def _ports_text(rule: dict[str, Any]) -> str:
     "security-group-no-public-ingress",
     level=MANDATORY,
     severity=Severity.CRITICAL,
-    schema={
-        "allowedPorts": {
-            "type": "array",
-            "items": {"type": "integer"},
-            "default": [80, 443],
-            "description": "Ports a load balancer group may open to the internet.",
-        }
-    },
+    schema={"allowedPorts": setting("Ports a load balancer group may open to the internet.", [80, 443])},
 )
 def security_group_no_public_ingress(stack: Stack, cfg: Config, out: Findings) -> None:
     """Internet ingress (0.0.0.0/0, ::/0) only on the allowed ports of load balancer security groups.

@@ -9,7 +9,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, stack_policy
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
 from ._util import Res, Stack, as_int, as_list, is_unknown, stack_config, truthy
 
 # Fargate task sizes (CPU units -> allowed memory MiB), from the ECS developer guide
@@ -177,11 +177,9 @@ DEFAULT_MEMORY_FLOOR_MIB = 512
     level=MANDATORY,
     severity=Severity.MEDIUM,
     schema={
-        "minEssentialMemoryMib": {
-            "type": "integer",
-            "default": DEFAULT_MEMORY_FLOOR_MIB,
-            "description": "The lowest hard memory limit (MiB) an essential container may have.",
-        }
+        "minEssentialMemoryMib": setting(
+            "The lowest hard memory limit (MiB) an essential container may have.", DEFAULT_MEMORY_FLOOR_MIB
+        )
     },
 )
 def container_memory_fits(r: Res, cfg: Config, out: Findings) -> None:
@@ -272,13 +270,12 @@ def _accounts(cfg: dict[str, Any]) -> set[str]:
     level=ADVISORY,
     severity=Severity.MEDIUM,
     schema={
-        "accountIds": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "The accounts whose ECR registries count as private (default: the stack's "
+        "accountIds": setting(
+            "The accounts whose ECR registries count as private (default: the stack's "
             "aws:allowedAccountIds; with neither, any account's private ECR registry).",
-        }
+            [],
+            items="string",
+        )
     },
 )
 def image_from_private_registry(r: Res, cfg: Config, out: Findings) -> None:

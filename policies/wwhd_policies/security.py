@@ -17,6 +17,7 @@ from ._policy import (
     Config,
     Findings,
     resource_policy,
+    setting,
     stack_policy,
 )
 from ._util import Res, Stack, as_list, contains_unknown, is_unknown, parse_json, truthy
@@ -120,12 +121,7 @@ ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
     level=MANDATORY,
     severity=Severity.CRITICAL,
     schema={
-        "forbiddenPolicies": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(ADMIN_POLICIES),
-            "description": "Managed policy names that may not be attached.",
-        }
+        "forbiddenPolicies": setting("Managed policy names that may not be attached.", list(ADMIN_POLICIES))
     },
 )
 def iam_no_admin_policies(stack: Stack, cfg: Config, out: Findings) -> None:
@@ -274,12 +270,9 @@ def credential_reason(name: str, value: Any) -> str | None:
     level=MANDATORY,
     severity=Severity.CRITICAL,
     schema={
-        "allowNames": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Variable names known not to be credentials despite their name.",
-        }
+        "allowNames": setting(
+            "Variable names known not to be credentials despite their name.", [], items="string"
+        )
     },
 )
 def ecs_secrets_not_in_environment(r: Res, cfg: Config, out: Findings) -> None:
