@@ -240,10 +240,10 @@ def _run(
 
 def resource_policy(
     name: str,
-    *,
-    types: Sequence[str],
     level: EnforcementLevel,
     severity: Severity,
+    *,
+    types: Sequence[str],
     schema: Mapping[str, dict[str, Any]] | None = None,
     url: str | None = None,
 ) -> Callable[[ResourceCheck], ResourceValidationPolicy]:
@@ -266,9 +266,9 @@ def resource_policy(
 
 def stack_policy(
     name: str,
-    *,
     level: EnforcementLevel,
     severity: Severity,
+    *,
     schema: Mapping[str, dict[str, Any]] | None = None,
     url: str | None = None,
 ) -> Callable[[StackCheck], StackValidationPolicy]:

@@ -83,9 +83,9 @@ def _from_template(r: Res, key: str) -> bool:
 
 @resource_policy(
     "ebs-encrypted",
+    MANDATORY,
+    Severity.HIGH,
     types=[EBS_VOLUME, *_LAUNCH_TYPES],
-    level=MANDATORY,
-    severity=Severity.HIGH,
     schema={
         "requireCustomerKey": setting(
             "Also require kms_key_id (a customer managed key) rather than the aws/ebs key.", False
@@ -139,7 +139,7 @@ def ebs_encrypted(r: Res, cfg: Config, out: Findings) -> None:
 # --- instance metadata ----------------------------------------------------------------------
 
 
-@resource_policy("ec2-imdsv2-required", types=list(_LAUNCH_TYPES), level=MANDATORY, severity=Severity.HIGH)
+@resource_policy("ec2-imdsv2-required", MANDATORY, Severity.HIGH, types=list(_LAUNCH_TYPES))
 def ec2_imdsv2_required(r: Res, _cfg: Config, out: Findings) -> None:
     """Instances, launch templates and launch configurations require IMDSv2 session tokens.
 
@@ -232,7 +232,7 @@ def _public_ip_prop(r: Res) -> str:
     return "networkInterfaces" if r.type == LAUNCH_TEMPLATE else "associatePublicIpAddress"
 
 
-@resource_policy("ec2-no-public-ip", types=list(_LAUNCH_TYPES), level=MANDATORY, severity=Severity.HIGH)
+@resource_policy("ec2-no-public-ip", MANDATORY, Severity.HIGH, types=list(_LAUNCH_TYPES))
 def ec2_no_public_ip(r: Res, _cfg: Config, out: Findings) -> None:
     """Instances, launch templates and launch configurations do not ask for public IPv4 addresses (a NAT
     instance, with source/destination checking off, is exempt).
@@ -308,7 +308,7 @@ def _skip_nat(stack: Stack, r: Res, out: Findings) -> bool:
     return nat is not False
 
 
-@stack_policy("ec2-private-subnets", level=MANDATORY, severity=Severity.HIGH)
+@stack_policy("ec2-private-subnets", MANDATORY, Severity.HIGH)
 def ec2_private_subnets(stack: Stack, _cfg: Config, out: Findings) -> None:
     """Instances, Auto Scaling groups and launch templates place instances in private subnets (NAT instances,
     with source/destination checking off, are exempt).
@@ -525,8 +525,8 @@ def _dlm_covers(policy: Res, volume: Res) -> bool | None:
 
 @stack_policy(
     "ebs-volume-backed-up",
-    level=MANDATORY,
-    severity=Severity.HIGH,
+    MANDATORY,
+    Severity.HIGH,
     schema={
         "exemptTagKey": setting(
             "A volume with this tag set to 'true' holds nothing worth a backup.", "wwhd:stateless"

@@ -73,8 +73,8 @@ _PRICING_SCHEMA: dict[str, dict[str, Any]] = {
 
 @stack_policy(
     "cost-ceiling",
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
+    MANDATORY,
+    Severity.MEDIUM,
     schema={
         "maxMonthlyUsd": setting("Ceiling for the baseline monthly estimate (USD).", kind="number"),
         "maxPeakMonthlyUsd": setting("Ceiling at autoscaling maximums (USD).", kind="number"),
@@ -135,8 +135,8 @@ def cost_ceiling(stack: Stack, cfg: Config, out: Findings) -> None:
 
 @stack_policy(
     "cost-increase-ceiling",
-    level=ADVISORY,
-    severity=Severity.LOW,
+    ADVISORY,
+    Severity.LOW,
     schema={
         "baselineMonthlyUsd": setting(
             "The recorded baseline monthly bill (USD), written by CI or the preview.", kind="number"

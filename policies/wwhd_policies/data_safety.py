@@ -61,8 +61,8 @@ def stateful_efs_volumes(task_def: Res, pattern: str, out: Findings) -> list[str
 
 @stack_policy(
     "single-writer-storage",
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
+    MANDATORY,
+    Severity.CRITICAL,
     schema={
         "dataPattern": setting(
             "Regex over volume names, EFS root directories, mount paths and images that "
@@ -274,7 +274,7 @@ class _BackupIndex:
         return None if undecided else False
 
 
-@stack_policy("efs-backup-enabled", level=MANDATORY, severity=Severity.HIGH)
+@stack_policy("efs-backup-enabled", MANDATORY, Severity.HIGH)
 def efs_backup_enabled(stack: Stack, _cfg: Config, out: Findings) -> None:
     """Every EFS file system is backed up (AWS Backup selection or EFS backup policy ENABLED).
 
@@ -302,9 +302,9 @@ RDS_DEFAULT_RETENTION_DAYS = 1
 
 @resource_policy(
     "rds-backup-retention",
+    MANDATORY,
+    Severity.HIGH,
     types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER],
-    level=MANDATORY,
-    severity=Severity.HIGH,
     schema={"minDays": setting("Minimum retention in days.", 7)},
 )
 def rds_backup_retention(r: Res, cfg: Config, out: Findings) -> None:
@@ -334,9 +334,9 @@ _DELETION_PROTECTED = (aws.RDS_INSTANCE, aws.RDS_CLUSTER)
 
 @resource_policy(
     "stateful-resources-protected",
+    ADVISORY,
+    Severity.MEDIUM,
     types=list(_STATEFUL),
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
     schema={"stacks": stacks_schema("Stacks where protection is required")},
 )
 def stateful_resources_protected(r: Res, cfg: Config, out: Findings) -> None:
@@ -363,11 +363,7 @@ def stateful_resources_protected(r: Res, cfg: Config, out: Findings) -> None:
 
 
 @resource_policy(
-    "qdrant-on-network-storage",
-    types=[aws.TASK_DEF],
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
-    url=QDRANT_STORAGE_URL,
+    "qdrant-on-network-storage", ADVISORY, Severity.MEDIUM, types=[aws.TASK_DEF], url=QDRANT_STORAGE_URL
 )
 def qdrant_on_network_storage(r: Res, _cfg: Config, out: Findings) -> None:
     """Qdrant storage on EFS (NFS) is unsupported by Qdrant; flag it so the risk is a decision.

@@ -18,7 +18,7 @@ def _is_set(value: Any) -> bool:
     return value is not None and value != ""
 
 
-@resource_policy("efs-encrypted", types=[aws.EFS_FS], level=MANDATORY, severity=Severity.HIGH)
+@resource_policy("efs-encrypted", MANDATORY, Severity.HIGH, types=[aws.EFS_FS])
 def efs_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
     """EFS file systems are encrypted at rest with a customer managed KMS key.
 
@@ -35,7 +35,7 @@ def efs_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()} uses the AWS-managed key: set kmsKeyId to a customer managed key.")
 
 
-@resource_policy("ecs-efs-transit-encryption", types=[aws.TASK_DEF], level=MANDATORY, severity=Severity.HIGH)
+@resource_policy("ecs-efs-transit-encryption", MANDATORY, Severity.HIGH, types=[aws.TASK_DEF])
 def ecs_efs_transit_encryption(r: Res, _cfg: Config, out: Findings) -> None:
     """Every EFS volume of an ECS task definition uses TLS in transit and IAM authorization.
 
@@ -63,7 +63,7 @@ def ecs_efs_transit_encryption(r: Res, _cfg: Config, out: Findings) -> None:
             out.violation(f"{r.label()} volume '{name}' mounts EFS without authorizationConfig.iam=ENABLED.")
 
 
-@resource_policy("log-group-encrypted", types=[aws.LOG_GROUP], level=MANDATORY, severity=Severity.MEDIUM)
+@resource_policy("log-group-encrypted", MANDATORY, Severity.MEDIUM, types=[aws.LOG_GROUP])
 def log_group_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
     """CloudWatch log groups are encrypted with a customer managed KMS key.
 
@@ -76,9 +76,9 @@ def log_group_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
 
 @resource_policy(
     "log-group-retention",
+    MANDATORY,
+    Severity.LOW,
     types=[aws.LOG_GROUP],
-    level=MANDATORY,
-    severity=Severity.LOW,
     schema={
         "minDays": setting("Shortest allowed retention.", 1),
         "maxDays": setting("Longest allowed retention.", 3653),
@@ -105,7 +105,7 @@ def log_group_retention(r: Res, cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()} keeps logs {days} days, more than the allowed {maximum}.")
 
 
-@resource_policy("sns-topic-encrypted", types=[aws.SNS_TOPIC], level=MANDATORY, severity=Severity.MEDIUM)
+@resource_policy("sns-topic-encrypted", MANDATORY, Severity.MEDIUM, types=[aws.SNS_TOPIC])
 def sns_topic_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
     """SNS topics are encrypted with KMS.
 
@@ -265,8 +265,8 @@ def _judge_bucket_public(
 
 @stack_policy(
     "s3-bucket-encrypted-private",
-    level=MANDATORY,
-    severity=Severity.HIGH,
+    MANDATORY,
+    Severity.HIGH,
     schema={
         "requireCustomerManagedKey": setting(
             "Require a customer managed KMS key on buckets that hold data (log buckets are "
@@ -300,9 +300,7 @@ def s3_bucket_encrypted_private(stack: Stack, cfg: Config, out: Findings) -> Non
         )
 
 
-@resource_policy(
-    "rds-encrypted", types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER], level=MANDATORY, severity=Severity.HIGH
-)
+@resource_policy("rds-encrypted", MANDATORY, Severity.HIGH, types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER])
 def rds_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
     """RDS instances and Aurora/Multi-AZ DB clusters encrypt storage with a customer managed KMS key.
 
@@ -320,7 +318,7 @@ def rds_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()} is encrypted with the AWS-managed key: set kmsKeyId to a customer key.")
 
 
-@resource_policy("kms-key-rotation", types=[aws.KMS_KEY], level=MANDATORY, severity=Severity.MEDIUM)
+@resource_policy("kms-key-rotation", MANDATORY, Severity.MEDIUM, types=[aws.KMS_KEY])
 def kms_key_rotation(r: Res, _cfg: Config, out: Findings) -> None:
     """Symmetric customer managed KMS keys rotate automatically.
 
@@ -338,7 +336,7 @@ def kms_key_rotation(r: Res, _cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()} does not rotate its key material.")
 
 
-@resource_policy("secret-encrypted-with-cmk", types=[aws.SECRET], level=ADVISORY, severity=Severity.LOW)
+@resource_policy("secret-encrypted-with-cmk", ADVISORY, Severity.LOW, types=[aws.SECRET])
 def secret_encrypted_with_cmk(r: Res, _cfg: Config, out: Findings) -> None:
     """Secrets Manager secrets are encrypted with a customer managed KMS key.
 
@@ -348,7 +346,7 @@ def secret_encrypted_with_cmk(r: Res, _cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()} is encrypted with the AWS-managed key aws/secretsmanager.")
 
 
-@resource_policy("ecr-repository-hardened", types=[aws.ECR_REPO], level=MANDATORY, severity=Severity.MEDIUM)
+@resource_policy("ecr-repository-hardened", MANDATORY, Severity.MEDIUM, types=[aws.ECR_REPO])
 def ecr_repository_hardened(r: Res, _cfg: Config, out: Findings) -> None:
     """ECR repositories scan on push, have immutable tags and are encrypted with KMS.
 
@@ -542,8 +540,8 @@ def _check_classic(stack: Stack, lb: Res, plain_ok: bool, out: Findings) -> None
 
 @stack_policy(
     "alb-https-only",
-    level=MANDATORY,
-    severity=Severity.HIGH,
+    MANDATORY,
+    Severity.HIGH,
     schema={
         "allowPlainHttpStacks": setting(
             "Stack names (PULUMI_STACK) allowed to serve plain HTTP, e.g. ['dev'].", [], items="string"
@@ -622,9 +620,9 @@ def alb_https_only(stack: Stack, cfg: Config, out: Findings) -> None:
 
 @resource_policy(
     "lb-tls13-policy",
+    ADVISORY,
+    Severity.LOW,
     types=[*aws.LISTENERS, aws.CLASSIC_LB],
-    level=ADVISORY,
-    severity=Severity.LOW,
     url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html",
 )
 def lb_tls13_policy(r: Res, _cfg: Config, out: Findings) -> None:

@@ -11,7 +11,7 @@ from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_po
 from ._util import Res, Stack, as_int, as_list, is_unknown, truthy
 
 
-@stack_policy("ecs-service-private-networking", level=MANDATORY, severity=Severity.HIGH)
+@stack_policy("ecs-service-private-networking", MANDATORY, Severity.HIGH)
 def ecs_service_private_networking(stack: Stack, _cfg: Config, out: Findings) -> None:
     """ECS services run in private subnets without public IPs.
 
@@ -89,8 +89,8 @@ def _ports_text(rule: dict[str, Any]) -> str:
 
 @stack_policy(
     "security-group-no-public-ingress",
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
+    MANDATORY,
+    Severity.CRITICAL,
     schema={"allowedPorts": setting("Ports a load balancer group may open to the internet.", [80, 443])},
 )
 def security_group_no_public_ingress(stack: Stack, cfg: Config, out: Findings) -> None:
@@ -149,9 +149,9 @@ def security_group_no_public_ingress(stack: Stack, cfg: Config, out: Findings) -
 
 @resource_policy(
     "rds-not-public",
+    MANDATORY,
+    Severity.CRITICAL,
     types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER_INSTANCE, aws.RDS_CLUSTER],
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
 )
 def rds_not_public(r: Res, _cfg: Config, out: Findings) -> None:
     """RDS instances, Aurora cluster instances and Multi-AZ DB clusters are not publicly accessible.
@@ -166,7 +166,7 @@ def rds_not_public(r: Res, _cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()} is publicly accessible.")
 
 
-@stack_policy("efs-mount-target-private", level=MANDATORY, severity=Severity.HIGH)
+@stack_policy("efs-mount-target-private", MANDATORY, Severity.HIGH)
 def efs_mount_target_private(stack: Stack, _cfg: Config, out: Findings) -> None:
     """EFS mount targets live in private subnets.
 
@@ -184,7 +184,7 @@ def efs_mount_target_private(stack: Stack, _cfg: Config, out: Findings) -> None:
         )
 
 
-@stack_policy("vpc-flow-logs-enabled", level=ADVISORY, severity=Severity.LOW)
+@stack_policy("vpc-flow-logs-enabled", ADVISORY, Severity.LOW)
 def vpc_flow_logs_enabled(stack: Stack, _cfg: Config, out: Findings) -> None:
     """Every VPC has a flow log.
 
@@ -224,9 +224,7 @@ def vpc_flow_logs_enabled(stack: Stack, _cfg: Config, out: Findings) -> None:
             out.violation(f"{vpc.label()} has no VPC flow log.", vpc.urn)
 
 
-@resource_policy(
-    "alb-drop-invalid-headers", types=list(aws.LOAD_BALANCERS), level=ADVISORY, severity=Severity.LOW
-)
+@resource_policy("alb-drop-invalid-headers", ADVISORY, Severity.LOW, types=list(aws.LOAD_BALANCERS))
 def alb_drop_invalid_headers(r: Res, _cfg: Config, out: Findings) -> None:
     """Application load balancers drop invalid HTTP header fields.
 

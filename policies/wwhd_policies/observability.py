@@ -22,9 +22,9 @@ from ._util import Res, Stack, is_unknown, truthy
 
 @resource_policy(
     "lb-access-logs",
+    MANDATORY,
+    Severity.MEDIUM,
     types=[*aws.LOAD_BALANCERS, aws.CLASSIC_LB],
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
     schema={"stacks": stacks_schema("The prod-grade stacks, where load balancers must log")},
     url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html",
 )
@@ -54,7 +54,7 @@ def lb_access_logs(r: Res, cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()} has access logs configured with {shown}: set enabled=True.")
 
 
-@stack_policy("s3-bucket-access-logging", level=ADVISORY, severity=Severity.LOW)
+@stack_policy("s3-bucket-access-logging", ADVISORY, Severity.LOW)
 def s3_bucket_access_logging(stack: Stack, _cfg: Config, out: Findings) -> None:
     """S3 buckets that hold data (every bucket that does not itself receive logs) have server access logging.
 
@@ -110,8 +110,8 @@ def _insights(r: Res) -> Any:
 
 @stack_policy(
     "rds-performance-insights",
-    level=ADVISORY,
-    severity=Severity.LOW,
+    ADVISORY,
+    Severity.LOW,
     url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.Engines.html",
 )
 def rds_performance_insights(stack: Stack, _cfg: Config, out: Findings) -> None:

@@ -49,9 +49,9 @@ def fargate_size_valid(cpu: int, memory: int) -> bool:
 
 @resource_policy(
     "fargate-task-size-valid",
+    MANDATORY,
+    Severity.HIGH,
     types=[aws.TASK_DEF],
-    level=MANDATORY,
-    severity=Severity.HIGH,
     url="https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
 )
 def fargate_task_size_valid(r: Res, _cfg: Config, out: Findings) -> None:
@@ -89,9 +89,7 @@ def fargate_task_size_valid(r: Res, _cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()}: cpu {cpu} / memory {mem} MiB is not a Fargate size ({hint}).")
 
 
-@resource_policy(
-    "ecs-deployment-circuit-breaker", types=[aws.SERVICE], level=MANDATORY, severity=Severity.MEDIUM
-)
+@resource_policy("ecs-deployment-circuit-breaker", MANDATORY, Severity.MEDIUM, types=[aws.SERVICE])
 def ecs_deployment_circuit_breaker(r: Res, _cfg: Config, out: Findings) -> None:
     """ECS services use the deployment circuit breaker with rollback.
 
@@ -111,7 +109,7 @@ def ecs_deployment_circuit_breaker(r: Res, _cfg: Config, out: Findings) -> None:
         out.violation(f"{r.label()}'s circuit breaker does not roll back to the last working deployment.")
 
 
-@resource_policy("container-health-check", types=[aws.TASK_DEF], level=ADVISORY, severity=Severity.LOW)
+@resource_policy("container-health-check", ADVISORY, Severity.LOW, types=[aws.TASK_DEF])
 def container_health_check(r: Res, _cfg: Config, out: Findings) -> None:
     """Essential containers define a container health check.
 
@@ -140,7 +138,7 @@ def image_reference_problem(image: str) -> str | None:
     return None
 
 
-@resource_policy("image-pinned", types=[aws.TASK_DEF], level=MANDATORY, severity=Severity.MEDIUM)
+@resource_policy("image-pinned", MANDATORY, Severity.MEDIUM, types=[aws.TASK_DEF])
 def image_pinned(r: Res, _cfg: Config, out: Findings) -> None:
     """Container images are pinned by digest or an explicit version tag (never latest/untagged).
 
@@ -173,9 +171,9 @@ DEFAULT_MEMORY_FLOOR_MIB = 512
 
 @resource_policy(
     "container-memory-fits",
+    MANDATORY,
+    Severity.MEDIUM,
     types=[aws.TASK_DEF],
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
     schema={
         "minEssentialMemoryMib": setting(
             "The lowest hard memory limit (MiB) an essential container may have.", DEFAULT_MEMORY_FLOOR_MIB
@@ -266,9 +264,9 @@ def _accounts(cfg: dict[str, Any]) -> set[str]:
 # it mandatory.
 @resource_policy(
     "image-from-private-registry",
+    ADVISORY,
+    Severity.MEDIUM,
     types=[aws.TASK_DEF],
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
     schema={
         "accountIds": setting(
             "The accounts whose ECR registries count as private (default: the stack's "
@@ -352,7 +350,7 @@ def _notifies(alarm: Res, fed: dict[str, list[Res]], seen: frozenset[str] = froz
     )
 
 
-@stack_policy("alarm-has-actions", level=ADVISORY, severity=Severity.LOW)
+@stack_policy("alarm-has-actions", ADVISORY, Severity.LOW)
 def alarm_has_actions(stack: Stack, _cfg: Config, out: Findings) -> None:
     """CloudWatch alarms notify someone: alarmActions set and actions enabled, directly or through a composite
     alarm whose rule names them.
@@ -367,9 +365,7 @@ def alarm_has_actions(stack: Stack, _cfg: Config, out: Findings) -> None:
             out.violation(f"{alarm.label()} {why}.", alarm.urn)
 
 
-@resource_policy(
-    "target-group-health-check", types=list(aws.TARGET_GROUPS), level=ADVISORY, severity=Severity.LOW
-)
+@resource_policy("target-group-health-check", ADVISORY, Severity.LOW, types=list(aws.TARGET_GROUPS))
 def target_group_health_check(r: Res, _cfg: Config, out: Findings) -> None:
     """Target groups set a health check path and thresholds/timeouts within AWS limits.
 

