@@ -149,25 +149,18 @@ class Res:
 
     @staticmethod
     def from_args(args: ResourceValidationArgs) -> Res:
-        return Res(
-            type=args.resource_type,
-            name=args.name,
-            urn=args.urn,
-            props=plain(args.props),
-            parent=getattr(args.opts, "parent", None),
-            protect=bool(getattr(args.opts, "protect", False)),
-        )
+        return Res._of(args, getattr(args.opts, "parent", None), props=plain(args.props))
 
     @staticmethod
     def from_policy_resource(r: PolicyResource) -> Res:
-        return Res(
-            type=r.resource_type,
-            name=r.name,
-            urn=r.urn,
-            parent=r.parent.urn if r.parent is not None else getattr(r.opts, "parent", None),
-            protect=bool(getattr(r.opts, "protect", False)),
-            source=r,
-        )
+        parent = r.parent.urn if r.parent is not None else getattr(r.opts, "parent", None)
+        return Res._of(r, parent, source=r)
+
+    @staticmethod
+    def _of(sdk: ResourceValidationArgs | PolicyResource, parent: str | None, **kwargs: Any) -> Res:
+        """From what the SDK's two resource types share (type, name, urn, options)."""
+        protect = bool(getattr(sdk.opts, "protect", False))
+        return Res(sdk.resource_type, sdk.name, sdk.urn, parent=parent, protect=protect, **kwargs)
 
 
 IDENTITY_KEYS = ("id", "arn", "name", "bucket", "keyId", "identifier", "family", "vpcId")

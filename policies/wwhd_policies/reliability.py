@@ -25,22 +25,23 @@ FARGATE_SIZES: dict[int, list[int]] = {
 }
 
 
-def parse_cpu(value: Any) -> int | None:
-    """ "512", 512.0 or "0.5 vCPU" -> CPU units."""
+def _in_units(value: Any, unit: str) -> int | None:
+    """A number ("512", 512.0), or "<n> <unit>" in units of 1024 ("0.5 vCPU", "1 GB")."""
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*([\d.]+)\s*vcpu\s*", value, re.IGNORECASE)
+        m = re.fullmatch(rf"\s*([\d.]+)\s*{unit}\s*", value, re.IGNORECASE)
         if m:
             return int(float(m.group(1)) * 1024)
     return as_int(value)
+
+
+def parse_cpu(value: Any) -> int | None:
+    """ "512", 512.0 or "0.5 vCPU" -> CPU units."""
+    return _in_units(value, "vcpu")
 
 
 def parse_memory(value: Any) -> int | None:
     """ "1024", 1024.0 or "1 GB" -> MiB."""
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*([\d.]+)\s*gb\s*", value, re.IGNORECASE)
-        if m:
-            return int(float(m.group(1)) * 1024)
-    return as_int(value)
+    return _in_units(value, "gb")
 
 
 def fargate_size_valid(cpu: int, memory: int) -> bool:
