@@ -189,11 +189,11 @@ def test_a_classic_https_listener_without_a_negotiation_policy_allows_tls_10(pac
 )
 def test_classic_tls_from_its_negotiation_policy(pack, attributes: list[dict], passes: bool) -> None:
     # aws.elb.SslNegotiationPolicy, naming the load balancer by an output unknown before creation.
-    negotiation = R(
+    negotiation = R.referencing(
         "aws:elb/sslNegotiationPolicy:SslNegotiationPolicy",
         "tls",
-        {"loadBalancer": UNKNOWN, "lbPort": 443, "attributes": attributes},
-        prop_deps={"loadBalancer": ["clb"]},
+        {"lbPort": 443, "attributes": attributes},
+        loadBalancer="clb",
     )
     assert (pack.run("alb-https-only", [_classic(HTTPS_443), negotiation]) == []) is passes
     # aws.elb.LoadBalancerPolicy attached by aws.elb.ListenerPolicy.
@@ -302,12 +302,7 @@ def test_a_subnet_without_association_uses_the_vpcs_own_main_table(pack) -> None
     # A route the stack adds to the main table, by its id or (unknown) through the VPC.
     for route in (
         R("aws:ec2/route:Route", "default", {"routeTableId": "rtb-main", "gatewayId": "igw-1"}),
-        R(
-            "aws:ec2/route:Route",
-            "default",
-            {"routeTableId": UNKNOWN, "gatewayId": UNKNOWN},
-            prop_deps={"routeTableId": ["vpc"], "gatewayId": ["igw"]},
-        ),
+        R.referencing("aws:ec2/route:Route", "default", routeTableId="vpc", gatewayId="igw"),
         R(
             "aws:ec2/defaultRouteTable:DefaultRouteTable",
             "main",
