@@ -38,14 +38,10 @@ def ecs_service_private_networking(stack: Stack, _cfg: Config, out: Findings) ->
         public_ip = net.get("assignPublicIp")
         if truthy(public_ip):
             out.violation(f"{svc.label()} assigns public IPs to its tasks.", svc.urn)
-        aws.judge_placement(
-            stack,
-            svc,
-            ("networkConfiguration", net.get("subnets")),
-            ("networkConfiguration", net.get("securityGroups")),
-            public_ip,
-            out,
-        )
+        # Both lists sit in networkConfiguration, whose property dependencies stand for them.
+        subnets = ("networkConfiguration", net.get("subnets"))
+        groups = ("networkConfiguration", net.get("securityGroups"))
+        aws.judge_placement(stack, svc, subnets, groups, public_ip, out)
 
 
 # --- security groups -----------------------------------------------------------------------
@@ -173,15 +169,8 @@ def efs_mount_target_private(stack: Stack, _cfg: Config, out: Findings) -> None:
     Remediation: Create mount targets with subnet_id from vpc.private_subnet_ids, one per AZ.
     """
     for mt in stack.of_type(aws.EFS_MOUNT_TARGET):
-        # Mount targets never get a public IP.
-        aws.judge_placement(
-            stack,
-            mt,
-            ("subnetId", mt.get("subnetId")),
-            ("securityGroups", mt.get("securityGroups")),
-            False,
-            out,
-        )
+        subnets, groups = ("subnetId", mt.get("subnetId")), ("securityGroups", mt.get("securityGroups"))
+        aws.judge_placement(stack, mt, subnets, groups, False, out)  # mount targets never get a public IP
 
 
 @stack_policy("vpc-flow-logs-enabled", ADVISORY, Severity.LOW)
