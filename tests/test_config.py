@@ -24,25 +24,28 @@ from tools.mocks import RecordingMocks, install_mocks, load_stack_config, run_pr
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DEV = """
+# What both stack files below start with: the region, the environment, and pinned images.
+HEAD = """
 config:
   aws:region: us-west-2
-  wwhd:environment: dev
+  wwhd:environment: {environment}
   wwhd:images:
     apiTag: v1.2.3
     qdrant: qdrant/qdrant:v1.16.2
+"""
+
+DEV = (
+    HEAD.format(environment="dev")
+    + """\
   wwhd:loadBalancer:
     idleTimeout: 60
     allowPlainHttp: true
 """
+)
 
-PROD = """
-config:
-  aws:region: us-west-2
-  wwhd:environment: prod
-  wwhd:images:
-    apiTag: v1.2.3
-    qdrant: qdrant/qdrant:v1.16.2
+PROD = (
+    HEAD.format(environment="prod")
+    + """\
     dockerHubCredentialArn: arn:aws:secretsmanager:us-west-2:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf
   wwhd:loadBalancer:
     idleTimeout: 600
@@ -51,6 +54,7 @@ config:
     alarmEmails: [oncall@wwhd.ai]
     logRetentionDays: 30
 """
+)
 
 
 def read(tmp_path: Path, stack_yaml: str) -> StackConfig:
@@ -83,211 +87,84 @@ def with_section(base: str, section: str, body: str) -> str:
 
 INVALID = [
     # (id, base, section, body, expected fragments of the message)
-    (
-        "cpu-memory-pair",
-        DEV,
-        "service",
-        "cpu: 512\nmemory: 8192",
-        ["wwhd:service.memory", "512 CPU units offers 1024-4096"],
-    ),
+    ("cpu-memory-pair", DEV, "service", "cpu: 512\nmemory: 8192", ["wwhd:service.memory", "512 CPU units offers 1024-4096"]),
     ("cpu-not-fargate", DEV, "service", "cpu: 300\nmemory: 1024", ["wwhd:service.cpu", "not 300"]),
-    (
-        "memory-step-8192",
-        PROD,
-        "service",
-        "cpu: 8192\nmemory: 18432",
-        ["wwhd:service.memory", "steps of 4096"],
-    ),
-    (
-        "min-above-desired",
-        PROD,
-        "service",
-        "minCount: 3\ndesiredCount: 2",
-        ["wwhd:service.minCount", "above desiredCount 2"],
-    ),
-    (
-        "desired-above-max",
-        PROD,
-        "service",
-        "desiredCount: 12\nmaxCount: 10",
-        ["wwhd:service.desiredCount", "above maxCount 10"],
-    ),
-    (
-        "negative-count",
-        PROD,
-        "service",
-        "minCount: -1",
-        ["wwhd:service.minCount: must be at least 0, not -1"],
-    ),
+    ("memory-step-8192", PROD, "service", "cpu: 8192\nmemory: 18432", ["wwhd:service.memory", "steps of 4096"]),
+    ("min-above-desired", PROD, "service", "minCount: 3\ndesiredCount: 2", ["wwhd:service.minCount", "above desiredCount 2"]),
+    ("desired-above-max", PROD, "service", "desiredCount: 12\nmaxCount: 10", ["wwhd:service.desiredCount", "above maxCount 10"]),
     ("invalid-cidr", DEV, "network", "cidr: 10.0.0.300/16", ["wwhd:network.cidr", "not an IPv4 network"]),
     ("cidr-host-bits", DEV, "network", "cidr: 10.0.0.1/16", ["wwhd:network.cidr", "host bits set"]),
     ("cidr-too-small", DEV, "network", "cidr: 10.0.0.0/24", ["wwhd:network.cidr", "too small for 2 AZs"]),
     ("cidr-too-large", DEV, "network", "cidr: 10.0.0.0/8", ["wwhd:network.cidr", "/16 to /28"]),
     ("az-count", DEV, "network", "availabilityZones: 4", ["wwhd:network.availabilityZones", "2 or 3"]),
-    (
-        "nat-strategy",
-        DEV,
-        "network",
-        "natGateways: none",
-        ["wwhd:network.natGateways", "'single', 'one-per-az' or 'instance'"],
-    ),
-    (
-        "log-retention",
-        DEV,
-        "monitoring",
-        "logRetentionDays: 10",
-        ["wwhd:monitoring.logRetentionDays", "not 10"],
-    ),
-    (
-        "idle-timeout-high",
-        DEV,
-        "loadBalancer",
-        "idleTimeout: 4001\nallowPlainHttp: true",
-        ["wwhd:loadBalancer.idleTimeout", "4000"],
-    ),
-    (
-        "idle-timeout-zero",
-        DEV,
-        "loadBalancer",
-        "idleTimeout: 0\nallowPlainHttp: true",
-        ["wwhd:loadBalancer.idleTimeout: must be at least 1, not 0"],
-    ),
+    ("nat-strategy", DEV, "network", "natGateways: none", ["wwhd:network.natGateways", "'single', 'one-per-az' or 'instance'"]),
+    ("log-retention", DEV, "monitoring", "logRetentionDays: 10", ["wwhd:monitoring.logRetentionDays", "not 10"]),
+    ("idle-timeout-high", DEV, "loadBalancer", "idleTimeout: 4001\nallowPlainHttp: true", ["wwhd:loadBalancer.idleTimeout", "4000"]),
     ("typo-in-section", DEV, "service", "desiredCunt: 1", ["wwhd:service.desiredCunt", "unknown key"]),
-    (
-        "malformed-email",
-        PROD,
-        "monitoring",
-        "alarmEmails: [oncall-at-wwhd.ai]\nlogRetentionDays: 30",
-        ["wwhd:monitoring.alarmEmails[0]", "email"],
-    ),
-    (
-        "image-latest",
-        DEV,
-        "images",
-        "apiTag: latest\nqdrant: qdrant/qdrant:v1.16.2",
-        ["wwhd:images.apiTag", "moves"],
-    ),
+    ("malformed-email", PROD, "monitoring", "alarmEmails: [oncall-at-wwhd.ai]\nlogRetentionDays: 30", ["wwhd:monitoring.alarmEmails[0]", "email"]),
+    ("image-latest", DEV, "images", "apiTag: latest\nqdrant: qdrant/qdrant:v1.16.2", ["wwhd:images.apiTag", "moves"]),
     ("image-untagged", DEV, "images", "apiTag: v1\nqdrant: qdrant/qdrant", ["wwhd:images.qdrant", "no tag"]),
-    (
-        "image-qdrant-latest",
-        DEV,
-        "images",
-        "apiTag: v1\nqdrant: qdrant/qdrant:latest",
-        ["wwhd:images.qdrant", "moving tag 'latest'"],
-    ),
-    (
-        "image-qdrant-other",
-        DEV,
-        "images",
-        "apiTag: v1\nqdrant: example/vector-db:v1.16.2",
-        ["wwhd:images.qdrant", "not the qdrant/qdrant image"],
-    ),
-    (
-        "plain-http-prod",
-        PROD,
-        "loadBalancer",
-        "idleTimeout: 600\nallowPlainHttp: true",
-        ["wwhd:loadBalancer.allowPlainHttp", "dev only"],
-    ),
-    (
-        "prod-lb-unprotected",
-        PROD,
-        "loadBalancer",
-        "idleTimeout: 600\ncertificateArn: arn:aws:acm:us-west-2:123456789012:certificate/abc\ndeletionProtection: false",
-        ["wwhd:loadBalancer.deletionProtection", "must be true in prod"],
-    ),
-    (
-        "no-recipient-prod",
-        PROD,
-        "monitoring",
-        "logRetentionDays: 30",
-        ["wwhd:monitoring.alarmEmails", "at least one alarm recipient"],
-    ),
-    (
-        "no-tls-in-dev",
-        DEV,
-        "loadBalancer",
-        "idleTimeout: 60",
-        ["wwhd:loadBalancer", "HTTPS needs certificateArn"],
-    ),
-    (
-        "domain-without-zone",
-        PROD,
-        "loadBalancer",
-        "idleTimeout: 600\ndomain: api.wwhd.ai",
-        ["wwhd:loadBalancer.hostedZoneId", "go together"],
-    ),
+    ("image-qdrant-latest", DEV, "images", "apiTag: v1\nqdrant: qdrant/qdrant:latest", ["wwhd:images.qdrant", "moving tag 'latest'"]),
+    ("image-qdrant-other", DEV, "images", "apiTag: v1\nqdrant: example/vector-db:v1.16.2", ["wwhd:images.qdrant", "not the qdrant/qdrant image"]),
+    ("plain-http-prod", PROD, "loadBalancer", "idleTimeout: 600\nallowPlainHttp: true", ["wwhd:loadBalancer.allowPlainHttp", "dev only"]),
+    ("prod-lb-unprotected", PROD, "loadBalancer",
+     "idleTimeout: 600\ncertificateArn: arn:aws:acm:us-west-2:123456789012:certificate/abc\ndeletionProtection: false",
+     ["wwhd:loadBalancer.deletionProtection", "must be true in prod"]),
+    ("no-recipient-prod", PROD, "monitoring", "logRetentionDays: 30", ["wwhd:monitoring.alarmEmails", "at least one alarm recipient"]),
+    ("no-tls-in-dev", DEV, "loadBalancer", "idleTimeout: 60", ["wwhd:loadBalancer", "HTTPS needs certificateArn"]),
+    ("domain-without-zone", PROD, "loadBalancer", "idleTimeout: 600\ndomain: api.wwhd.ai", ["wwhd:loadBalancer.hostedZoneId", "go together"]),
     ("ia-days", DEV, "storage", "transitionToIaDays: 10", ["wwhd:storage.transitionToIaDays", "not 10"]),
     ("engine", DEV, "database", "engine: mysql", ["wwhd:database.engine", "'sqlite' or 'postgres'"]),
-    (
-        "placement",
-        DEV,
-        "qdrant",
-        "placement: cluster",
-        ["wwhd:qdrant.placement", "'sidecar', 'service', 'instance' or 'external'"],
-    ),
-    (
-        "external-without-url",
-        PROD,
-        "qdrant",
-        "placement: external",
-        ["wwhd:qdrant.url", "required when placement is external"],
-    ),
-    ("section-not-mapping", DEV, "service", "", ["wwhd:service", "must be a mapping"]),
-    (
-        "backup-copy-same-region",
-        PROD,
-        "storage",
-        "backupCopyRegion: us-west-2",
-        ["wwhd:storage.backupCopyRegion", "own region"],
-    ),
+    ("placement", DEV, "qdrant", "placement: cluster", ["wwhd:qdrant.placement", "'sidecar', 'service', 'instance' or 'external'"]),
+    ("external-without-url", PROD, "qdrant", "placement: external", ["wwhd:qdrant.url", "required when placement is external"]),
+    ("backup-copy-same-region", PROD, "storage", "backupCopyRegion: us-west-2", ["wwhd:storage.backupCopyRegion", "own region"]),
     ("prod-unprotected", PROD, "storage", "protect: false", ["wwhd:storage.protect", "prod protects"]),
-    (
-        "prod-no-flow-logs",
-        PROD,
-        "network",
-        "flowLogs: false",
-        ["wwhd:network.flowLogs", "prod keeps VPC flow logs"],
-    ),
-    (
-        "prod-db-unprotected",
-        PROD,
-        "database",
-        "engine: postgres\ndeletionProtection: false",
-        ["wwhd:database.deletionProtection", "prod protects"],
-    ),
-    (
-        "cluster-name-chars",
-        PROD,
-        "service",
-        "clusterName: wwhd cluster",
-        ["wwhd:service.clusterName", "1-255 letters, digits, hyphens and underscores"],
-    ),
-    (
-        "log-group-name-chars",
-        PROD,
-        "service",
-        "logGroupName: /ecs/wwhd backend",
-        ["wwhd:service.logGroupName", "letters, digits and . - _ / #"],
-    ),
-    (
-        # 500 characters leave room for "/performance" within CloudWatch's 512.
-        "log-group-name-too-long",
-        DEV,
-        "service",
-        "logGroupName: /" + "a" * 500,
-        ["wwhd:service.logGroupName", "1-500"],
-    ),
-]
+    ("prod-no-flow-logs", PROD, "network", "flowLogs: false", ["wwhd:network.flowLogs", "prod keeps VPC flow logs"]),
+    ("prod-db-unprotected", PROD, "database", "engine: postgres\ndeletionProtection: false", ["wwhd:database.deletionProtection", "prod protects"]),
+    ("cluster-name-chars", PROD, "service", "clusterName: wwhd cluster", ["wwhd:service.clusterName", "1-255 letters, digits, hyphens and underscores"]),
+    ("log-group-name-chars", PROD, "service", "logGroupName: /ecs/wwhd backend", ["wwhd:service.logGroupName", "letters, digits and . - _ / #"]),
+    # 500 characters leave room for "/performance" within CloudWatch's 512.
+    ("log-group-name-too-long", DEV, "service", "logGroupName: /" + "a" * 500, ["wwhd:service.logGroupName", "1-500"]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("base", "section", "body", "expected"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
 )
 def test_invalid_stack_file(tmp_path: Path, base: str, section: str, body: str, expected: list[str]) -> None:
-    text = with_section(base, section, body) if body else base + f"  wwhd:{section}: big\n"
-    message = error(tmp_path, text)
+    message = error(tmp_path, with_section(base, section, body))
     for fragment in expected:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize(
+    ("base", "section", "body", "expected"),
+    [
+        pytest.param(
+            PROD,
+            "service",
+            "minCount: -1",
+            "wwhd:service.minCount: must be at least 0, not -1",
+            id="negative-count",
+        ),
+        pytest.param(
+            DEV,
+            "loadBalancer",
+            "idleTimeout: 0\nallowPlainHttp: true",
+            "wwhd:loadBalancer.idleTimeout: must be at least 1, not 0",
+            id="idle-timeout-zero",
+        ),
+    ],
+)
+def test_a_number_below_its_minimum_names_both(
+    tmp_path: Path, base: str, section: str, body: str, expected: str
+) -> None:
+    assert expected in error(tmp_path, with_section(base, section, body))
+
+
+def test_a_section_that_is_not_a_mapping(tmp_path: Path) -> None:
+    message = error(tmp_path, DEV + "  wwhd:service: big\n")
+    for fragment in ("wwhd:service", "must be a mapping"):
         assert fragment in message, message
 
 
@@ -431,8 +308,7 @@ def test_alarm_thresholds_read_from_the_stack_file(tmp_path: Path) -> None:
 
 # --- extra services (wwhd:services) -----------------------------------------------------------
 
-SERVICES = """
-  wwhd:services:
+ADMIN_ENTRY = """\
     - name: admin
       image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd/dev/admin:v1.0.0
       cpu: 256
@@ -440,6 +316,9 @@ SERVICES = """
       port: 8080
       paths: ["/admin/*"]
       priority: 10
+"""
+
+WORKER_ENTRY = """\
     - name: worker
       image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd/dev/worker:v1.0.0
       cpu: 512
@@ -447,6 +326,8 @@ SERVICES = """
       secrets: {QUEUE_TOKEN: /wwhd/dev/queue-token}
       efs: true
 """
+
+SERVICES = "\n  wwhd:services:\n" + ADMIN_ENTRY + WORKER_ENTRY
 
 
 def test_no_extra_services_by_default(tmp_path: Path) -> None:
@@ -470,15 +351,11 @@ def test_extra_services_load(tmp_path: Path) -> None:
 
 
 def test_service_clashes_are_named(tmp_path: Path) -> None:
+    # A copy of admin under another name, then a second service named admin.
     clash = (
         SERVICES
-        + """    - name: admin2
-      image: 123456789012.dkr.ecr.us-west-2.amazonaws.com/wwhd/dev/admin:v1.0.0
-      cpu: 256
-      memory: 512
-      port: 8080
-      paths: ["/admin/*"]
-      priority: 10
+        + ADMIN_ENTRY.replace("name: admin", "name: admin2")
+        + """\
     - name: admin
       image: nginx:1.27
       cpu: 256

@@ -35,26 +35,27 @@ from components.container_host import (
     user_data,
 )
 from tests.policies.conftest import iam_document_findings
+from tests.support import (
+    AUTOSCALING_GROUP,
+    BOUNDARY,
+    EBS_VOLUME,
+    GET_PARAMETER,
+    INSTANCE_PROFILE,
+    LAUNCH_TEMPLATE,
+    ROLE,
+    ROLE_POLICY,
+    instance_role,
+)
 from tools.mocks import ACCOUNT_ID, RecordingMonitor, Registration, resolve, settle
 
 REGION = "us-west-2"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/0a1b2c3d-host"
 KEY_ALIAS = "alias/wwhd-test"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/wwhd-workload-boundary"
 SUBNET = "subnet-0a1b2c3d4e5f60001"
 HOST_SG = "sg-0host000000000001"
 CLUSTER = "wwhd-test"
 AMI = "ami-0123456789abcdef0"
 HOST_ID = "test/wwhd-qdrant-host"
-
-VOLUME = "aws:ebs/volume:Volume"
-TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-GROUP = "aws:autoscaling/group:Group"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-PROFILE = "aws:iam/instanceProfile:InstanceProfile"
-SSM_INVOKE = "aws:ssm/getParameter:getParameter"
 
 
 def args(**overrides: Any) -> WwhdContainerHostArgs:
@@ -89,7 +90,7 @@ def answer_ami(monitor: RecordingMonitor) -> None:
             "region": REGION,
         }
 
-    monitor.mocks.invokes[SSM_INVOKE] = parameter  # type: ignore[attr-defined]
+    monitor.mocks.invokes[GET_PARAMETER] = parameter  # type: ignore[attr-defined]
 
 
 def build(monitor: RecordingMonitor, **overrides: Any) -> WwhdContainerHost:
@@ -100,7 +101,7 @@ def build(monitor: RecordingMonitor, **overrides: Any) -> WwhdContainerHost:
 
 
 def script_of(monitor: RecordingMonitor) -> str:
-    return base64.b64decode(monitor.one(TEMPLATE).inputs["userData"]).decode()
+    return base64.b64decode(monitor.one(LAUNCH_TEMPLATE).inputs["userData"]).decode()
 
 
 def statements(monitor: RecordingMonitor) -> dict[str, dict[str, Any]]:
@@ -167,7 +168,7 @@ def test_default_args_are_a_graviton_small_with_20_gib() -> None:
 
 def test_volume_is_encrypted_gp3_in_the_instance_az(mocks: RecordingMonitor) -> None:
     build(mocks, volume_gb=50)
-    v = mocks.one(VOLUME)
+    v = mocks.one(EBS_VOLUME)
     assert v.inputs["type"] == "gp3"
     assert v.inputs["encrypted"] is True
     assert v.inputs["kmsKeyId"] == KEY
@@ -179,7 +180,7 @@ def test_volume_is_encrypted_gp3_in_the_instance_az(mocks: RecordingMonitor) -> 
 @pytest.mark.parametrize("protect", [True, False])
 def test_volume_is_always_retained_and_protected_when_asked(mocks: RecordingMonitor, protect: bool) -> None:
     build(mocks, protect=protect)
-    v = mocks.one(VOLUME)
+    v = mocks.one(EBS_VOLUME)
     assert v.retain_on_delete is True
     assert v.protect is protect
     vaults = mocks.of_type("aws:backup/vault:Vault")
@@ -188,7 +189,7 @@ def test_volume_is_always_retained_and_protected_when_asked(mocks: RecordingMoni
 
 def test_volume_is_backed_up_daily_with_the_stack_retention(mocks: RecordingMonitor) -> None:
     build(mocks, backup_retention_days=14)
-    volume = mocks.one(VOLUME)
+    volume = mocks.one(EBS_VOLUME)
     selection = mocks.one("aws:backup/selection:Selection")
     assert selection.inputs["resources"] == [volume.outputs["arn"]]
     assert volume.urn in selection.property_dependencies["resources"]
@@ -213,7 +214,7 @@ def test_copy_region_gets_a_vault_and_a_copy_action(mocks: RecordingMonitor) -> 
 
 def test_launch_template_is_private_imdsv2_and_keyless(mocks: RecordingMonitor) -> None:
     build(mocks)
-    t = mocks.one(TEMPLATE).inputs
+    t = mocks.one(LAUNCH_TEMPLATE).inputs
     assert t["imageId"] == AMI
     assert t["instanceType"] == "t4g.small"
     assert "keyName" not in t
@@ -224,7 +225,7 @@ def test_launch_template_is_private_imdsv2_and_keyless(mocks: RecordingMonitor) 
     assert nic["securityGroups"] == [HOST_SG]
     (root,) = t["blockDeviceMappings"]
     assert root["ebs"]["encrypted"] == "true" and root["ebs"]["volumeType"] == "gp3"
-    assert t["iamInstanceProfile"]["arn"] == mocks.one(PROFILE).outputs["arn"]
+    assert t["iamInstanceProfile"]["arn"] == mocks.one(INSTANCE_PROFILE).outputs["arn"]
     tagged = {spec["resourceType"]: spec["tags"] for spec in t["tagSpecifications"]}
     assert tagged["instance"][HOST_TAG] == HOST_ID
 
@@ -236,25 +237,25 @@ def test_image_is_the_ecs_optimized_al2023_ami_of_the_architecture(
     build(
         mocks, architecture=architecture, instance_type="t4g.small" if architecture == "arm64" else "t3.small"
     )
-    asked = [call for token, call in mocks.mocks.calls if token == SSM_INVOKE]  # type: ignore[attr-defined]
+    asked = [call for token, call in mocks.mocks.calls if token == GET_PARAMETER]  # type: ignore[attr-defined]
     assert [call["name"] for call in asked] == [AMI_PARAMETERS[architecture]]
     assert "amazon-linux-2023" in AMI_PARAMETERS[architecture]
 
 
 def test_a_pinned_image_skips_the_parameter(mocks: RecordingMonitor) -> None:
     build(mocks, image_id="ami-0fedcba9876543210")
-    assert mocks.one(TEMPLATE).inputs["imageId"] == "ami-0fedcba9876543210"
-    assert not [t for t, _ in mocks.mocks.calls if t == SSM_INVOKE]  # type: ignore[attr-defined]
+    assert mocks.one(LAUNCH_TEMPLATE).inputs["imageId"] == "ami-0fedcba9876543210"
+    assert not [t for t, _ in mocks.mocks.calls if t == GET_PARAMETER]  # type: ignore[attr-defined]
 
 
 def test_group_is_exactly_one_in_the_subnet_and_terminates_before_launching(mocks: RecordingMonitor) -> None:
     build(mocks)
-    g = mocks.one(GROUP)
+    g = mocks.one(AUTOSCALING_GROUP)
     i = g.inputs
     assert (i["minSize"], i["maxSize"], i["desiredCapacity"]) == (1, 1, 1)
     assert i["vpcZoneIdentifiers"] == [SUBNET]
     assert i["healthCheckType"] == "EC2"
-    template = mocks.one(TEMPLATE)
+    template = mocks.one(LAUNCH_TEMPLATE)
     assert i["launchTemplate"]["id"] == template.outputs["id"]
     assert template.urn in g.property_dependencies["launchTemplate"]
     assert i["instanceMaintenancePolicy"] == {"minHealthyPercentage": 0, "maxHealthyPercentage": 100}
@@ -268,14 +269,9 @@ def test_group_is_exactly_one_in_the_subnet_and_terminates_before_launching(mock
 
 def test_instance_role_carries_the_boundary_and_no_managed_policy(mocks: RecordingMonitor) -> None:
     build(mocks)
-    role = mocks.one(ROLE, "wwhd-qdrant-host-instance")
-    assert role.inputs["permissionsBoundary"] == BOUNDARY
-    trust = json.loads(role.inputs["assumeRolePolicy"])
-    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com"}]
-    attached_to = {a.inputs["role"] for a in mocks.of_type(ATTACHMENT)}
-    assert role.outputs["name"] not in attached_to
-    assert mocks.one(PROFILE).inputs["role"] == role.outputs["name"]
-    assert mocks.one(PROFILE).outputs["name"].startswith("wwhd-")
+    role = instance_role(mocks, "wwhd-qdrant-host-instance", BOUNDARY)
+    assert mocks.one(INSTANCE_PROFILE).inputs["role"] == role.outputs["name"]
+    assert mocks.one(INSTANCE_PROFILE).outputs["name"].startswith("wwhd-")
 
 
 def test_instance_policy_passes_the_packs_iam_policies(mocks: RecordingMonitor) -> None:
@@ -321,7 +317,7 @@ def test_attach_is_limited_to_this_hosts_volume_and_instances(mocks: RecordingMo
     assert instance["Resource"] == f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:instance/*"
     assert instance["Condition"] == {"StringEquals": {f"aws:ResourceTag/{HOST_TAG}": HOST_ID}}
     # The tags the conditions ask for are the ones the program sets.
-    assert mocks.one(VOLUME).inputs["tags"][VOLUME_TAG] == HOST_ID
+    assert mocks.one(EBS_VOLUME).inputs["tags"][VOLUME_TAG] == HOST_ID
     assert "ec2:DetachVolume" not in json.dumps(s)
 
 
@@ -361,7 +357,7 @@ def test_policy_is_known_at_preview_without_any_created_resource(new_stack: Reco
 
 def test_outputs(mocks: RecordingMonitor) -> None:
     host = build(mocks)
-    assert resolve(host.volume_id) == mocks.one(VOLUME).outputs["id"]
+    assert resolve(host.volume_id) == mocks.one(EBS_VOLUME).outputs["id"]
     assert resolve(host.asg_name) == "wwhd-qdrant-host-test"
     assert host.placement_constraint == "attribute:wwhd.role == qdrant"
     assert (host.mount_path, host.storage_path, host.snapshots_path) == (
@@ -423,7 +419,7 @@ def boot(paths: HostPaths | None = None) -> HostBoot:
 def test_script_in_the_template_is_the_rendered_boot_script(mocks: RecordingMonitor) -> None:
     build(mocks)
     script = script_of(mocks)
-    volume_id = mocks.one(VOLUME).outputs["id"]
+    volume_id = mocks.one(EBS_VOLUME).outputs["id"]
     assert script == user_data(
         replace(boot(), volume_id=volume_id, metric_namespace="WWHD/test/wwhd-qdrant-host")
     )

@@ -99,7 +99,9 @@ def test_the_corpus_run_tabulates_each_program_and_leaves_the_checkout_untouched
         checkout,
         [{"dir": "nested/web", "config": web}, {"dir": "stuck", "config": {"aws:region": "us-west-2"}}],
         "nested/web,violation,no-world-ingress,web-sg,real,port 22 open to the internet\n",
-        "--policy-pack", str(TINY_PACK), "--timeout", "10",
+        # One limit for both: long enough for a real program on a loaded machine, which the stuck
+        # one then waits out.
+        "--policy-pack", str(TINY_PACK), "--timeout", "30",
     )  # fmt: skip
     assert code == 1  # one program does not preview
     rows = rows_of(text)
@@ -113,7 +115,7 @@ def test_the_corpus_run_tabulates_each_program_and_leaves_the_checkout_untouched
     )
     assert float(seconds) > 0
     assert rows["stuck"][1] == "2"
-    assert "did not finish within 10 s; 1 resource(s) still wait" in rows["stuck"][-1]
+    assert "did not finish within 30 s; 1 resource(s) still wait" in rows["stuck"][-1]
     assert "aws:s3/bucket:Bucket 'stuck'" in rows["stuck"][-1]
     assert "2 programs: 1 preview (exit 0: 0, exit 1: 1), 1 do not" in text
     assert "mandatory violation findings: 1 (1 real, 0 false, 0 unreviewed)" in text

@@ -22,6 +22,15 @@ from components.data import (
     ia_transition,
 )
 from stack_config import EFS_IA_DAYS, ConfigError, StackConfig, StorageConfig, parse_stack_config
+from tests.support import (
+    ACCESS_POINT,
+    BACKUP_PLAN,
+    BACKUP_SELECTION,
+    BACKUP_VAULT,
+    FILE_SYSTEM,
+    FILE_SYSTEM_POLICY,
+    MOUNT_TARGET,
+)
 from tools.mocks import RecordingMonitor, Registration, resolve, settle
 
 REGION = "us-west-2"
@@ -31,14 +40,6 @@ EFS_SG = "sg-0efs0000000000001"
 API_ROLE = "arn:aws:iam::123456789012:role/wwhd-api-task"
 QDRANT_ROLE = "arn:aws:iam::123456789012:role/wwhd-qdrant-task"
 INTRUDER = "arn:aws:iam::123456789012:role/someone-else"
-
-FS = "aws:efs/fileSystem:FileSystem"
-AP = "aws:efs/accessPoint:AccessPoint"
-MOUNT = "aws:efs/mountTarget:MountTarget"
-FS_POLICY = "aws:efs/fileSystemPolicy:FileSystemPolicy"
-VAULT = "aws:backup/vault:Vault"
-PLAN = "aws:backup/plan:Plan"
-SELECTION = "aws:backup/selection:Selection"
 
 
 def storage(**overrides: Any) -> StorageConfig:
@@ -84,7 +85,7 @@ def build(
 
 def access_points(monitor: RecordingMonitor) -> dict[str, Registration]:
     """Access points by root directory."""
-    return {r.inputs["rootDirectory"]["path"]: r for r in monitor.of_type(AP)}
+    return {r.inputs["rootDirectory"]["path"]: r for r in monitor.of_type(ACCESS_POINT)}
 
 
 # --- a small evaluator for the file system policy ------------------------------------------
@@ -133,12 +134,16 @@ def nfs_request(
 ) -> str:
     """What the file system policy decides for an NFS client call; ``via`` is an access point's
     root directory (None: mounting the file system itself)."""
-    policy = json.loads(monitor.one(FS_POLICY).inputs["policy"])
+    policy = json.loads(monitor.one(FILE_SYSTEM_POLICY).inputs["policy"])
     context = {"aws:SecureTransport": "true" if tls else "false"}
     if via is not None:
         context["elasticfilesystem:AccessPointArn"] = access_points(monitor)[via].outputs["arn"]
     return decide(
-        policy, principal=principal, action=action, resource=monitor.one(FS).outputs["arn"], context=context
+        policy,
+        principal=principal,
+        action=action,
+        resource=monitor.one(FILE_SYSTEM).outputs["arn"],
+        context=context,
     )
 
 
@@ -150,7 +155,7 @@ def test_each_writer_gets_its_own_directory_as_uid_1000(mocks: RecordingMonitor)
     aps = access_points(mocks)
     assert set(aps) == {"/data", "/qdrant"}
     for ap in aps.values():
-        assert ap.inputs["fileSystemId"] == mocks.one(FS).id
+        assert ap.inputs["fileSystemId"] == mocks.one(FILE_SYSTEM).id
         assert ap.inputs["posixUser"] == {"uid": 1000, "gid": 1000}
         # Created on first mount, owned by the writer, not writable by anyone else.
         assert ap.inputs["rootDirectory"]["creationInfo"] == {
@@ -229,9 +234,9 @@ def test_with_a_sidecar_the_api_role_mounts_qdrant_too(mocks: RecordingMonitor) 
 
 def test_policy_lockout_safety_check_stays_on(mocks: RecordingMonitor) -> None:
     build(mocks)
-    policy = mocks.one(FS_POLICY)
+    policy = mocks.one(FILE_SYSTEM_POLICY)
     assert policy.inputs.get("bypassPolicyLockoutSafetyCheck") is not True
-    assert policy.inputs["fileSystemId"] == mocks.one(FS).id
+    assert policy.inputs["fileSystemId"] == mocks.one(FILE_SYSTEM).id
     # Only NFS client actions: nothing in it can touch the deployer's management calls.
     actions = {a for s in json.loads(policy.inputs["policy"])["Statement"] for a in s["Action"]}
     assert actions <= {EFS_MOUNT, EFS_WRITE, EFS_ROOT}
@@ -242,9 +247,9 @@ def test_policy_lockout_safety_check_stays_on(mocks: RecordingMonitor) -> None:
 
 def test_file_system_and_vault_use_the_stack_key(mocks: RecordingMonitor) -> None:
     build(mocks)
-    fs = mocks.one(FS)
+    fs = mocks.one(FILE_SYSTEM)
     assert fs.inputs["encrypted"] is True and fs.inputs["kmsKeyId"] == KEY
-    assert mocks.one(VAULT).inputs["kmsKeyArn"] == KEY
+    assert mocks.one(BACKUP_VAULT).inputs["kmsKeyArn"] == KEY
     assert not mocks.of_type("aws:kms/key:Key"), "the stack key is WwhdStackKey's, not another one"
 
 
@@ -255,7 +260,7 @@ def test_lifecycle_moves_to_ia_and_back_in_two_policies(
     mocks: RecordingMonitor, days: int, expected: str
 ) -> None:
     build(mocks, storage(transition_to_ia_days=days, throughput_mode="elastic"))
-    fs = mocks.one(FS)
+    fs = mocks.one(FILE_SYSTEM)
     assert fs.inputs["lifecyclePolicies"] == [
         {"transitionToIa": expected},
         {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
@@ -274,11 +279,11 @@ def test_every_configurable_ia_value_is_one_efs_accepts() -> None:
 @pytest.mark.parametrize("count", [2, 3])
 def test_one_mount_target_per_private_subnet(mocks: RecordingMonitor, count: int) -> None:
     volume = build(mocks, subnet_count=count)
-    targets = mocks.of_type(MOUNT)
+    targets = mocks.of_type(MOUNT_TARGET)
     assert sorted(t.inputs["subnetId"] for t in targets) == sorted(SUBNETS[:count])
     for t in targets:
         assert t.inputs["securityGroups"] == [EFS_SG]
-        assert t.inputs["fileSystemId"] == mocks.one(FS).id
+        assert t.inputs["fileSystemId"] == mocks.one(FILE_SYSTEM).id
     assert sorted(resolve(volume.mount_target_ids)) == sorted(str(t.id) for t in targets)
 
 
@@ -293,14 +298,14 @@ def test_a_missing_subnet_is_reported() -> None:
 
 def test_daily_backup_of_this_file_system_at_two_utc(mocks: RecordingMonitor) -> None:
     volume = build(mocks, storage(backup_retention_days=30))
-    fs, vault, plan = mocks.one(FS), mocks.one(VAULT), mocks.one(PLAN)
+    fs, vault, plan = mocks.one(FILE_SYSTEM), mocks.one(BACKUP_VAULT), mocks.one(BACKUP_PLAN)
     (rule,) = plan.inputs["rules"]
     assert rule["schedule"] == "cron(0 2 * * ? *)"
     assert rule.get("scheduleExpressionTimezone", "Etc/UTC") == "Etc/UTC"
     assert rule["lifecycle"]["deleteAfter"] == 30
     assert rule["targetVaultName"] == vault.outputs["name"]
     assert rule["completionWindow"] >= rule["startWindow"] + 60
-    selection = mocks.one(SELECTION)
+    selection = mocks.one(BACKUP_SELECTION)
     assert selection.inputs["resources"] == [fs.outputs["arn"]]
     assert selection.inputs["planId"] == plan.id
     assert resolve(volume.backup_plan_id) == plan.id
@@ -309,7 +314,7 @@ def test_daily_backup_of_this_file_system_at_two_utc(mocks: RecordingMonitor) ->
 
 def test_backup_role_is_assumed_by_backup_with_the_managed_policies(mocks: RecordingMonitor) -> None:
     build(mocks)
-    selection = mocks.one(SELECTION)
+    selection = mocks.one(BACKUP_SELECTION)
     role = next(
         r for r in mocks.of_type("aws:iam/role:Role") if r.outputs["arn"] == selection.inputs["iamRoleArn"]
     )
@@ -333,15 +338,15 @@ def test_backup_role_is_assumed_by_backup_with_the_managed_policies(mocks: Recor
 def test_efs_automatic_backups_are_off_so_nothing_is_backed_up_twice(mocks: RecordingMonitor) -> None:
     build(mocks)
     policy = mocks.one("aws:efs/backupPolicy:BackupPolicy")
-    assert policy.inputs["fileSystemId"] == mocks.one(FS).id
+    assert policy.inputs["fileSystemId"] == mocks.one(FILE_SYSTEM).id
     assert policy.inputs["backupPolicy"] == {"status": "DISABLED"}
 
 
 def test_no_copy_without_a_copy_region(mocks: RecordingMonitor) -> None:
     volume = build(mocks)
-    (rule,) = mocks.one(PLAN).inputs["rules"]
+    (rule,) = mocks.one(BACKUP_PLAN).inputs["rules"]
     assert not rule.get("copyActions")
-    assert len(mocks.of_type(VAULT)) == 1
+    assert len(mocks.of_type(BACKUP_VAULT)) == 1
     assert not mocks.of_type("pulumi:providers:aws")
     assert volume.copy_vault_arn is None
 
@@ -351,11 +356,11 @@ def test_copy_to_a_vault_in_the_copy_region(mocks: RecordingMonitor) -> None:
     provider = mocks.one("pulumi:providers:aws")
     assert provider.inputs["region"] == "us-east-1"
     assert provider.parent == mocks.one("wwhd:index:WwhdDataVolume").urn
-    copy = mocks.one(VAULT, "t-vault-copy")
+    copy = mocks.one(BACKUP_VAULT, "t-vault-copy")
     assert copy.provider.startswith(provider.urn)
     # The stack key cannot seal a vault in another region: the AWS-managed key does.
     assert "kmsKeyArn" not in copy.inputs
-    (rule,) = mocks.one(PLAN).inputs["rules"]
+    (rule,) = mocks.one(BACKUP_PLAN).inputs["rules"]
     assert rule["copyActions"] == [
         {"destinationVaultArn": copy.outputs["arn"], "lifecycle": {"deleteAfter": 30}}
     ]
@@ -398,12 +403,12 @@ def test_file_system_and_vaults_are_protected_in_prod_only(
 ) -> None:
     cfg = parse_stack_config(raw, REGION)
     build(mocks, cfg.storage, qdrant_task_role_arn=QDRANT_ROLE)
-    stateful = [mocks.one(FS), *mocks.of_type(VAULT)]
+    stateful = [mocks.one(FILE_SYSTEM), *mocks.of_type(BACKUP_VAULT)]
     assert len(stateful) == (3 if protected else 2)
     for r in stateful:
         assert r.protect is protected, r.name
     if protected:
-        (rule,) = mocks.one(PLAN).inputs["rules"]
+        (rule,) = mocks.one(BACKUP_PLAN).inputs["rules"]
         assert rule["lifecycle"]["deleteAfter"] == 30
 
 

@@ -11,17 +11,12 @@ import pytest
 from components.database import WwhdDatabase, WwhdDatabaseArgs, db_identifier, parameter_group_family
 from components.network import WwhdNetwork, WwhdNetworkArgs
 from stack_config import DatabaseConfig, NetworkConfig
+from tests.support import DB_INSTANCE, DB_PARAMETER_GROUP, DB_SUBNET_GROUP, INGRESS, SECURITY_GROUP
 from tools.mocks import RecordingMonitor, resolve, settle
 
 KEY = "arn:aws:kms:us-west-2:123456789012:key/0a1b2c3d-test"
 SUBNETS = ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"]
 DB_SG = "sg-0db00000000000001"
-
-INSTANCE = "aws:rds/instance:Instance"
-SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
-PARAMS = "aws:rds/parameterGroup:ParameterGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-GROUP = "aws:ec2/securityGroup:SecurityGroup"
 
 
 def postgres(**overrides: Any) -> DatabaseConfig:
@@ -45,7 +40,7 @@ def build(monitor: RecordingMonitor, config: DatabaseConfig | None = None, **kwa
 
 def test_private_in_the_stacks_private_subnets(mocks: RecordingMonitor) -> None:
     build(mocks)
-    instance, subnets = mocks.one(INSTANCE), mocks.one(SUBNET_GROUP)
+    instance, subnets = mocks.one(DB_INSTANCE), mocks.one(DB_SUBNET_GROUP)
     assert instance.inputs["publiclyAccessible"] is False
     assert instance.inputs["vpcSecurityGroupIds"] == [DB_SG]
     assert subnets.inputs["subnetIds"] == SUBNETS
@@ -68,8 +63,8 @@ def test_reachable_from_the_api_tasks_only(mocks: RecordingMonitor) -> None:
         ),
     )
     settle()
-    role = {g.id: g.name.removeprefix("n-") for g in mocks.of_type(GROUP)}
-    (group,) = mocks.one(INSTANCE).inputs["vpcSecurityGroupIds"]
+    role = {g.id: g.name.removeprefix("n-") for g in mocks.of_type(SECURITY_GROUP)}
+    (group,) = mocks.one(DB_INSTANCE).inputs["vpcSecurityGroupIds"]
     assert role[group] == "db"
     admitted = {
         (
@@ -82,13 +77,14 @@ def test_reachable_from_the_api_tasks_only(mocks: RecordingMonitor) -> None:
     }
     assert admitted == {(5432, 5432, "api")}
     assert (
-        mocks.one(SUBNET_GROUP).inputs["subnetIds"] == mocks.one("awsx:ec2:Vpc").outputs["privateSubnetIds"]
+        mocks.one(DB_SUBNET_GROUP).inputs["subnetIds"]
+        == mocks.one("awsx:ec2:Vpc").outputs["privateSubnetIds"]
     )
 
 
 def test_everything_at_rest_is_sealed_with_the_stack_key(mocks: RecordingMonitor) -> None:
     build(mocks)
-    i = mocks.one(INSTANCE).inputs
+    i = mocks.one(DB_INSTANCE).inputs
     assert i["storageEncrypted"] is True and i["kmsKeyId"] == KEY
     assert i["masterUserSecretKmsKeyId"] == KEY
     assert i["performanceInsightsEnabled"] is True and i["performanceInsightsKmsKeyId"] == KEY
@@ -98,7 +94,7 @@ def test_everything_at_rest_is_sealed_with_the_stack_key(mocks: RecordingMonitor
 
 def test_log_groups_exist_before_rds_would_make_them(mocks: RecordingMonitor) -> None:
     build(mocks, log_retention_days=14)
-    instance = mocks.one(INSTANCE)
+    instance = mocks.one(DB_INSTANCE)
     identifier = instance.inputs["identifier"]
     assert instance.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
     groups = mocks.of_type("aws:cloudwatch/logGroup:LogGroup")
@@ -113,12 +109,12 @@ def test_log_groups_exist_before_rds_would_make_them(mocks: RecordingMonitor) ->
 @pytest.mark.parametrize("multi_az", [True, False])
 def test_multi_az_follows_the_config(mocks: RecordingMonitor, multi_az: bool) -> None:
     build(mocks, postgres(multi_az=multi_az))
-    assert mocks.one(INSTANCE).inputs["multiAz"] is multi_az
+    assert mocks.one(DB_INSTANCE).inputs["multiAz"] is multi_az
 
 
 def test_tls_is_forced_by_the_parameter_group(mocks: RecordingMonitor) -> None:
     build(mocks)
-    params, instance = mocks.one(PARAMS), mocks.one(INSTANCE)
+    params, instance = mocks.one(DB_PARAMETER_GROUP), mocks.one(DB_INSTANCE)
     assert params.inputs["family"] == "postgres17"
     assert {p["name"]: p["value"] for p in params.inputs["parameters"]}["rds.force_ssl"] == "1"
     assert instance.inputs["parameterGroupName"] == params.outputs["name"]
@@ -132,7 +128,7 @@ def test_parameter_group_family_is_the_major_version() -> None:
 
 def test_password_is_managed_by_rds_and_iam_auth_is_on(mocks: RecordingMonitor) -> None:
     db = build(mocks)
-    instance = mocks.one(INSTANCE)
+    instance = mocks.one(DB_INSTANCE)
     assert instance.inputs["manageMasterUserPassword"] is True
     assert "password" not in instance.inputs and "passwordWo" not in instance.inputs
     assert instance.inputs["iamDatabaseAuthenticationEnabled"] is True
@@ -141,7 +137,7 @@ def test_password_is_managed_by_rds_and_iam_auth_is_on(mocks: RecordingMonitor) 
 
 def test_outputs_the_api_and_alarms_need(mocks: RecordingMonitor) -> None:
     db = build(mocks, postgres(name="wwhd_app"))
-    instance = mocks.one(INSTANCE)
+    instance = mocks.one(DB_INSTANCE)
     assert resolve(db.address) == instance.outputs["address"]
     assert resolve(db.port) == 5432
     assert resolve(db.database_name) == "wwhd_app" == instance.inputs["dbName"]
@@ -152,7 +148,7 @@ def test_outputs_the_api_and_alarms_need(mocks: RecordingMonitor) -> None:
 @pytest.mark.parametrize("protected", [True, False])
 def test_deletion_protection_final_snapshot_and_protect(mocks: RecordingMonitor, protected: bool) -> None:
     build(mocks, postgres(deletion_protection=protected))
-    instance = mocks.one(INSTANCE)
+    instance = mocks.one(DB_INSTANCE)
     i = instance.inputs
     assert i["deletionProtection"] is protected
     assert instance.protect is protected
@@ -164,7 +160,7 @@ def test_deletion_protection_final_snapshot_and_protect(mocks: RecordingMonitor,
 
 def test_backups_storage_and_upgrades(mocks: RecordingMonitor) -> None:
     build(mocks, postgres(backup_retention_days=7, allocated_storage_gb=20, max_allocated_storage_gb=200))
-    i = mocks.one(INSTANCE).inputs
+    i = mocks.one(DB_INSTANCE).inputs
     assert i["backupRetentionPeriod"] == 7
     assert i["storageType"] == "gp3"
     assert (i["allocatedStorage"], i["maxAllocatedStorage"]) == (20, 200)
@@ -174,7 +170,7 @@ def test_backups_storage_and_upgrades(mocks: RecordingMonitor) -> None:
 
 def test_no_storage_autoscaling_when_the_ceiling_is_the_allocation(mocks: RecordingMonitor) -> None:
     build(mocks, postgres(allocated_storage_gb=50, max_allocated_storage_gb=50))
-    assert not mocks.one(INSTANCE).inputs.get("maxAllocatedStorage")
+    assert not mocks.one(DB_INSTANCE).inputs.get("maxAllocatedStorage")
 
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -205,7 +201,7 @@ def overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
 
 def test_backup_window_avoids_maintenance_and_the_efs_backup(mocks: RecordingMonitor) -> None:
     build(mocks)
-    i = mocks.one(INSTANCE).inputs
+    i = mocks.one(DB_INSTANCE).inputs
     backup, maintenance = weekly_spans(i["backupWindow"]), weekly_spans(i["maintenanceWindow"])
     assert all(end - start >= 30 for start, end in backup + maintenance), (
         "RDS windows last 30 minutes or more"
@@ -217,7 +213,7 @@ def test_backup_window_avoids_maintenance_and_the_efs_backup(mocks: RecordingMon
 
 def test_enhanced_monitoring_role_when_asked(mocks: RecordingMonitor) -> None:
     build(mocks, enhanced_monitoring_interval=60)
-    instance = mocks.one(INSTANCE)
+    instance = mocks.one(DB_INSTANCE)
     role = mocks.one("aws:iam/role:Role")
     assert instance.inputs["monitoringInterval"] == 60
     assert instance.inputs["monitoringRoleArn"] == role.outputs["arn"]
@@ -233,7 +229,7 @@ def test_enhanced_monitoring_role_when_asked(mocks: RecordingMonitor) -> None:
 def test_no_monitoring_role_by_default(mocks: RecordingMonitor) -> None:
     build(mocks)
     assert not mocks.of_type("aws:iam/role:Role")
-    assert not mocks.one(INSTANCE).inputs.get("monitoringRoleArn")
+    assert not mocks.one(DB_INSTANCE).inputs.get("monitoringRoleArn")
 
 
 @pytest.mark.parametrize(

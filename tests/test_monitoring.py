@@ -29,6 +29,7 @@ from components.monitoring import (
     unique_addresses,
 )
 from stack_config import LOG_RETENTION_DAYS, AlarmThresholds, MonitoringConfig
+from tests.support import ALARM, LOG_GROUP, TOPIC, TOPIC_SUBSCRIPTION
 from tools.mocks import ACCOUNT_ID, RecordingMonitor, Registration, resolve, settle
 
 REGION = "us-west-2"
@@ -44,10 +45,6 @@ API_LOGS = "/ecs/wwhd-backend-test"
 PERF_LOGS = "/ecs/wwhd-backend-test/performance"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:wwhd-test-alarms"
 
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC = "aws:sns/topic:Topic"
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 LB_DIMS = {"LoadBalancer": ALB}
 TG_DIMS = {"TargetGroup": TG, "LoadBalancer": ALB}
@@ -539,7 +536,7 @@ def test_topic_policy_lets_only_this_accounts_alarms_publish(mocks: RecordingMon
 def test_one_email_subscription_per_address(mocks: RecordingMonitor) -> None:
     emails = ["ops@example.com", "oncall@example.org", "OPS@example.com"]
     build(prod_args(config=config(alarm_emails=emails)))
-    subs = mocks.of_type(SUBSCRIPTION)
+    subs = mocks.of_type(TOPIC_SUBSCRIPTION)
     assert sorted(s.inputs["endpoint"] for s in subs) == ["oncall@example.org", "ops@example.com"]
     for s in subs:
         assert s.inputs["protocol"] == "email"
@@ -548,7 +545,7 @@ def test_one_email_subscription_per_address(mocks: RecordingMonitor) -> None:
 
 def test_no_address_means_no_subscription(mocks: RecordingMonitor) -> None:
     build(dev_args(config=config(alarm_emails=[])))
-    assert mocks.of_type(SUBSCRIPTION) == []
+    assert mocks.of_type(TOPIC_SUBSCRIPTION) == []
     assert mocks.of_type(ALARM)  # the alarms still exist, visible on the dashboard
 
 
@@ -709,7 +706,7 @@ def test_owns_no_application_resources_and_parents_everything(mocks: RecordingMo
         assert r.parent == component.urn, r.name
         types.add(r.type)
     assert types == {
-        TOPIC, "aws:sns/topicPolicy:TopicPolicy", SUBSCRIPTION, ALARM,
+        TOPIC, "aws:sns/topicPolicy:TopicPolicy", TOPIC_SUBSCRIPTION, ALARM,
         "aws:cloudwatch/logMetricFilter:LogMetricFilter", "aws:xray/samplingRule:SamplingRule",
         "aws:cloudwatch/dashboard:Dashboard",
     }  # fmt: skip

@@ -38,6 +38,18 @@ from components.network import WwhdNetwork, WwhdNetworkArgs
 from stack_config import NetworkConfig
 from tests.conftest import RunStack
 from tests.policies.conftest import iam_document_findings
+from tests.support import (
+    BOUNDARY,
+    EC2_INSTANCE,
+    GET_PARAMETER,
+    GET_ROUTE_TABLE,
+    INSTANCE_PROFILE,
+    ROLE,
+    ROLE_POLICY,
+    ROUTE,
+    SECURITY_GROUP,
+    instance_role,
+)
 from tools.mocks import (
     ACCOUNT_ID,
     RecordingMocks,
@@ -50,20 +62,7 @@ from tools.mocks import (
 
 REGION = "us-west-2"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/test"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/wwhd-workload-boundary"
 CIDR = "10.0.0.0/16"
-
-INSTANCE = "aws:ec2/instance:Instance"
-ROUTE = "aws:ec2/route:Route"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-PROFILE = "aws:iam/instanceProfile:InstanceProfile"
-GROUP = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-SSM_INVOKE = "aws:ssm/getParameter:getParameter"
-ROUTE_TABLE_INVOKE = "aws:ec2/getRouteTable:getRouteTable"
 
 
 def build(monitor: RecordingMonitor, **config: Any) -> tuple[WwhdNetwork, dict[str, list[str]]]:
@@ -99,7 +98,7 @@ def lookups(monitor: RecordingMonitor, token: str) -> list[dict[str, Any]]:
 
 def test_instance_is_a_keyless_imdsv2_translator_in_the_first_public_subnet(mocks: RecordingMonitor) -> None:
     build(mocks)
-    i = mocks.one(INSTANCE).inputs
+    i = mocks.one(EC2_INSTANCE).inputs
     assert i["subnetId"] == mocks.one("awsx:ec2:Vpc").outputs["publicSubnetIds"][0]
     assert i["associatePublicIpAddress"] is True
     assert i["sourceDestCheck"] is False
@@ -110,8 +109,8 @@ def test_instance_is_a_keyless_imdsv2_translator_in_the_first_public_subnet(mock
     assert i["maintenanceOptions"] == {"autoRecovery": "default"}
     assert i["instanceType"] == "t4g.nano"
     assert i["creditSpecification"] == {"cpuCredits": "standard"}
-    assert i["vpcSecurityGroupIds"] == [mocks.one(GROUP, "wwhd-nat").outputs["id"]]
-    assert i["iamInstanceProfile"] == mocks.one(PROFILE).outputs["name"]
+    assert i["vpcSecurityGroupIds"] == [mocks.one(SECURITY_GROUP, "wwhd-nat").outputs["id"]]
+    assert i["iamInstanceProfile"] == mocks.one(INSTANCE_PROFILE).outputs["name"]
     # A changed script reaches the instance only through a new instance (cloud-init runs once).
     assert i["userData"] == user_data(CIDR) and i["userDataReplaceOnChange"] is True
 
@@ -121,29 +120,25 @@ def test_image_is_standard_al2023_of_the_types_architecture(
     mocks: RecordingMonitor, instance_type: str, architecture: str
 ) -> None:
     build(mocks, nat_instance_type=instance_type)
-    (asked,) = lookups(mocks, SSM_INVOKE)
+    (asked,) = lookups(mocks, GET_PARAMETER)
     assert asked["name"] == AMI_PARAMETERS[architecture]  # type: ignore[index]
     assert "al2023-ami-kernel-default" in asked["name"] and "minimal" not in asked["name"]
-    stand_in = mocks.mocks.stand_ins[SSM_INVOKE][0]["value"]  # type: ignore[attr-defined]
-    assert mocks.one(INSTANCE).inputs["ami"] == stand_in
+    stand_in = mocks.mocks.stand_ins[GET_PARAMETER][0]["value"]  # type: ignore[attr-defined]
+    assert mocks.one(EC2_INSTANCE).inputs["ami"] == stand_in
 
 
 def test_only_burstable_types_get_a_credit_specification(mocks: RecordingMonitor) -> None:
     build(mocks, nat_instance_type="m7g.medium")
-    assert "creditSpecification" not in mocks.one(INSTANCE).inputs
+    assert "creditSpecification" not in mocks.one(EC2_INSTANCE).inputs
 
 
 def test_role_carries_the_boundary_and_may_only_run_session_manager(mocks: RecordingMonitor) -> None:
     build(mocks)
-    role = mocks.one(ROLE, "wwhd-nat")
-    assert role.inputs["permissionsBoundary"] == BOUNDARY
-    trust = json.loads(role.inputs["assumeRolePolicy"])
-    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com"}]
+    instance_role(mocks, "wwhd-nat", BOUNDARY)
     policy = json.loads(mocks.one(ROLE_POLICY).inputs["policy"])
     assert policy["Statement"] == session_manager_statements(account=ACCOUNT_ID, region=REGION)
-    assert not [a for a in mocks.of_type(ATTACHMENT) if a.inputs["role"] == role.outputs["name"]]
     # The agent must find its policy at first boot.
-    assert mocks.one(ROLE_POLICY).urn in mocks.one(INSTANCE).dependencies
+    assert mocks.one(ROLE_POLICY).urn in mocks.one(EC2_INSTANCE).dependencies
 
 
 def test_role_policy_passes_the_packs_iam_policies(mocks: RecordingMonitor) -> None:
@@ -158,11 +153,11 @@ def test_role_policy_passes_the_packs_iam_policies(mocks: RecordingMonitor) -> N
 def test_each_private_subnet_routes_everything_to_the_instance(mocks: RecordingMonitor, azs: int) -> None:
     build(mocks, availability_zones=azs)
     private = mocks.one("awsx:ec2:Vpc").outputs["privateSubnetIds"]
-    assert [call["subnetId"] for call in lookups(mocks, ROUTE_TABLE_INVOKE)] == private
-    tables = [answer["routeTableId"] for answer in mocks.mocks.stand_ins[ROUTE_TABLE_INVOKE]]  # type: ignore[attr-defined]
+    assert [call["subnetId"] for call in lookups(mocks, GET_ROUTE_TABLE)] == private
+    tables = [answer["routeTableId"] for answer in mocks.mocks.stand_ins[GET_ROUTE_TABLE]]  # type: ignore[attr-defined]
     routes = mocks.of_type(ROUTE)
     assert [r.name for r in routes] == [f"wwhd-nat-private-{n}" for n in range(1, azs + 1)]
-    eni = mocks.one(INSTANCE).outputs["primaryNetworkInterfaceId"]
+    eni = mocks.one(EC2_INSTANCE).outputs["primaryNetworkInterfaceId"]
     assert eni.startswith("eni-")
     for route, table in zip(routes, tables, strict=True):
         assert route.inputs == {
@@ -170,7 +165,7 @@ def test_each_private_subnet_routes_everything_to_the_instance(mocks: RecordingM
             "destinationCidrBlock": "0.0.0.0/0",
             "networkInterfaceId": eni,
         }
-        assert mocks.one(INSTANCE).urn in route.property_dependencies["networkInterfaceId"]
+        assert mocks.one(EC2_INSTANCE).urn in route.property_dependencies["networkInterfaceId"]
 
 
 def test_each_route_takes_over_the_gateway_route_awsx_made_in_its_table(mocks: RecordingMonitor) -> None:
@@ -186,14 +181,14 @@ def test_a_new_stacks_preview_registers_every_route_without_looking_tables_up() 
     monitor = install_mocks(RecordingMocks(new_stack=True), project="wwhd", stack="test")
     pulumi.runtime.set_all_config({}, [])
     build(monitor)
-    assert lookups(monitor, ROUTE_TABLE_INVOKE) == []
+    assert lookups(monitor, GET_ROUTE_TABLE) == []
     routes = monitor.of_type(ROUTE)
     assert len(routes) == 2
     for route in routes:
         assert (
             is_unknown(route.inputs["routeTableId"]) and route.inputs["destinationCidrBlock"] == "0.0.0.0/0"
         )
-    assert monitor.one(INSTANCE).inputs["sourceDestCheck"] is False
+    assert monitor.one(EC2_INSTANCE).inputs["sourceDestCheck"] is False
 
 
 @pytest.mark.parametrize(
@@ -230,18 +225,24 @@ def test_gateway_route_urn_follows_awsx_parent_chain() -> None:
 
 def test_outputs_and_parents(mocks: RecordingMonitor) -> None:
     net, _ = build(mocks)
-    instance = mocks.one(INSTANCE)
+    instance = mocks.one(EC2_INSTANCE)
     assert resolve(net.nat_instance_id) == instance.outputs["id"]
     component = mocks.one("wwhd:index:WwhdNatInstance")
     assert component.parent == mocks.one("wwhd:index:WwhdNetwork").urn
-    for r in (instance, *mocks.of_type(ROUTE), mocks.one(ROLE), mocks.one(PROFILE), mocks.one(ROLE_POLICY)):
+    for r in (
+        instance,
+        *mocks.of_type(ROUTE),
+        mocks.one(ROLE),
+        mocks.one(INSTANCE_PROFILE),
+        mocks.one(ROLE_POLICY),
+    ):
         assert r.parent == component.urn, r.name
 
 
 def test_dev_program_builds_the_nat_instance_instead_of_a_gateway(run_stack: RunStack) -> None:
     run = run_stack("dev", merge=True, network={"natGateways": "instance"})
     assert run.monitor.one("awsx:ec2:Vpc").inputs["natGateways"] == {"strategy": "None"}
-    assert run.monitor.one(INSTANCE).inputs["sourceDestCheck"] is False
+    assert run.monitor.one(EC2_INSTANCE).inputs["sourceDestCheck"] is False
     assert len(run.monitor.of_type(ROUTE)) == 2
 
 

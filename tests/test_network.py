@@ -6,12 +6,10 @@ import pytest
 
 from components.network import WwhdNetwork, WwhdNetworkArgs
 from stack_config import ExistingVpc, NetworkConfig
+from tests.support import EGRESS, INGRESS, SECURITY_GROUP
 from tools.mocks import RecordingMonitor, resolve, settle
 
 KEY = "arn:aws:kms:us-west-2:123456789012:key/test"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-GROUP = "aws:ec2/securityGroup:SecurityGroup"
 
 
 def build(monitor: RecordingMonitor, config: NetworkConfig | None = None, **kwargs) -> WwhdNetwork:
@@ -24,7 +22,7 @@ def build(monitor: RecordingMonitor, config: NetworkConfig | None = None, **kwar
 
 def rules(monitor: RecordingMonitor, typ: str) -> set[tuple[str, int, str]]:
     """(group, port, peer) for every rule; group and peer by role name (``api``, ``lb``)."""
-    role = {g.id: g.name.removeprefix("t-") for g in monitor.of_type(GROUP)}
+    role = {g.id: g.name.removeprefix("t-") for g in monitor.of_type(SECURITY_GROUP)}
     found = set()
     for r in monitor.of_type(typ):
         i = r.inputs
@@ -64,7 +62,7 @@ def test_existing_vpc_is_adopted_not_created(mocks: RecordingMonitor) -> None:
     assert mocks.of_type("aws:ec2/vpc:Vpc") == []
     assert resolve(net.vpc_id) == "vpc-7b44bd03"
     assert resolve(net.private_subnet_ids) == ["subnet-18ddaa53", "subnet-18ddaa54"]
-    assert {g.inputs["vpcId"] for g in mocks.of_type(GROUP)} == {"vpc-7b44bd03"}
+    assert {g.inputs["vpcId"] for g in mocks.of_type(SECURITY_GROUP)} == {"vpc-7b44bd03"}
     # Without the private route tables no gateway endpoint can be attached.
     assert mocks.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
 
@@ -104,7 +102,7 @@ def test_reachability_sqlite_sidecar(mocks: RecordingMonitor) -> None:
         ("api", 443, "0.0.0.0/0"),
         ("api", 2049, "efs"),
     }
-    assert {g.name for g in mocks.of_type(GROUP)} == {"t-lb", "t-api", "t-efs"}
+    assert {g.name for g in mocks.of_type(SECURITY_GROUP)} == {"t-lb", "t-api", "t-efs"}
 
 
 def test_reachability_postgres_and_qdrant_service(mocks: RecordingMonitor) -> None:
@@ -123,7 +121,7 @@ def test_reachability_postgres_and_qdrant_service(mocks: RecordingMonitor) -> No
 
 def test_security_groups_have_no_inline_rules(mocks: RecordingMonitor) -> None:
     build(mocks, qdrant_service=True, qdrant_efs=True, postgres=True)
-    for group in mocks.of_type(GROUP):
+    for group in mocks.of_type(SECURITY_GROUP):
         assert "ingress" not in group.inputs and "egress" not in group.inputs, group.name
         assert group.inputs["description"]
 
@@ -162,7 +160,7 @@ def test_gateway_strategies_build_no_nat_instance(
         mocks.of_type("wwhd:index:WwhdNatInstance") == [] and mocks.of_type("aws:ec2/instance:Instance") == []
     )
     assert mocks.of_type("aws:ec2/route:Route") == [] and net.nat_instance_id is None
-    assert "t-nat" not in {g.name for g in mocks.of_type(GROUP)}
+    assert "t-nat" not in {g.name for g in mocks.of_type(SECURITY_GROUP)}
 
 
 def test_nat_instance_replaces_the_gateways(mocks: RecordingMonitor) -> None:
@@ -175,7 +173,7 @@ def test_nat_instance_group_admits_https_from_the_vpc_range_only(mocks: Recordin
     build(mocks, NetworkConfig(nat_gateways="instance", cidr="10.20.0.0/16"))
     assert {r for r in rules(mocks, INGRESS) if r[0] == "nat"} == {("nat", 443, "10.20.0.0/16")}
     assert {r for r in rules(mocks, EGRESS) if r[0] == "nat"} == {("nat", 443, "0.0.0.0/0")}
-    nat_group = mocks.one(GROUP, "t-nat")
+    nat_group = mocks.one(SECURITY_GROUP, "t-nat")
     assert mocks.one("aws:ec2/instance:Instance").inputs["vpcSecurityGroupIds"] == [nat_group.outputs["id"]]
     # The tasks' own rules are what they were: the instance opens no other path.
     assert ("api", 443, "0.0.0.0/0") in rules(mocks, EGRESS)

@@ -10,34 +10,16 @@ from typing import Any
 import pulumi
 import pytest
 
+from components import service as ecs
 from components.legacy import Legacy
-from components.service import (
-    ClusterRef,
-    Deployment,
-    Discovery,
-    EfsVolume,
-    Encryption,
-    LogGroupSpec,
-    Logs,
-    Permissions,
-    Route,
-    Scaling,
-    ServiceNetwork,
-    TargetGroupRef,
-    TaskSpec,
-    WwhdService,
-    WwhdServiceArgs,
-    capacity_provider_strategy,
-    secret_references,
-)
 from components.service_iam import Scope, execution_policy, secret_source
+from tests.support import BOUNDARY
 from tools.mocks import ACCOUNT_ID, RecordingMonitor, resolve, settle
 
 REGION = "us-west-2"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/test"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:wwhd/test/token-AbCdEf"
 LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:listener/app/wwhd/0123/4567"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/wwhd-workload-boundary"
 SCOPE = Scope(REGION, ACCOUNT_ID, "alias/wwhd-test")
 STACK_KEY = {
     "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/*",
@@ -55,19 +37,19 @@ def container(**extra: Any) -> dict[str, Any]:
     }
 
 
-def args(**overrides: Any) -> WwhdServiceArgs:
+def args(**overrides: Any) -> ecs.WwhdServiceArgs:
     listener = pulumi.CustomResource("test:index:Listener", "listener")
     values: dict[str, Any] = {
-        "cluster": ClusterRef(
+        "cluster": ecs.ClusterRef(
             name="wwhd-test", arn=f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/wwhd-test", region=REGION
         ),
-        "task": TaskSpec(family="wwhd-test-web", containers=[container()], cpu=256, memory=512),
-        "network": ServiceNetwork(["subnet-0a", "subnet-0b"], ["sg-0web"]),
-        "scaling": Scaling(desired=1, minimum=1, maximum=3, spot_percent=50, on_demand_base=1),
-        "logs": Logs(LogGroupSpec("/ecs/wwhd-test-web", 14)),
-        "encryption": Encryption(KEY, "alias/wwhd-test"),
-        "permissions": Permissions(boundary_arn=BOUNDARY),
-        "routing": Route(
+        "task": ecs.TaskSpec(family="wwhd-test-web", containers=[container()], cpu=256, memory=512),
+        "network": ecs.ServiceNetwork(["subnet-0a", "subnet-0b"], ["sg-0web"]),
+        "scaling": ecs.Scaling(desired=1, minimum=1, maximum=3, spot_percent=50, on_demand_base=1),
+        "logs": ecs.Logs(ecs.LogGroupSpec("/ecs/wwhd-test-web", 14)),
+        "encryption": ecs.Encryption(KEY, "alias/wwhd-test"),
+        "permissions": ecs.Permissions(boundary_arn=BOUNDARY),
+        "routing": ecs.Route(
             container="web",
             port=8080,
             load_balancer_arn_suffix="app/wwhd/0123",
@@ -80,11 +62,11 @@ def args(**overrides: Any) -> WwhdServiceArgs:
             health_check_path="/ready",
         ),
     }
-    return WwhdServiceArgs(**(values | overrides))
+    return ecs.WwhdServiceArgs(**(values | overrides))
 
 
-def build(monitor: RecordingMonitor, name: str = "wwhd-svc-web", **overrides: Any) -> WwhdService:
-    service = WwhdService(name, args(**overrides))
+def build(monitor: RecordingMonitor, name: str = "wwhd-svc-web", **overrides: Any) -> ecs.WwhdService:
+    service = ecs.WwhdService(name, args(**overrides))
     settle()
     return service
 
@@ -111,12 +93,12 @@ def test_own_target_group_and_rule_by_path_and_host(mocks: RecordingMonitor) -> 
 
 def test_attaching_to_an_existing_target_group_creates_none(mocks: RecordingMonitor) -> None:
     listener = pulumi.CustomResource("test:index:Listener", "default-listener")
-    route = Route(
+    route = ecs.Route(
         container="web",
         port=8080,
         load_balancer_arn_suffix="app/wwhd/0123",
         listeners=[listener],
-        target_group=TargetGroupRef(arn="arn:tg/default", arn_suffix="targetgroup/default/0"),
+        target_group=ecs.TargetGroupRef(arn="arn:tg/default", arn_suffix="targetgroup/default/0"),
     )
     service = build(mocks, routing=route)
     assert mocks.of_type("aws:lb/targetGroup:TargetGroup") == []
@@ -127,26 +109,21 @@ def test_attaching_to_an_existing_target_group_creates_none(mocks: RecordingMoni
     assert resolve(service.target_group_arn_suffix) == "targetgroup/default/0"
 
 
-def test_a_route_of_its_own_needs_a_listener_priority_and_a_condition() -> None:
-    with pytest.raises(ValueError, match="priority"):
-        Route(
+@pytest.mark.parametrize(
+    ("given", "missing"), [({"paths": ["/a"]}, "priority"), ({"priority": 1}, "paths or host")]
+)
+def test_a_route_of_its_own_needs_a_listener_priority_and_a_condition(
+    given: dict[str, Any], missing: str
+) -> None:
+    with pytest.raises(ValueError, match=missing):
+        ecs.Route(
             container="w",
             port=80,
             load_balancer_arn_suffix="x",
             listeners=[],
             listener_arn="l",
             vpc_id="v",
-            paths=["/a"],
-        )
-    with pytest.raises(ValueError, match="paths or host"):
-        Route(
-            container="w",
-            port=80,
-            load_balancer_arn_suffix="x",
-            listeners=[],
-            listener_arn="l",
-            vpc_id="v",
-            priority=1,
+            **given,
         )
 
 
@@ -191,7 +168,7 @@ def test_execution_role_reads_exactly_what_the_containers_inject(mocks: Recordin
         {"name": "TOKEN", "valueFrom": SECRET_ARN + ":token::"},
         {"name": "FLAG", "valueFrom": "/wwhd/test/flag"},
     ]
-    build(mocks, task=TaskSpec(family="f", containers=[container(secrets=secrets)], cpu=256, memory=512))
+    build(mocks, task=ecs.TaskSpec(family="f", containers=[container(secrets=secrets)], cpu=256, memory=512))
     doc = json.loads(mocks.one("aws:iam/rolePolicy:RolePolicy", "wwhd-svc-web-execution").inputs["policy"])
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
     assert by_sid["ReadInjectedSecrets"]["Resource"] == [SECRET_ARN]
@@ -210,14 +187,15 @@ def test_no_secrets_no_execution_policy_and_no_task_policy(mocks: RecordingMonit
 
 def test_task_role_holds_the_given_statements(mocks: RecordingMonitor) -> None:
     statement = {"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
-    build(mocks, permissions=Permissions(task=[statement]))
+    build(mocks, permissions=ecs.Permissions(task=[statement]))
     policy = mocks.one("aws:iam/rolePolicy:RolePolicy", "wwhd-svc-web-task").inputs["policy"]
     assert json.loads(policy) == {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def test_log_groups_are_the_services_and_encrypted(mocks: RecordingMonitor) -> None:
     service = build(
-        mocks, logs=Logs(LogGroupSpec("/ecs/web", 14), {"audit": LogGroupSpec("/ecs/web/audit", 90)})
+        mocks,
+        logs=ecs.Logs(ecs.LogGroupSpec("/ecs/web", 14), {"audit": ecs.LogGroupSpec("/ecs/web/audit", 90)}),
     )
     groups = {g.name: g.inputs for g in mocks.of_type("aws:cloudwatch/logGroup:LogGroup")}
     assert groups == {
@@ -228,13 +206,13 @@ def test_log_groups_are_the_services_and_encrypted(mocks: RecordingMonitor) -> N
 
 
 def test_task_definition_and_volumes(mocks: RecordingMonitor) -> None:
-    task = TaskSpec(
+    task = ecs.TaskSpec(
         family="wwhd-test-web",
         containers=[container()],
         cpu=512,
         memory=1024,
         architecture="arm64",
-        efs_volumes=[EfsVolume("data", "fs-0a", "fsap-0a")],
+        efs_volumes=[ecs.EfsVolume("data", "fs-0a", "fsap-0a")],
         scratch_volumes=["tmp"],
     )
     build(mocks, task=task)
@@ -267,9 +245,11 @@ def test_service_runs_private_rolls_back_and_waits(mocks: RecordingMonitor) -> N
     capacity = pulumi.CustomResource("test:index:Capacity", "capacity")
     build(
         mocks,
-        cluster=ClusterRef(name="c", arn="arn:c", region=REGION, ready=[capacity]),
-        task=TaskSpec(family="f", containers=[container()], cpu=256, memory=512, start_after=[storage]),
-        deployment=Deployment(minimum_healthy_percent=0, maximum_percent=100, health_check_grace_seconds=45),
+        cluster=ecs.ClusterRef(name="c", arn="arn:c", region=REGION, ready=[capacity]),
+        task=ecs.TaskSpec(family="f", containers=[container()], cpu=256, memory=512, start_after=[storage]),
+        deployment=ecs.Deployment(
+            minimum_healthy_percent=0, maximum_percent=100, health_check_grace_seconds=45
+        ),
     )
     svc = mocks.one("aws:ecs/service:Service")
     i = svc.inputs
@@ -290,7 +270,7 @@ def test_service_runs_private_rolls_back_and_waits(mocks: RecordingMonitor) -> N
 
 
 def test_discovery_registers_an_a_record(mocks: RecordingMonitor) -> None:
-    build(mocks, routing=None, discovery=Discovery("ns-0123", "web"))
+    build(mocks, routing=None, discovery=ecs.Discovery("ns-0123", "web"))
     registry = mocks.one("aws:servicediscovery/service:Service")
     assert registry.inputs["name"] == "web"
     assert registry.inputs["dnsConfig"] == {
@@ -333,7 +313,7 @@ def test_a_parked_service_gets_its_count_from_the_program(
         return original(self, request)
 
     monkeypatch.setattr(RecordingMonitor, "RegisterResource", register)
-    build(mocks, scaling=Scaling(desired=desired, minimum=minimum, maximum=3))
+    build(mocks, scaling=ecs.Scaling(desired=desired, minimum=minimum, maximum=3))
     assert mocks.one("aws:ecs/service:Service").inputs["desiredCount"] == desired
     assert seen["aws:ecs/service:Service"] == ignored
     assert len(mocks.of_type("aws:appautoscaling/target:Target")) == (1 if desired else 0)
@@ -341,9 +321,9 @@ def test_a_parked_service_gets_its_count_from_the_program(
 
 def test_scaling_refuses_impossible_counts() -> None:
     with pytest.raises(ValueError, match="minimum <= desired <= maximum"):
-        Scaling(desired=3, minimum=1, maximum=2)
+        ecs.Scaling(desired=3, minimum=1, maximum=2)
     with pytest.raises(ValueError, match="maximum >= 1"):
-        Scaling(desired=0, minimum=0, maximum=0)
+        ecs.Scaling(desired=0, minimum=0, maximum=0)
 
 
 def test_legacy_aliases_every_child(mocks: RecordingMonitor, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -396,7 +376,9 @@ def test_secret_sources() -> None:
     )  # fmt: skip
     arn = f"arn:aws:ssm:eu-west-1:{ACCOUNT_ID}:parameter/x"
     assert secret_source(arn, SCOPE) == ("ssm", arn)
-    assert secret_references([container(secrets=[{"name": "A", "valueFrom": "/a"}]), container()]) == ["/a"]
+    assert ecs.secret_references([container(secrets=[{"name": "A", "valueFrom": "/a"}]), container()]) == [
+        "/a"
+    ]
     doc = execution_policy(["/a", "/a"], SCOPE)
     assert [s["Sid"] for s in doc["Statement"]] == ["ReadInjectedParameters", "DecryptWithStackKey"]
     assert execution_policy([], SCOPE)["Statement"] == []
@@ -413,7 +395,7 @@ def test_secret_sources() -> None:
 @pytest.mark.parametrize("spot", [0, 1, 25, 50, 67, 99, 100])
 @pytest.mark.parametrize("base", [0, 1, 3])
 def test_capacity_strategy_obeys_ecs_rules(spot: int, base: int) -> None:
-    entries = [s.api() for s in capacity_provider_strategy(spot, base)]
+    entries = [s.api() for s in ecs.capacity_provider_strategy(spot, base)]
     assert len({e["capacityProvider"] for e in entries}) == len(entries)
     assert sum(1 for e in entries if "base" in e) <= 1  # only one provider may have a base
     assert all(0 <= e["weight"] <= 1000 for e in entries)
@@ -425,4 +407,4 @@ def test_capacity_strategy_obeys_ecs_rules(spot: int, base: int) -> None:
 
 def test_capacity_strategy_refuses_nonsense() -> None:
     with pytest.raises(ValueError):
-        capacity_provider_strategy(101, 0)
+        ecs.capacity_provider_strategy(101, 0)

@@ -67,3 +67,23 @@ def test_staging_sits_between_dev_and_prod() -> None:
     """Issue 20's budgets: dev at most 55 USD a month, prod at most 200, staging in between."""
     baseline = {stack: preview(stack, False)[1]["cost"]["baselineMonthly"] for stack in STACKS}
     assert baseline["dev"] <= 55 < baseline["staging"] < 200 and baseline["prod"] <= 200
+
+
+def test_the_readme_quotes_each_stacks_estimate_and_ceiling() -> None:
+    """The Stacks table's estimate row is what the preview computes today, not a figure from an
+    earlier design (the README promised 85 and 410 USD while the stacks cost otherwise)."""
+    readme = (ROOT / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if line.startswith("| estimate a month (ceiling) |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")][1:]
+    header = next(line for line in readme.splitlines() if line.startswith("| | dev |"))
+    columns = [cell.strip() for cell in header.strip("|").split("|")][1:]
+    for stack, cell in zip(columns, cells, strict=True):
+        cost = preview(stack, False)[1]["cost"]
+        assert cell.startswith(
+            f"{cost['baselineMonthly']:,.2f} USD ({cost['ceiling']['baselineMonthly']:g})"
+        ), (
+            stack,
+            cell,
+        )
+        if cost["peakMonthly"] != cost["baselineMonthly"]:
+            assert f"{cost['peakMonthly']:,.2f} at peak ({cost['ceiling']['peakMonthly']:g})" in cell

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import EGRESS, INGRESS, ROLE_POLICY
 from tools import mocks as mocks_module
 from tools.mocks import RecordingMonitor, run_program
 from tools.preview.program import jsonable
@@ -46,37 +47,39 @@ REPLACED_BY = {
 }  # fmt: skip
 
 
-# Resources later changes removed on purpose, each with its reason: (stack, type, name). None of
-# them holds data (the test refuses a stateful type here).
-RETIRED = {
-    ("dev", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-lb-443-v4"):
-        "dev has no HTTPS listener: nothing listens on 443 (issue 17, item 8)",
-    ("dev", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-lb-443-v6"):
-        "dev has no HTTPS listener: nothing listens on 443 (issue 17, item 8)",
-    ("prod", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "wwhd-api-to-efs"):
-        "prod's API keeps nothing on EFS (issue 17, item 8)",
-    ("prod", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-efs-from-api"):
-        "prod's API keeps nothing on EFS (issue 17, item 8)",
-    ("prod", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "wwhd-qdrant-to-efs"):
-        "prod's Qdrant keeps its storage on its host's EBS volume (issue 18)",
-    ("prod", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "wwhd-efs-from-qdrant"):
-        "prod's Qdrant keeps its storage on its host's EBS volume (issue 18)",
-    ("prod", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "wwhd-qdrant-https"):
-        "on its host, the ECS agent pulls images and ships logs through the instance's own group "
-        "(issue 18)",
-    ("prod", "aws:iam/rolePolicy:RolePolicy", "wwhd-qdrant-task"):
-        "the file system policy admits the Qdrant task role; its own policy held only that grant",
-    **{
-        (stack, typ, name): "application secrets moved to SSM SecureString parameters, which task "
-        "definitions name before they exist (issue 19); docs/operations.md copies the OpenAI key"
+# Resources later changes removed on purpose, by the reason they went: (stack, type, name) each.
+# None of them holds data (the test refuses a stateful type here).
+RETIRED_BECAUSE = {
+    "dev has no HTTPS listener: nothing listens on 443 (issue 17, item 8)": [
+        ("dev", INGRESS, "wwhd-lb-443-v4"),
+        ("dev", INGRESS, "wwhd-lb-443-v6"),
+    ],
+    "prod's API keeps nothing on EFS (issue 17, item 8)": [
+        ("prod", EGRESS, "wwhd-api-to-efs"),
+        ("prod", INGRESS, "wwhd-efs-from-api"),
+    ],
+    "prod's Qdrant keeps its storage on its host's EBS volume (issue 18)": [
+        ("prod", EGRESS, "wwhd-qdrant-to-efs"),
+        ("prod", INGRESS, "wwhd-efs-from-qdrant"),
+    ],
+    "on its host, the ECS agent pulls images and ships logs through the instance's own group (issue 18)": [
+        ("prod", EGRESS, "wwhd-qdrant-https"),
+    ],
+    "the file system policy admits the Qdrant task role; its own policy held only that grant": [
+        ("prod", ROLE_POLICY, "wwhd-qdrant-task"),
+    ],
+    "application secrets moved to SSM SecureString parameters, which task definitions name before "
+    "they exist (issue 19); docs/operations.md copies the OpenAI key": [
+        (stack, typ, name)
         for stack in ("dev", "prod")
         for typ, name in (
             ("aws:secretsmanager/secret:Secret", "wwhd-openai-api-key"),
             ("aws:secretsmanager/secret:Secret", "wwhd-jwt-secret"),
             ("aws:secretsmanager/secretVersion:SecretVersion", "wwhd-jwt-secret"),
         )
-    },
-}  # fmt: skip
+    ],
+}
+RETIRED = {key: reason for reason, keys in RETIRED_BECAUSE.items() for key in keys}
 # Stateful resources replaced on purpose, each with its reason.
 REPLACED = {
     ("dev", "aws:ecr/repository:Repository", "wwhd-api"):

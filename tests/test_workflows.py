@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,9 +35,11 @@ PROD_STACK = "${{ vars.PULUMI_ORG }}/prod"
 TOKEN = "${{ secrets.PULUMI_ACCESS_TOKEN }}"
 
 # The only write grants any job holds: the OIDC token where a role is assumed, and the
-# pull-request comment of the preview. Everything else reads the repository, no more.
+# pull-request comments of the preview and of the cost of the change. Everything else reads
+# the repository, no more.
 ALLOWED_WRITES = {
     ("preview.yml", "preview"): {"id-token", "pull-requests"},
+    ("preview.yml", "cost"): {"pull-requests"},
     ("deploy.yml", "deploy"): {"id-token"},
 }
 
@@ -468,8 +472,12 @@ def test_preview_runs_on_pull_requests_to_main_only() -> None:
 
 
 def test_preview_skips_pull_requests_from_forks() -> None:
-    (job,) = load("preview.yml")["jobs"].values()
-    assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
+    """Their token cannot comment (nor assume a role): checks.yml covers them offline."""
+    jobs = load("preview.yml")["jobs"]
+    assert set(jobs) == {"preview", "cost"}
+    for job in jobs.values():
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
+        assert "github.actor != 'dependabot[bot]'" in job["if"]
 
 
 def test_preview_comments_the_prod_preview_judged_by_the_prod_policy_config() -> None:
@@ -484,6 +492,207 @@ def test_preview_comments_the_prod_preview_judged_by_the_prod_policy_config() ->
     # Python for the CLI's virtualenvs and the role must be in place before Pulumi runs.
     assert index_of(job, only_step_using(job, "actions/setup-python")) < index_of(job, step)
     assert index_of(job, only_step_using(job, AWS_ACTION)) < index_of(job, step)
+
+
+def cost_job() -> dict[str, Any]:
+    return load("preview.yml")["jobs"]["cost"]
+
+
+def test_the_cost_comment_needs_no_cloud_credentials_and_may_only_comment() -> None:
+    job = cost_job()
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert "secrets." not in json.dumps(job) and "vars." not in json.dumps(job)
+    assert not steps_using(job, AWS_ACTION) and not steps_using(job, PULUMI_ACTION)
+
+
+def test_the_cost_comment_previews_the_base_branch_and_the_head_side_by_side() -> None:
+    job = cost_job()
+    checkouts = {step["with"]["path"]: step["with"] for step in steps_using(job, "actions/checkout")}
+    assert set(checkouts) == {"base", "head"}
+    assert checkouts["base"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert "ref" not in checkouts["head"]  # the pull request's merge commit, as checks.yml sees it
+    script = next(step["run"] for step in job["steps"] if "tools.preview " in step.get("run", ""))
+    assert (
+        "(cd base && python -m tools.preview " in script and "(cd head && python -m tools.preview " in script
+    )
+    post = only_step_using(job, "actions/github-script")
+    assert index_of(job, step_running(job, "tools.preview.comment")) < index_of(job, post)
+
+
+def step_running(job: dict[str, Any], text: str) -> dict[str, Any]:
+    return next(step for step in job["steps"] if text in step.get("run", ""))
+
+
+def preview_command_lines(script: str) -> list[list[str]]:
+    """The arguments after `python -m tools.preview` on each line that runs the preview, with the
+    loop's variables given values (a stack, and the base document for `${against[@]}`)."""
+    found = []
+    for line in script.splitlines():
+        match = re.search(r"python -m tools\.preview (.*?)\)", line)
+        if match:
+            text = match.group(1).replace('"${against[@]}"', "--cost-baseline base.json")
+            found.append([arg.replace("$stack", "prod") for arg in shlex.split(text)])
+    return found
+
+
+def test_the_cost_comment_command_lines_parse_with_the_previews_own_parser() -> None:
+    from tools.preview import cli
+
+    script = step_running(cost_job(), "tools.preview ")["run"]
+    base, head = preview_command_lines(script)
+    for argv in (base, head):
+        args = cli.parse_args(argv)
+        assert (args.stack, args.json, args.policy_pack) == ("prod", True, ["policies"])
+        assert (ROOT / args.policy_pack[0] / "PulumiPolicy.yaml").is_file()
+        assert (ROOT / args.policy_pack_config[0]).is_file()
+    assert cli.parse_args(base).cost_baseline is None
+    assert cli.parse_args(head).cost_baseline == "base.json"
+
+
+FAKE_PYTHON = r"""
+args = sys.argv[1:]
+if args[:2] != ["-m", "tools.preview"]:
+    os.execv(REAL, [REAL, *args])
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write(json.dumps([os.path.basename(os.getcwd()), *args]) + "\n")
+side, stack = os.path.basename(os.getcwd()), args[args.index("--stack") + 1]
+plan = json.loads(os.environ["FAKE_PREVIEWS"]).get(f"{side}:{stack}")
+if plan is None or plan[0] == 2:
+    sys.exit("error: no such stack" if plan is None else "error: the program failed")
+status, baseline, peak = plan
+cost = {"currency": "USD", "baselineMonthly": baseline, "peakMonthly": peak, "items": [], "unpriced": []}
+if "--cost-baseline" in args:
+    with open(args[args.index("--cost-baseline") + 1]) as f:
+        before = json.load(f)["cost"]
+    cost["change"] = {"changes": [], "notes": []}
+    for key in ("baseline", "peak"):
+        was, now = before[key + "Monthly"], cost[key + "Monthly"]
+        cost["change"].update({key + "Before": was, key + "After": now, key + "Delta": round(now - was, 2)})
+print(json.dumps({"project": "wwhd", "stack": stack, "cost": cost}))
+sys.exit(status)
+"""
+
+
+def run_cost_step(tmp_path: Path, previews: dict[str, list[float]]) -> tuple[Runner, str]:
+    """The preview step of the cost job under bash, in a workspace with `base` and `head`
+    checkouts holding stacks dev, prod, new (and one without a policy config), and a fake
+    `python` answering `-m tools.preview` from `previews` ("side:stack" -> [exit, baseline, peak])."""
+    job = cost_job()
+    runner = Runner(tmp_path / "run", job, {})
+    for side in ("base", "head"):
+        (tmp_path / side / "policies" / "config").mkdir(parents=True)
+    for stack in ("dev", "prod", "new", "noconfig"):
+        (tmp_path / "head" / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+        if stack != "noconfig":
+            (tmp_path / "head" / "policies" / "config" / f"{stack}.json").write_text("{}")
+    fake = runner.fakes / "python"
+    fake.write_text(f"#!{sys.executable}\nimport json, os, sys\nREAL = {sys.executable!r}\n{FAKE_PYTHON}")
+    fake.chmod(0o755)
+    summary = tmp_path / "summary.md"
+    result = runner.run(
+        step_running(job, "tools.preview "),
+        cwd=tmp_path,
+        FAKE_PREVIEWS=json.dumps(previews),
+        GITHUB_STEP_SUMMARY=str(summary),
+        PYTHONPATH=str(ROOT),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (runner.runner_temp / "cost-comment.md").read_text(encoding="utf-8")
+    assert summary.read_text(encoding="utf-8") == text
+    return runner, text
+
+
+def test_the_cost_step_compares_each_stack_with_the_base_and_reports_new_and_failed_ones(
+    tmp_path: Path,
+) -> None:
+    from tools.preview.comment import MARKER
+
+    runner, text = run_cost_step(
+        tmp_path,
+        {
+            "base:dev": [0, 50.0, 50.0],
+            "head:dev": [0, 52.5, 60.0],
+            # A mandatory violation on either side still yields the document.
+            "base:prod": [1, 190.0, 340.0],
+            "head:prod": [1, 180.0, 340.0],
+            "head:new": [0, 10.0, 10.0],
+        },
+    )
+    calls = [
+        argv for argv in map(json.loads, runner.log.read_text().splitlines()) if argv[0] in ("base", "head")
+    ]
+    previewed = {(c[0], c[c.index("--stack") + 1]): c for c in calls}
+    assert set(previewed) == {(side, s) for side in ("base", "head") for s in ("dev", "prod", "new")}
+    base_doc = str(runner.runner_temp / "base" / "dev.json")
+    assert previewed["head", "dev"][-2:] == ["--cost-baseline", base_doc]
+    assert "--cost-baseline" not in previewed["head", "new"], "no base document: a new stack"
+    assert text.startswith(MARKER + "\n")
+    assert "| dev | $50.00 → $52.50 | **+$2.50** | $50.00 → $60.00 | **+$10.00** |" in text
+    assert "| prod | $190.00 → $180.00 | **-$10.00** | $340.00 → $340.00 | **±$0.00** |" in text
+    assert "| new | $10.00 | new on this branch | $10.00 | new on this branch |" in text
+    assert "| **all stacks** | | **-$7.50** | | **+$10.00** |" in text
+
+    _, failed = run_cost_step(tmp_path / "failed", {"base:dev": [0, 50.0, 50.0], "head:dev": [2, 0, 0]})
+    assert "| dev | preview failed (see the job log) | | | |" in failed
+
+
+GITHUB_SCRIPT_HARNESS = r"""
+const calls = [];
+const existing = JSON.parse(process.env.FAKE_COMMENTS);
+const github = {
+  paginate: async (method, params) => { calls.push([method, params]); return existing; },
+  rest: { issues: {
+    listComments: "listComments",
+    updateComment: async (params) => calls.push(["updateComment", params]),
+    createComment: async (params) => calls.push(["createComment", params]),
+  } },
+};
+const context = { repo: { owner: "acme", repo: "wwhd-infra" }, payload: { pull_request: { number: 42 } } };
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+const script = require("fs").readFileSync(process.env.SCRIPT_FILE, "utf8");
+new AsyncFunction("require", "github", "context", script)(require, github, context)
+  .then(() => console.log(JSON.stringify(calls)));
+"""
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node runs the github-script step")
+@pytest.mark.parametrize(
+    ("comments", "expected"),
+    [
+        ([], "createComment"),
+        ([{"id": 7, "user": {"type": "User"}, "body": "<!-- wwhd-cost-change --> quoted by a person"}], "createComment"),
+        ([{"id": 8, "user": {"type": "Bot"}, "body": "pulumi preview output"},
+          {"id": 9, "user": {"type": "Bot"}, "body": "<!-- wwhd-cost-change -->\nold"}], "updateComment"),
+    ],
+    ids=["first-push", "only-a-person-quoted-it", "later-push"],
+)  # fmt: skip
+def test_the_comment_step_posts_once_then_updates_its_own_comment(
+    tmp_path: Path, comments: list[dict[str, Any]], expected: str
+) -> None:
+    from tools.preview.comment import MARKER
+
+    step = only_step_using(cost_job(), "actions/github-script")
+    script = step["with"]["script"]
+    assert f'"{MARKER}"' in script
+    (tmp_path / "cost-comment.md").write_text(MARKER + "\nthe table\n", encoding="utf-8")
+    (tmp_path / "script.js").write_text(script, encoding="utf-8")
+    (tmp_path / "harness.js").write_text(GITHUB_SCRIPT_HARNESS, encoding="utf-8")
+    result = subprocess.run(
+        ["node", str(tmp_path / "harness.js")],
+        env={**os.environ, "RUNNER_TEMP": str(tmp_path), "FAKE_COMMENTS": json.dumps(comments),
+             "SCRIPT_FILE": str(tmp_path / "script.js")},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    calls = json.loads(result.stdout)
+    assert calls[0] == [
+        "listComments",
+        {"owner": "acme", "repo": "wwhd-infra", "issue_number": 42, "per_page": 100},
+    ]
+    assert [c[0] for c in calls[1:]] == [expected]
+    params = calls[1][1]
+    assert params["body"] == MARKER + "\nthe table\n"
+    assert params.get("comment_id") == (9 if expected == "updateComment" else None)
 
 
 # ---------------------------------------------------------------------------------------

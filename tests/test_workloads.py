@@ -15,6 +15,16 @@ from botocore.validate import ParamValidator
 
 from components import containers as c
 from components.load_balancer import SSL_POLICY
+from tests.support import (
+    ECS_SERVICE,
+    LISTENER,
+    LOG_GROUP,
+    ROLE,
+    ROLE_POLICY,
+    SCALING_POLICY,
+    SSM_PARAMETER,
+    TASK_DEFINITION,
+)
 from tools.mocks import ACCOUNT_ID, ProgramRun, Registration, load_stack_config, run_program
 from workloads import physical_names
 
@@ -25,14 +35,6 @@ CERT = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0f0e0d0c-1111-2222-3333-4
 QDRANT_KEY = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:qdrant-cloud-AbCdEf"
 ELB_ACCOUNT = "797873946194"
 
-TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
-ECS_SERVICE = "aws:ecs/service:Service"
-LISTENER = "aws:lb/listener:Listener"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-POLICY = "aws:appautoscaling/policy:Policy"
-PARAMETER = "aws:ssm/parameter:Parameter"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 # DB_USER is the app's database user name: with IAM authentication, no password goes with it.
 SECRET_CREDENTIALS = {"OPENAI_API_KEY", "JWT_SECRET", "DB_PASSWORD", "QDRANT_API_KEY"}
 # Prod's file places Qdrant on its own instance; these switch it to the other placements (and
@@ -97,7 +99,7 @@ def containers(task_def: Registration) -> dict[str, dict[str, Any]]:
 
 
 def api_containers(run: ProgramRun) -> dict[str, dict[str, Any]]:
-    return containers(one(run, TASK_DEF, "wwhd-api"))
+    return containers(one(run, TASK_DEFINITION, "wwhd-api"))
 
 
 def env(container: dict[str, Any]) -> dict[str, str]:
@@ -133,7 +135,7 @@ def grants(doc: dict[str, Any]) -> dict[str, tuple[frozenset[str], frozenset[str
 @pytest.mark.parametrize("name", sorted(TOPOLOGIES))
 def test_credentials_only_through_secrets(name: str) -> None:
     run = topology(name)
-    for task in of_type(run, TASK_DEF):
+    for task in of_type(run, TASK_DEFINITION):
         for container in containers(task).values():
             assert not SECRET_CREDENTIALS & set(env(container)), container["name"]
             for value in env(container).values():
@@ -141,7 +143,7 @@ def test_credentials_only_through_secrets(name: str) -> None:
     injected = secrets(api_containers(run)[c.API_CONTAINER])
     stack = run.stack
     # Parameters by name: known before they exist, so a new stack's task definition is judged whole.
-    assert injected["OPENAI_API_KEY"] == one(run, PARAMETER, "wwhd-openai-api-key").inputs["name"]
+    assert injected["OPENAI_API_KEY"] == one(run, SSM_PARAMETER, "wwhd-openai-api-key").inputs["name"]
     assert injected["OPENAI_API_KEY"] == f"/wwhd/{stack}/openai-api-key"
     assert injected["JWT_SECRET"] == f"/wwhd/{stack}/jwt-secret"
     assert "DB_PASSWORD" not in injected
@@ -157,7 +159,7 @@ def test_postgres_with_iam_authentication_as_the_app_user() -> None:
     secret = db.outputs["masterUserSecrets"][0]["secretArn"]
     for container in api_containers(run).values():
         assert not any(secret in ref for ref in secrets(container).values()), container["name"]
-    host = one(run, PARAMETER, "wwhd-db-host")
+    host = one(run, SSM_PARAMETER, "wwhd-db-host")
     assert host.inputs["name"] == secrets(api)["DB_HOST"] == "/wwhd/prod/database-host"
     # The provider marks every parameter value secret; this one is a plain host name.
     assert host.inputs["value"]["value"] == db.outputs["address"] and host.inputs["type"] == "String"
@@ -175,7 +177,7 @@ def test_postgres_with_iam_authentication_as_the_app_user() -> None:
 
 def test_sqlite_on_the_api_access_point() -> None:
     run = program("dev")
-    task = one(run, TASK_DEF, "wwhd-api")
+    task = one(run, TASK_DEFINITION, "wwhd-api")
     api = containers(task)[c.API_CONTAINER]
     assert env(api)["DATABASE_URL"] == "sqlite:////data/wwhd.db"
     assert {"sourceVolume": c.DATA_VOLUME, "containerPath": "/data", "readOnly": False} in api["mountPoints"]
@@ -211,7 +213,7 @@ def test_api_image_by_digest() -> None:
 
 def test_containers_are_hardened() -> None:
     run = program("dev", monitoring={"tracing": True})
-    task = one(run, TASK_DEF, "wwhd-api")
+    task = one(run, TASK_DEFINITION, "wwhd-api")
     defs = containers(task)
     for d in defs.values():
         assert d.get("privileged") is False, d["name"]
@@ -297,7 +299,7 @@ def test_task_definitions_pass_the_ecs_api_model(name: str, arch: str) -> None:
     stack, changes = TOPOLOGIES[name]
     service = {**changes.get("service", {}), "cpuArchitecture": arch}
     run = program(stack, **{**changes, "service": service})
-    tasks = of_type(run, TASK_DEF)
+    tasks = of_type(run, TASK_DEFINITION)
     assert len(tasks) == (1 if "-sidecar-" in name or "-external-" in name else 2)
     for task in tasks:
         params = _register_params(task)
@@ -361,7 +363,9 @@ def test_an_essential_sidecar_keeps_its_memory_floor() -> None:
         assert defs[name]["essential"] is True
         assert defs[name]["memory"] >= c.ESSENTIAL_MEMORY_FLOOR
         assert 0 < defs[name]["memoryReservation"] < defs[name]["memory"]
-    assert sum(d["memory"] for d in defs.values()) <= int(one(run, TASK_DEF, "wwhd-api").inputs["memory"])
+    assert sum(d["memory"] for d in defs.values()) <= int(
+        one(run, TASK_DEFINITION, "wwhd-api").inputs["memory"]
+    )
 
 
 # --- topologies -------------------------------------------------------------------------------
@@ -383,7 +387,7 @@ def test_sidecar_topology() -> None:
     assert qdrant["mountPoints"] == [
         {"sourceVolume": c.QDRANT_VOLUME, "containerPath": "/qdrant/storage", "readOnly": False}
     ]
-    volumes = {v["name"]: v for v in one(run, TASK_DEF, "wwhd-api").inputs["volumes"]}
+    volumes = {v["name"]: v for v in one(run, TASK_DEFINITION, "wwhd-api").inputs["volumes"]}
     ap = one(run, "aws:efs/accessPoint:AccessPoint", "wwhd-qdrant-ap").outputs["id"]
     assert volumes[c.QDRANT_VOLUME]["efsVolumeConfiguration"]["authorizationConfig"]["accessPointId"] == ap
     assert qdrant["logConfiguration"]["options"]["awslogs-group"] == run.outputs["qdrantLogGroupName"]
@@ -420,7 +424,7 @@ def test_service_topology() -> None:
     # The API starts once the service it searches exists.
     assert qdrant_svc.urn in one(run, ECS_SERVICE, "wwhd-api").dependencies
 
-    task = one(run, TASK_DEF, "wwhd-qdrant")
+    task = one(run, TASK_DEFINITION, "wwhd-qdrant")
     assert (task.inputs["cpu"], task.inputs["memory"]) == ("512", "1024")
     assert task.inputs["taskRoleArn"] == one(run, ROLE, "wwhd-qdrant-task").outputs["arn"]
     assert task.inputs["executionRoleArn"] == one(run, ROLE, "wwhd-qdrant-execution").outputs["arn"]
@@ -442,7 +446,7 @@ def test_instance_topology() -> None:
     assert (i["deploymentMinimumHealthyPercent"], i["deploymentMaximumPercent"]) == (0, 100)
     # The task's network interface is in the host's subnet (the volume's AZ).
     assert i["networkConfiguration"]["subnets"] == [run.outputs["privateSubnetIds"][0]]
-    task = one(run, TASK_DEF, "wwhd-qdrant")
+    task = one(run, TASK_DEFINITION, "wwhd-qdrant")
     assert task.inputs["requiresCompatibilities"] == ["EC2"]
     assert task.inputs["runtimePlatform"]["cpuArchitecture"] == "ARM64"
     assert {v["name"]: v.get("hostPath") for v in task.inputs["volumes"]} == {
@@ -466,7 +470,7 @@ def test_external_topology_creates_the_key_parameter() -> None:
     run = program("prod", qdrant=EXTERNAL)
     api = api_containers(run)[c.API_CONTAINER]
     assert env(api)["QDRANT_URL"] == "https://q.cloud.qdrant.io"
-    key = one(run, PARAMETER, "wwhd-qdrant-api-key")
+    key = one(run, SSM_PARAMETER, "wwhd-qdrant-api-key")
     assert key.inputs["name"] == secrets(api)["QDRANT_API_KEY"] == "/wwhd/prod/qdrant-api-key"
     assert key.inputs["type"] == "SecureString"
     assert set(api_containers(run)) == {c.API_CONTAINER, c.COLLECTOR_CONTAINER}
@@ -477,7 +481,7 @@ def test_external_topology_uses_a_given_key_secret() -> None:
     run = program("prod", qdrant={**EXTERNAL, "apiKeySecretArn": QDRANT_KEY})
     api = api_containers(run)[c.API_CONTAINER]
     assert secrets(api)["QDRANT_API_KEY"] == QDRANT_KEY
-    assert [s.name for s in of_type(run, PARAMETER) if "qdrant" in s.name] == []
+    assert [s.name for s in of_type(run, SSM_PARAMETER) if "qdrant" in s.name] == []
     assert QDRANT_KEY in grants(policy_doc(run, "wwhd-api-execution"))["ReadInjectedSecrets"][1]
 
 
@@ -660,7 +664,7 @@ def test_the_file_system_policy_admits_each_writer_through_its_access_point() ->
 
 def test_secrets_are_encrypted_parameters() -> None:
     run = program("dev")
-    parameters = {p.name: p for p in of_type(run, PARAMETER)}
+    parameters = {p.name: p for p in of_type(run, SSM_PARAMETER)}
     assert {p.inputs["name"] for p in parameters.values()} == {
         "/wwhd/dev/openai-api-key",
         "/wwhd/dev/jwt-secret",
@@ -675,9 +679,9 @@ def test_secrets_are_encrypted_parameters() -> None:
 
 def test_openai_key_from_the_stack_config() -> None:
     """With the key in the stack file the stack owns the value; without it the operator sets it."""
-    given = one(program("dev", openaiApiKey="sk-test-not-a-real-key"), PARAMETER, "wwhd-openai-api-key")
+    given = one(program("dev", openaiApiKey="sk-test-not-a-real-key"), SSM_PARAMETER, "wwhd-openai-api-key")
     assert given.inputs["value"]["value"] == "sk-test-not-a-real-key"
-    left = one(program("dev"), PARAMETER, "wwhd-openai-api-key")
+    left = one(program("dev"), SSM_PARAMETER, "wwhd-openai-api-key")
     assert left.inputs["value"]["value"] == "set-by-the-operator"
 
 
@@ -907,7 +911,7 @@ def test_api_service() -> None:
     i = svc.inputs
     cluster = one(run, "aws:ecs/cluster:Cluster")
     assert i["cluster"] == cluster.outputs["arn"]
-    assert i["taskDefinition"] == one(run, TASK_DEF, "wwhd-api").outputs["arn"]
+    assert i["taskDefinition"] == one(run, TASK_DEFINITION, "wwhd-api").outputs["arn"]
     assert i["desiredCount"] == 2 and "launchType" not in i
     assert i["networkConfiguration"] == {
         "subnets": run.outputs["privateSubnetIds"],
@@ -976,7 +980,7 @@ def test_autoscaling_targets_and_policies() -> None:
     assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (2, 20)
     assert target.inputs["scalableDimension"] == "ecs:service:DesiredCount"
     policies = {}
-    for p in of_type(run, POLICY):
+    for p in of_type(run, SCALING_POLICY):
         assert p.inputs["policyType"] == "TargetTrackingScaling"
         assert p.inputs["resourceId"] == target.inputs["resourceId"]
         conf = p.inputs["targetTrackingScalingPolicyConfiguration"]
@@ -996,7 +1000,7 @@ def test_autoscaling_targets_and_policies() -> None:
 def test_no_autoscaling_when_max_equals_min() -> None:
     run = program("prod", service={"minCount": 2, "desiredCount": 2, "maxCount": 2})
     assert of_type(run, "aws:appautoscaling/target:Target") == []
-    assert of_type(run, POLICY) == []
+    assert of_type(run, SCALING_POLICY) == []
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -1027,7 +1031,7 @@ def test_components_and_their_children() -> None:
     assert owner("aws:ecs/cluster:Cluster", "wwhd-cluster") == "WwhdPlatform wwhd"
     assert owner("aws:lb/loadBalancer:LoadBalancer", "wwhd-lb-alb") == "WwhdPlatform wwhd"
     assert owner("aws:ecr/repository:Repository", "wwhd-api") == "WwhdPlatform wwhd"
-    assert owner(PARAMETER, "wwhd-jwt-secret") == "WwhdPlatform wwhd"
+    assert owner(SSM_PARAMETER, "wwhd-jwt-secret") == "WwhdPlatform wwhd"
     for name in ("wwhd-api-task", "wwhd-api-execution"):
         assert owner(ROLE, name) == "WwhdService wwhd-api"
     assert owner(ECS_SERVICE, "wwhd-qdrant") == "WwhdService wwhd-qdrant"
@@ -1060,10 +1064,10 @@ def test_prod_pulls_only_from_the_accounts_registry() -> None:
     the same NAT address; prod's third-party images come through pull-through cache rules."""
     run = program("prod")
     registry = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/"
-    for task in of_type(run, TASK_DEF):
+    for task in of_type(run, TASK_DEFINITION):
         for container in containers(task).values():
             assert container["image"].startswith(registry), container["image"]
-    qdrant = containers(one(run, TASK_DEF, "wwhd-qdrant"))[c.QDRANT_CONTAINER]["image"]
+    qdrant = containers(one(run, TASK_DEFINITION, "wwhd-qdrant"))[c.QDRANT_CONTAINER]["image"]
     assert qdrant == f"{registry}wwhd-prod/docker-hub/qdrant/qdrant:v1.16.2"
     collector = api_containers(run)[c.COLLECTOR_CONTAINER]["image"]
     assert collector.startswith(f"{registry}wwhd-prod/ecr-public/aws-observability/aws-otel-collector:v")
@@ -1084,7 +1088,7 @@ def test_prod_pulls_only_from_the_accounts_registry() -> None:
     assert all(t.inputs["imageTagMutability"] == "IMMUTABLE" for t in templates)
     # Dev pulls public images directly (the pack's advisory level there).
     assert (
-        containers(one(program("dev"), TASK_DEF, "wwhd-api"))[c.QDRANT_CONTAINER]["image"]
+        containers(one(program("dev"), TASK_DEFINITION, "wwhd-api"))[c.QDRANT_CONTAINER]["image"]
         == "qdrant/qdrant:v1.16.2"
     )
 

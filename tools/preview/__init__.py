@@ -1,7 +1,8 @@
 """Offline preview: see and check a Pulumi Python stack without the Pulumi CLI or cloud credentials.
 
 ``python -m tools.preview --stack NAME [--cwd DIR] [--policy-pack DIR]... [--policy-pack-config FILE]...
-[--new-stack] [--json] [--wide] [--by-type] [--timeout SECONDS] [--timings]`` (``./preview NAME`` at the
+[--new-stack] [--json] [--wide] [--by-type] [--timeout SECONDS] [--timings] [--cost-advice]
+[--cost-baseline FILE]`` (``./preview NAME`` at the
 repository root adds the pack and the stack's policy config).
 
 1. Reads ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml`` from ``--cwd`` into the SDK's config
@@ -17,7 +18,8 @@ repository root adds the pack and the stack's policy config).
    decide (``undecided [<property>]: ...``, or the SDK's "can't run policy ... during preview")
    are counted apart from violations.
 3. Prices the stack with the pack's own cost model when it ships one, over the resources of the
-   same AnalyzeStack request (``cost.py``).
+   same AnalyzeStack request, with its levers (``--cost-advice``, or a total above its ceiling)
+   and the change from an earlier ``--json`` document (``--cost-baseline``) (``cost.py``).
 4. Prints the resource tree, outputs, counts, violations and undecided checks by level, stand-in
    values and the cost summary in at most 100 columns (``render.py``), or one JSON document with
    ``--json``. The same inputs give the same bytes.

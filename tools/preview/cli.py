@@ -25,7 +25,19 @@ from .analyzer import (
     stack_request,
     stack_view,
 )
-from .cost import COST_POLICY, CostModel, CostModelError, find_cost_model
+from .cost import (
+    ADVICE_ALWAYS,
+    ADVICE_OVER_CEILING,
+    COST_POLICY,
+    CostBaselineError,
+    CostModel,
+    CostModelError,
+    add_cost_arguments,
+    find_cost_model,
+    load_cost_baseline,
+    sorted_advice,
+    with_recorded_bill,
+)
 from .render import REPORT_WIDTH, Style, failed, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +97,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="print the time split on stderr and add it to the JSON document",
     )
+    add_cost_arguments(parser)
     args = parser.parse_args(argv)
     if args.policy_pack_config and len(args.policy_pack_config) != len(args.policy_pack):
         parser.error(
@@ -129,6 +142,15 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
     files = program.load_files(cwd, args.stack)
     pairs = pack_pairs(args)
     file_configs: list[dict[str, PolicyConfig]] = [load_policy_config(c) if c else {} for _, c in pairs]
+    # --cost-baseline: the earlier estimate, checked before anything runs, and its totals handed to
+    # the pack as cost-increase-ceiling's recorded bill.
+    before = (
+        load_cost_baseline(Path(args.cost_baseline), files.project, args.stack)
+        if args.cost_baseline
+        else None
+    )
+    if before is not None:
+        file_configs = [with_recorded_bill(cfg, before) for cfg in file_configs]
     context = StackContext(
         project=files.project,
         stack=args.stack,
@@ -157,6 +179,11 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
                 }
                 cost_model = CostModel(pack.path, module, env)
                 break
+        if cost_model is None and (args.cost_advice or before is not None):
+            option = "--cost-advice" if args.cost_advice else "--cost-baseline"
+            raise CostModelError(
+                f"{option} needs a policy pack that ships a cost model, and no --policy-pack does"
+            )
 
         t = time.perf_counter()
         with contextlib.redirect_stdout(stderr):  # a program's print() must not corrupt --json
@@ -181,9 +208,12 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
             usage, region, ceilings = _cost_settings(packs, files.config)
             # The resources exactly as the pack's AnalyzeStack got them: the estimate and the
             # cost-ceiling verdict are one computation over one input.
-            cost = cost_model.estimate(stack_view(stack), usage, region)
+            advice = ADVICE_ALWAYS if args.cost_advice else ADVICE_OVER_CEILING
+            cost = cost_model.estimate(stack_view(stack), usage, region, ceilings, advice, before)
             if ceilings:
                 cost["ceiling"] = ceilings
+            if "advice" in cost:
+                cost["advice"] = sorted_advice(cost["advice"])
             timings["cost"] = time.perf_counter() - t
         logs = [f"{p.name}: {line}" for p in packs for line in p.stderr if line.strip()]
         if engine is not None:
@@ -239,7 +269,7 @@ def main(
     args = parse_args(argv)
     try:
         doc, logs = preview(args, err)
-    except (program.ProgramError, PolicyPackError, CostModelError) as exc:
+    except (program.ProgramError, PolicyPackError, CostModelError, CostBaselineError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
     if args.json:

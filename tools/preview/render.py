@@ -324,9 +324,12 @@ def _cost(doc: Mapping[str, Any], s: Style, width: int | None, top: int) -> list
         for item in items[:top]:
             kind = str(item.get("type", "")).rsplit(":", 1)[-1]
             detail = f": {item['detail']}" if item.get("detail") else ""
-            amounts = f"    {float(item.get('baselineMonthly') or 0):>10,.2f} {float(item.get('peakMonthly') or 0):>10,.2f}  "
-            lines = _wrap(f"{item.get('name', '?')} ({kind}){detail}", " " * len(amounts), width)
-            out += [amounts + lines[0].lstrip(), *lines[1:]]
+            out += _amount_rows(
+                float(item.get("baselineMonthly") or 0),
+                float(item.get("peakMonthly") or 0),
+                f"{item.get('name', '?')} ({kind}){detail}",
+                width,
+            )
         if len(items) > top:
             out.append(f"    ... and {len(items) - top} smaller items")
     unpriced = cost.get("unpriced") or []
@@ -336,6 +339,77 @@ def _cost(doc: Mapping[str, Any], s: Style, width: int | None, top: int) -> list
         out += [
             s.yellow(line) for line in _wrap(f"not priced ({len(unpriced)}): {shown}{more}", "    ", width)
         ]
+    return out + _advice(cost, width) + _change(cost, s, width)
+
+
+def _amount_rows(base: float, peak: float, text: str, width: int | None, sign: str = "") -> list[str]:
+    """Two right-aligned amounts, then ``text`` wrapped under itself: the layout of the cost items."""
+    amounts = f"    {base:>{sign}10,.2f} {peak:>{sign}10,.2f}  "
+    lines = _wrap(text, " " * len(amounts), width)
+    return [amounts + lines[0].lstrip(), *lines[1:]]
+
+
+def over_ceiling(cost: Mapping[str, Any]) -> bool:
+    """A total above its ceiling (the preview then lists the levers without being asked)."""
+    ceiling = cost.get("ceiling") or {}
+    return any(
+        isinstance(ceiling.get(key), (int, float)) and float(cost[key]) > ceiling[key]
+        for key in ("baselineMonthly", "peakMonthly")
+    )
+
+
+def _advice(cost: Mapping[str, Any], width: int | None) -> list[str]:
+    levers = cost.get("advice")
+    if levers is None:
+        return []
+    why = "above the ceiling: " if over_ceiling(cost) else ""
+    if not levers:
+        return [f"    {why}no lever applies to this stack"]
+    out = _wrap(
+        f"{why}levers, each priced alone (not additive), saving per month baseline / peak:",
+        "    ",
+        width,
+    )
+    for lever in levers:
+        out += _amount_rows(
+            float(lever.get("baselineSavingMonthly") or 0),
+            float(lever.get("peakSavingMonthly") or 0),
+            f"{lever.get('title', '?')}\n  trade-off: {lever.get('tradeOff') or 'not stated'}",
+            width,
+        )
+    return out
+
+
+def _change(cost: Mapping[str, Any], s: Style, width: int | None) -> list[str]:
+    change = cost.get("change")
+    if not change:
+        return []
+    out = ["", s.bold("Cost of the change against the baseline estimate (USD per month):")]
+    for label, key in (("baseline:          ", "baseline"), ("autoscaling peak:  ", "peak")):
+        before, after, delta = (float(change[f"{key}{k}"]) for k in ("Before", "After", "Delta"))
+        out.append(f"    {label} {_money(before)} -> {_money(after)} ({delta:+,.2f})")
+    rows = change.get("changes") or []
+    if not rows:
+        out.append("    no resource changed its cost")
+    else:
+        out.append("    by resource (change baseline / peak):")
+    for row in rows:
+        kind = str(row.get("type") or "").rsplit(":", 1)[-1]
+        status = row.get("status")
+        detail = row.get("detailBefore") if status == "removed" else row.get("detailAfter")
+        was = (
+            f" (was: {row['detailBefore']})"
+            if status == "changed" and row.get("detailBefore") != detail
+            else ""
+        )
+        text = f"{row.get('name', '?')} ({kind}) {status}" + (f": {detail}" if detail else "") + was
+        out += _amount_rows(float(row["baselineDelta"]), float(row["peakDelta"]), text, width, sign="+")
+    for key, label in (("unpricedAdded", "now unpriced"), ("unpricedRemoved", "no longer unpriced")):
+        names = ", ".join(str(u.get("name", "?")) for u in change.get(key) or [])
+        if names:
+            out += [s.yellow(line) for line in _wrap(f"{label}: {names}", "    ", width)]
+    for note in change.get("notes") or []:
+        out += _wrap(f"note: {note}", "    ", width)
     return out
 
 
