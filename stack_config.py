@@ -11,14 +11,11 @@ at once, each prefixed with its key path as written in the stack file
 from __future__ import annotations
 
 import copy
-import difflib
 import ipaddress
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal
 
 import pulumi
 from pydantic import (
@@ -31,7 +28,6 @@ from pydantic import (
     alias_generators,
     field_validator,
 )
-from pydantic_core import ErrorDetails
 
 from components.container_host import (
     GP3_MAX_GB,
@@ -43,6 +39,17 @@ from components.container_host import (
 )
 from components.containers import split_task
 from components.nat_instance import AL2023_UNSUPPORTED_FAMILIES
+from config_errors import (
+    ConfigError,
+    Problem,
+    StrictModel,
+    field_at,
+    plain,
+    problem,
+    read_namespace,
+    unknown_key,
+    validate,
+)
 
 NAMESPACE = "wwhd"
 
@@ -93,45 +100,9 @@ LOG_GROUP_NAME_MAX = 512 - len(PERFORMANCE_LOG_SUFFIX)
 _LOG_GROUP_NAME = re.compile(r"^[.\-_/#A-Za-z0-9]+$")
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One problem in a stack file: the key path as written there, and what is wrong."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class ConfigError(pulumi.RunError):
-    """The stack configuration is invalid. A ``RunError``, so Pulumi prints the message
-    without a traceback; ``problems`` lists every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"invalid stack configuration ({len(problems)} {noun}):\n{lines}")
-
-
-class _Model(BaseModel):
-    """Stack file sections: camelCase keys, unknown keys refused, immutable once read.
-
-    Strict: a value must already have its field's type, as YAML (through the JSON Pulumi hands
-    the program) gives it. Lax pydantic would turn ``flowLogs: "yes"`` into true and
-    ``memory: "4096"`` into 4096; strict refuses both, and an integer where a number is meant
-    (``latencyP95Seconds: 2``) stays acceptable. The docstring under each field is its
-    description: the README's configuration table is generated from them (tools/readme.py)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        alias_generator=alias_generators.to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
+class _Model(StrictModel):
+    """A section of the stack file (``StrictModel``): the README's configuration table is
+    generated from the docstring under each field (tools/readme.py)."""
 
 
 # --- network -------------------------------------------------------------------------------
@@ -697,6 +668,28 @@ class StackConfig(_Model):
         return list(enumerate(self.services))
 
     @property
+    def postgres(self) -> bool:
+        """True when the API keeps its relational data in PostgreSQL (RDS), not SQLite on EFS."""
+        return self.database.engine == "postgres"
+
+    @property
+    def qdrant_on_efs(self) -> bool:
+        """True when Qdrant's directory lives on EFS: as a sidecar or a Fargate service, or kept
+        (``storage.retainFileSystem``) by a stack moving Qdrant off EFS until the move is done."""
+        return self.qdrant.placement in ("sidecar", "service") or self.storage.retain_file_system
+
+    @property
+    def efs_services(self) -> list[str]:
+        """The extra services that mount a directory of the file system."""
+        return [s.name for s in self.services if s.efs]
+
+    @property
+    def uses_efs(self) -> bool:
+        """True when anything keeps files on EFS (SQLite, Qdrant, an extra service's directory):
+        the stack then has a file system."""
+        return not self.postgres or self.qdrant_on_efs or bool(self.efs_services)
+
+    @property
     def single_writer(self) -> bool:
         """True when a writer in the API task owns files on EFS (SQLite, or Qdrant as a
         sidecar), so the API service may never run two tasks at once."""
@@ -783,7 +776,7 @@ SECTIONS: dict[str, type[_Model]] = {
     "monitoring": MonitoringConfig,
 }
 _PLAIN_KEYS = ("environment", "tags", "services")
-# Secrets are read by __main__.py with get_secret, never copied into the (printable) model;
+# Secrets are read with read_secret, never copied into the (printable) model;
 # each with its description (the README's configuration table).
 SECRET_KEYS: dict[str, str] = {
     "openaiApiKey": "The OpenAI API key, set with ``pulumi config set --secret``: it becomes the"
@@ -808,181 +801,6 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-# --- problems: pydantic's errors in the stack file's words -------------------------------
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def nested_model(annotation: Any) -> type[BaseModel] | None:
-    """The model a field holds: itself, or as the items of a list or an optional value."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = nested_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _field_at(model: type[BaseModel], key: str) -> tuple[int, type[BaseModel] | None]:
-    """Where ``key`` (as written in the stack file) stands among ``model``'s fields, and the
-    model it holds; an unknown key stands after every known one."""
-    for position, (name, field) in enumerate(model.model_fields.items()):
-        if key in (name, field.alias):
-            return position, nested_model(field.annotation)
-    return len(model.model_fields), None
-
-
-def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model that holds the last key of ``loc`` (list indexes are stepped over)."""
-    current: type[BaseModel] | None = model
-    for part in loc:
-        if current is None:
-            return None
-        if isinstance(part, str):
-            current = _field_at(current, part)[1]
-    return current
-
-
-def _unknown_key(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    return f"unknown key; did you mean {close[0]}?" if close else "unknown key"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
-def _plain(value: Any) -> str:
-    """A value as the stack file spells it, after "not" in a message."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return f"the number {_number(value)}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if value is None:
-        return "an empty value"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return "a list" if isinstance(value, list) else repr(value)
-
-
-# What each of pydantic's type errors expects, in words, and the types a quoted value of the
-# right kind has once unquoted (``memory: "4096"``: write it without quotes).
-_EXPECTED: dict[str, tuple[str, tuple[type, ...]]] = {
-    "bool_type": ("true or false", (bool,)),
-    "int_type": ("an integer", (int,)),
-    "float_type": ("a number", (int, float)),
-    "string_type": ("a string", ()),
-    "list_type": ("a list", ()),
-    "dict_type": ("a mapping of keys to values", ()),
-    "model_type": ("a mapping of keys to values", ()),
-}
-_BOUNDS = {
-    "greater_than_equal": ("at least", "ge"),
-    "greater_than": ("above", "gt"),
-    "less_than_equal": ("at most", "le"),
-    "less_than": ("below", "lt"),
-}
-_LENGTHS = {
-    "too_short": ("at least", "min_length"),
-    "too_long": ("at most", "max_length"),
-    "string_too_short": ("at least", "min_length"),
-    "string_too_long": ("at most", "max_length"),
-}
-
-
-def _message(err: ErrorDetails) -> str:
-    """One pydantic error as a plain sentence about the value the stack file holds."""
-    kind, value, ctx = err["type"], err["input"], err.get("ctx", {})
-    if kind in _EXPECTED:
-        expected, quoted_types = _EXPECTED[kind]
-        hint = ""
-        if isinstance(value, str) and type(_unquoted(value)) in quoted_types:
-            hint = "; write it without quotes"
-            if kind == "float_type":
-                # `pulumi config set --path` types integers and booleans, and keeps 1.5 a string.
-                hint += " (pulumi config set: add --type float)"
-        elif kind == "string_type" and isinstance(value, int | float):
-            hint = "; put it in quotes"
-        return f"must be {expected}, not {_plain(value)}{hint}"
-    if kind == "literal_error":
-        return f"must be {ctx['expected']}, not {_plain(value)}"
-    if kind in _BOUNDS:
-        words, bound = _BOUNDS[kind]
-        return f"must be {words} {_number(ctx[bound])}, not {_number(value)}"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "string_pattern_mismatch":
-        return f"must match {ctx['pattern']}, not {_plain(value)}"
-    if kind in _LENGTHS:
-        words, bound = _LENGTHS[kind]
-        if kind.startswith("string"):
-            return f"must be {words} {ctx[bound]} characters long, not {len(value)}"
-        return f"must hold {words} {ctx[bound]} items, not {ctx['actual_length']}"
-    # Our own validators (and email-validator) already speak plainly.
-    return err["msg"].removeprefix("Value error, ")
-
-
-def _unquoted(text: str) -> Any:
-    """What YAML would read ``text`` as without its quotes (None when not a JSON scalar)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None
-
-
-def _key_path(where: str, loc: tuple[int | str, ...]) -> str:
-    path = where
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def _problem(where: str, model: type[BaseModel] | None, err: ErrorDetails) -> Problem:
-    loc = tuple(err["loc"])
-    if loc and loc[-1] == "[key]":
-        # A mapping's key is wrong, not its value: name the mapping and the key.
-        return Problem(_key_path(where, loc[:-2]), f"key {_message(err)}")
-    if err["type"] == "extra_forbidden":
-        holder = _model_at(model, loc[:-1]) if model else None
-        valid = [field.alias or name for name, field in holder.model_fields.items()] if holder else []
-        return Problem(_key_path(where, loc), _unknown_key(str(loc[-1]), valid))
-    return Problem(_key_path(where, loc), _message(err))
-
-
-def _without(values: Any, loc: tuple[int | str, ...]) -> Any:
-    """A copy of ``values`` without the key at ``loc``."""
-    if not loc:
-        return values
-    head, rest = loc[0], loc[1:]
-    if isinstance(values, Mapping):
-        if not rest:
-            return {k: v for k, v in values.items() if k != head}
-        return {k: _without(v, rest) if k == head else v for k, v in values.items()}
-    if isinstance(values, list) and isinstance(head, int):
-        return [_without(v, rest) if i == head else v for i, v in enumerate(values)]
-    return values
-
-
-def validate(model: type[_M], values: Any, where: str) -> tuple[_M | None, list[Problem]]:
-    """``values`` as a ``model``, or None, with every problem found, each named by its key path
-    under ``where``. Unknown keys alone do not reject the mapping: it is validated again without
-    them, so a misspelt key does not hide what the rules across keys find in the rest."""
-    try:
-        return model.model_validate(values), []
-    except ValidationError as exc:
-        errors = exc.errors()
-    problems = [_problem(where, model, err) for err in errors]
-    unknown = [tuple(err["loc"]) for err in errors if err["type"] == "extra_forbidden"]
-    if len(unknown) < len(errors):
-        return None, problems
-    for loc in unknown:
-        values = _without(values, loc)
-    return model.model_validate(values), problems
 
 
 def _p(section: str, key: str) -> str:
@@ -1351,7 +1169,7 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
     top_keys = [*SECTIONS, *_PLAIN_KEYS, *SECRET_KEYS]
     for key in raw:
         if key not in top_keys:
-            problems.append(Problem(f"{NAMESPACE}:{key}", _unknown_key(key, top_keys)))
+            problems.append(Problem(f"{NAMESPACE}:{key}", unknown_key(key, top_keys)))
     if not region:
         problems.append(Problem("aws:region", "required key is missing"))
 
@@ -1364,7 +1182,7 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
                 f"{NAMESPACE}:environment",
                 "required key is missing (dev, staging or prod)"
                 if environment is None
-                else f"must be one of dev, staging, prod, not {_plain(environment)}",
+                else f"must be one of dev, staging, prod, not {plain(environment)}",
             )
         )
     # Every environment's defaults fill the same required keys, so with an unknown environment
@@ -1377,7 +1195,7 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
         given = raw.get(key, {})
         if not isinstance(given, Mapping):
             problems.append(
-                Problem(f"{NAMESPACE}:{key}", f"must be a mapping of keys to values, not {_plain(given)}")
+                Problem(f"{NAMESPACE}:{key}", f"must be a mapping of keys to values, not {plain(given)}")
             )
             continue
         values = dict(given)
@@ -1402,7 +1220,7 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
     given_services = raw.get("services", [])
     if not isinstance(given_services, list):
         problems.append(
-            Problem(f"{NAMESPACE}:services", f"must be a list of services, not {_plain(given_services)}")
+            Problem(f"{NAMESPACE}:services", f"must be a list of services, not {plain(given_services)}")
         )
     else:
         for i, entry in enumerate(given_services):
@@ -1415,7 +1233,7 @@ def parse_stack_config(raw: Mapping[str, Any], region: str | None) -> StackConfi
     try:
         tags = _TAGS.validate_python(raw.get("tags", {}))
     except ValidationError as exc:
-        problems += [_problem(f"{NAMESPACE}:tags", None, err) for err in exc.errors()]
+        problems += [problem(f"{NAMESPACE}:tags", None, err) for err in exc.errors()]
 
     # Rules across keys run on every section that parsed, so one pass reports everything.
     view = _Partial(known or "", region or "", sections, services)
@@ -1458,7 +1276,7 @@ def order(problem: Problem) -> tuple[int, ...]:
         elif model is None:
             rank.append(0)
         else:
-            position, model = _field_at(model, name)
+            position, model = field_at(model, name)
             rank.append(position)
     return tuple(rank)
 
@@ -1483,27 +1301,13 @@ class _Partial:
     deployment_percents = StackConfig.deployment_percents
 
 
+def read_secret(key: str) -> pulumi.Output[str] | None:
+    """A key of ``SECRET_KEYS`` as a secret Output (None when unset), never part of the model."""
+    assert key in SECRET_KEYS, f"{key} is not one of the stack's secret keys"
+    return pulumi.Config(NAMESPACE).get_secret(key)
+
+
 def read_stack_config() -> StackConfig:
     """Read and validate the running stack's configuration (``__main__.py`` calls this once)."""
-    prefix = f"{NAMESPACE}:"
-    keys = {k[len(prefix) :] for k in _all_config_keys() if k.startswith(prefix)} - set(SECRET_KEYS)
-    ns = pulumi.Config(NAMESPACE)
-    raw: dict[str, Any] = {}
-    for key in sorted(keys):
-        text = ns.get(key)
-        if key == "environment" or text is None:
-            raw[key] = text
-            continue
-        try:
-            raw[key] = json.loads(text)
-        except json.JSONDecodeError:
-            # A plain string where a mapping belongs (``wwhd:service: big``).
-            raw[key] = text
+    raw = read_namespace(NAMESPACE, plain_keys=("environment",), skip=tuple(SECRET_KEYS))
     return parse_stack_config(raw, pulumi.Config("aws").get("region"))
-
-
-def _all_config_keys() -> set[str]:
-    """Every configuration key of the running stack, wherever the SDK was given it."""
-    from pulumi.runtime import config as runtime_config
-
-    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())

@@ -1,14 +1,16 @@
-"""The stack's workloads as WwhdService arguments, from the validated configuration.
+"""The stack's components as typed arguments, from the validated configuration.
 
-``__main__.py`` composes the components; this module says what runs on the platform: the API
-(with Qdrant beside it as a sidecar, and the tracing daemon), the Qdrant singleton, and the
-extra services of ``wwhd:services``. Components never read configuration: the functions here
-turn the frozen ``StackConfig`` and the outputs of other components into typed args.
+``__main__.py`` composes the components; this module says what each is given: the network,
+data volume, database and platform beneath the services; what runs on the platform (the API
+with Qdrant beside it as a sidecar and the tracing daemon, the Qdrant singleton on Fargate or
+its own host, the extra services of ``wwhd:services``); what the monitoring watches and what
+the stack exports. Components never read configuration: the functions here turn the frozen
+``StackConfig`` and the outputs of other components into typed args.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +19,19 @@ import pulumi_aws as aws
 
 from components import containers as c
 from components import service_iam as iam
-from components.container_host import WwhdContainerHost
-from components.data import Writer, WwhdDataVolume
-from components.database import POSTGRES_PORT, WwhdDatabase
+from components.container_host import WwhdContainerHost, WwhdContainerHostArgs
+from components.data import Writer, WwhdDataVolume, WwhdDataVolumeArgs
+from components.database import POSTGRES_PORT, WwhdDatabase, WwhdDatabaseArgs
 from components.legacy import Legacy
-from components.network import ServicePorts, WwhdNetwork
-from components.platform import WwhdPlatform
+from components.monitoring import WatchedHost, WatchedService, WwhdMonitoringArgs
+from components.network import ServicePorts, WwhdNetwork, WwhdNetworkArgs
+from components.platform import (
+    PlatformNetwork,
+    PlatformSecrets,
+    PullThroughCache,
+    WwhdPlatform,
+    WwhdPlatformArgs,
+)
 from components.service import (
     Deployment,
     Discovery,
@@ -36,9 +45,10 @@ from components.service import (
     Scaling,
     ServiceNetwork,
     TaskSpec,
+    WwhdService,
     WwhdServiceArgs,
 )
-from stack_config import PERFORMANCE_LOG_SUFFIX, ExtraServiceConfig, StackConfig
+from stack_config import PERFORMANCE_LOG_SUFFIX, ExtraServiceConfig, StackConfig, read_secret
 
 # Before the split (issue 16) the API, Qdrant and everything they share were children of one
 # WwhdService "wwhd", and their roles of WwhdRoles "wwhd": every child of the new components is
@@ -109,9 +119,127 @@ def boundary_arn(provider: pulumi.ProviderResource) -> pulumi.Output[str]:
     )
 
 
-def service_ports(cfg: StackConfig) -> list[ServicePorts]:
-    """What the network opens for the extra services."""
-    return [ServicePorts(s.name, s.port, s.efs) for s in cfg.services]
+# --- beneath the services -------------------------------------------------------------------
+
+
+def network_args(
+    cfg: StackConfig, key_arn: pulumi.Input[str], boundary: pulumi.Input[str]
+) -> WwhdNetworkArgs:
+    """The VPC and a security group for each thing that listens or mounts: what the
+    configuration places where decides which groups exist and what they admit."""
+    placement = cfg.qdrant.placement
+    return WwhdNetworkArgs(
+        config=cfg.network,
+        region=cfg.region,
+        key_arn=key_arn,
+        container_port=cfg.service.container_port,
+        https=cfg.load_balancer.https,
+        efs=cfg.uses_efs,
+        api_efs=not cfg.postgres or placement == "sidecar",
+        qdrant_service=placement in ("service", "instance"),
+        qdrant_efs=placement == "service",
+        qdrant_host=placement == "instance",
+        postgres=cfg.postgres,
+        flow_log_retention_days=cfg.monitoring.log_retention_days,
+        services=[ServicePorts(s.name, s.port, s.efs) for s in cfg.services],
+        permissions_boundary=boundary,
+    )
+
+
+def data_args(
+    cfg: StackConfig, key_arn: pulumi.Input[str], network: WwhdNetwork, boundary: pulumi.Input[str]
+) -> WwhdDataVolumeArgs:
+    """The file system of SQLite, Qdrant (sidecar or service) and the services with a directory."""
+    assert network.efs_security_group_id is not None, "the network makes the group when cfg.uses_efs"
+    return WwhdDataVolumeArgs(
+        storage=cfg.storage,
+        key_arn=key_arn,
+        private_subnet_ids=network.private_subnet_ids,
+        subnet_count=network.private_subnet_count,
+        efs_security_group_id=network.efs_security_group_id,
+        region=cfg.region,
+        sqlite=not cfg.postgres,
+        qdrant_on_efs=cfg.qdrant_on_efs,
+        service_directories=cfg.efs_services,
+        tags=cfg.stack_tags,
+        permissions_boundary=boundary,
+    )
+
+
+def database_args(
+    cfg: StackConfig, key_arn: pulumi.Input[str], network: WwhdNetwork, boundary: pulumi.Input[str]
+) -> WwhdDatabaseArgs:
+    """The RDS PostgreSQL instance of ``wwhd:database``."""
+    assert network.db_security_group_id is not None, "the network makes the group when cfg.postgres"
+    return WwhdDatabaseArgs(
+        config=cfg.database,
+        key_arn=key_arn,
+        private_subnet_ids=network.private_subnet_ids,
+        db_security_group_id=network.db_security_group_id,
+        log_retention_days=cfg.monitoring.log_retention_days,
+        permissions_boundary=boundary,
+    )
+
+
+def platform_args(
+    cfg: StackConfig, names: PhysicalNames, key_arn: pulumi.Input[str], network: WwhdNetwork
+) -> WwhdPlatformArgs:
+    """The cluster, load balancer, registry, shared secrets and discovery namespace."""
+    placement, images = cfg.qdrant.placement, cfg.images
+    return WwhdPlatformArgs(
+        region=cfg.region,
+        key_arn=key_arn,
+        cluster_name=names.cluster,
+        repository_name=names.repository,
+        network=PlatformNetwork(network.vpc_id, network.public_subnet_ids, network.lb_security_group_id),
+        load_balancer=cfg.load_balancer,
+        default_port=cfg.service.container_port,
+        spot_percent=cfg.service.spot_percent,
+        on_demand_base=cfg.service.on_demand_base,
+        secrets=PlatformSecrets(
+            openai_api_key=read_secret("openaiApiKey"),
+            qdrant_api_key=placement == "external",
+            qdrant_api_key_arn=cfg.qdrant.api_key_secret_arn,
+        ),
+        pull_through_cache=PullThroughCache(images.docker_hub_credential_arn)
+        if images.pull_through_cache and images.docker_hub_credential_arn
+        else None,
+        protect=cfg.storage.protect,
+        discovery_namespace=names.namespace if placement in ("service", "instance") else None,
+        legacy=PLATFORM_LEGACY,
+    )
+
+
+def qdrant_host_args(
+    cfg: StackConfig,
+    names: PhysicalNames,
+    network: WwhdNetwork,
+    encryption: Encryption,
+    boundary: pulumi.Input[str],
+) -> WwhdContainerHostArgs:
+    """Qdrant's container instance (``placement: instance``): its storage on an EBS volume, as
+    Qdrant does not support network file systems; the host is the volume's, in the AZ of its
+    subnet."""
+    q, storage = cfg.qdrant, cfg.storage
+    assert network.qdrant_host_security_group_id is not None, "the network makes it for placement instance"
+    return WwhdContainerHostArgs(
+        cluster_name=names.cluster,
+        region=cfg.region,
+        subnet_id=network.private_subnet_ids.apply(lambda ids: ids[q.subnet_index]),
+        availability_zone=network.private_subnet_azs.apply(lambda azs: azs[q.subnet_index]),
+        security_group_ids=[network.qdrant_host_security_group_id],
+        key_arn=encryption.key_arn,
+        key_alias=encryption.key_alias,
+        permissions_boundary=boundary,
+        backup_retention_days=storage.backup_retention_days,
+        instance_type=q.instance_type,
+        architecture=q.host_architecture,
+        image_id=q.ami_id,
+        volume_gb=q.volume_gb,
+        backup_copy_region=storage.backup_copy_region,
+        protect=storage.protect,
+        tags=cfg.stack_tags,
+    )
 
 
 def qdrant_url(cfg: StackConfig, names: PhysicalNames) -> str:
@@ -468,22 +596,96 @@ def extra(
     )
 
 
+def qdrant_storage(
+    cfg: StackConfig, host: WwhdContainerHost | None, data: WwhdDataVolume | None
+) -> WwhdContainerHost | WwhdDataVolume | None:
+    """Where the Qdrant service keeps its storage: its host's volume (``instance``) or its EFS
+    access point (``service``); None when there is no Qdrant service (sidecar, external)."""
+    if host is not None:
+        return host
+    return data if cfg.qdrant.placement == "service" else None
+
+
 def writers(
     cfg: StackConfig,
     data: WwhdDataVolume,
-    api_role_arn: pulumi.Input[str],
-    qdrant_role_arn: pulumi.Input[str] | None,
-    extras: Sequence[tuple[str, pulumi.Input[str]]],
+    api: WwhdService,
+    qdrant: WwhdService | None,
+    extras: Mapping[str, WwhdService],
 ) -> list[Writer]:
     """Who may mount what on the data volume: each writer's role through its access point.
-    ``qdrant_role_arn`` is the role that mounts Qdrant's directory, if anything does (a retained
+    Qdrant's directory is mounted by the API's role (sidecar) or its own service's (a retained
     file system keeps the directory with no writer)."""
+    placement = cfg.qdrant.placement
+    qdrant_role = api if placement == "sidecar" else qdrant if placement == "service" else None
     found: list[Writer] = []
     if data.api_access_point_arn is not None:
-        found.append(Writer("ApiMountsData", api_role_arn, data.api_access_point_arn))
-    if data.qdrant_access_point_arn is not None and qdrant_role_arn is not None:
-        found.append(Writer("QdrantMountsQdrant", qdrant_role_arn, data.qdrant_access_point_arn))
-    for name, role_arn in extras:
+        found.append(Writer("ApiMountsData", api.task_role_arn, data.api_access_point_arn))
+    if data.qdrant_access_point_arn is not None and qdrant_role is not None:
+        found.append(Writer("QdrantMountsQdrant", qdrant_role.task_role_arn, data.qdrant_access_point_arn))
+    for name in cfg.efs_services:
         _, ap_arn = data.service_access_points[name]
-        found.append(Writer(f"Service{name.title().replace('-', '')}MountsItsDirectory", role_arn, ap_arn))
+        found.append(
+            Writer(
+                f"Service{name.title().replace('-', '')}MountsItsDirectory",
+                extras[name].task_role_arn,
+                ap_arn,
+            )
+        )
     return found
+
+
+# --- what is watched and exported -----------------------------------------------------------
+
+
+def monitoring_args(
+    cfg: StackConfig,
+    key_arn: pulumi.Input[str],
+    platform: WwhdPlatform,
+    api: WwhdService,
+    qdrant: WwhdService | None,
+    extras: Mapping[str, WwhdService],
+    host: WwhdContainerHost | None,
+    data: WwhdDataVolume | None,
+    database: WwhdDatabase | None,
+) -> WwhdMonitoringArgs:
+    """The alarms and dashboard of every service, the host, the file system and the database."""
+    watched = [
+        WatchedService(
+            "api",
+            "API",
+            api.service_name,
+            target_group_arn_suffix=platform.default_target_group.arn_suffix,
+            default_route=True,
+            parked=cfg.service.desired_count == 0 and cfg.service.min_count == 0,
+        )
+    ]
+    if qdrant is not None:
+        watched.append(
+            WatchedService("qdrant", "Qdrant", qdrant.service_name, singleton=True, impact="retrieval fails")
+        )
+    watched += [
+        WatchedService(n, n, svc.service_name, target_group_arn_suffix=svc.target_group_arn_suffix)
+        for n, svc in extras.items()
+    ]
+    return WwhdMonitoringArgs(
+        config=cfg.monitoring,
+        environment=cfg.environment,
+        region=cfg.region,
+        key_arn=key_arn,
+        cluster_name=platform.cluster_name,
+        alb_arn_suffix=platform.load_balancer.arn_suffix,
+        services=watched,
+        host=WatchedHost(
+            host.asg_name, host.free_space_metric.namespace, dict(host.free_space_metric.dimensions)
+        )
+        if host is not None
+        else None,
+        api_log_group_name=api.log_group_name,
+        performance_log_group_name=api.extra_log_group_names["performance"],
+        file_system_id=data.file_system_id if data else None,
+        throughput_mode=cfg.storage.throughput_mode,
+        db_instance_identifier=database.identifier if database else None,
+        db_allocated_storage_gb=cfg.database.allocated_storage_gb if database else None,
+        db_instance_class=cfg.database.instance_class if database else None,
+    )

@@ -10,9 +10,16 @@ deleting the boundary stops every deploy that creates or changes a role.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
+
+# The bootstrap runs from its own directory (``pulumi -C bootstrap up``) yet words its
+# configuration problems with the program's machinery (config_errors.py at the repository root,
+# which needs only pulumi and pydantic): put the root on the import path before reading config.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from wwhd_bootstrap.boundary import BOUNDARY_POLICY_NAME, workload_boundary
 from wwhd_bootstrap.config import read_config

@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.backup import BackupSpec, daily_backups
+from components.outputs import register_typed_outputs
 
 TOKEN = "wwhd:index:WwhdContainerHost"
 
@@ -425,29 +426,7 @@ class WwhdContainerHost(pulumi.ComponentResource):
         self.backup_vault_name = backups.vault.name
         self.backup_vault_arn = backups.vault.arn
         self.backup_role_arn = backups.role.arn
-        self.register_outputs(
-            {
-                "volume_id": self.volume_id,
-                "volume_arn": self.volume_arn,
-                "asg_name": self.asg_name,
-                "asg_arn": self.asg_arn,
-                "launch_template_id": self.launch_template_id,
-                "instance_role_arn": self.instance_role_arn,
-                "instance_profile_name": self.instance_profile_name,
-                "placement_constraint": self.placement_constraint,
-                "mount_path": self.mount_path,
-                "storage_path": self.storage_path,
-                "snapshots_path": self.snapshots_path,
-                "free_space_metric": {
-                    "namespace": metric.namespace,
-                    "name": metric.name,
-                    "dimensions": dict(metric.dimensions),
-                },
-                "backup_vault_name": self.backup_vault_name,
-                "backup_vault_arn": self.backup_vault_arn,
-                "backup_role_arn": self.backup_role_arn,
-            }
-        )
+        register_typed_outputs(self)
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------

@@ -181,36 +181,24 @@ def api_container(
     wait_for_qdrant: bool,
     ecs_exec: bool,
 ) -> dict[str, Any]:
-    """The FastAPI container. ``secrets`` maps variable names to Secrets Manager ``valueFrom``
-    references: ECS injects them at start, so no credential is in the task definition.
+    """The FastAPI container: an application container (``service_container``) whose health
+    ECS probes (``/health``), started after Qdrant's when Qdrant runs beside it.
     ``ecs_exec`` trades the read-only root for ``aws ecs execute-command`` (see below)."""
-    clash = set(environment) & set(secrets)
-    if clash:
-        raise ValueError(f"{sorted(clash)} set both as environment and as secrets")
-    mounts = [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}]
-    if data_volume:
-        mounts.append({"sourceVolume": DATA_VOLUME, "containerPath": DATA_PATH, "readOnly": False})
-    container: dict[str, Any] = {
-        "name": API_CONTAINER,
-        "image": image,
-        "essential": True,
-        **_sizes(share),
-        "portMappings": [{"containerPort": port, "protocol": "tcp", "name": "http"}],
-        "environment": _pairs(environment, "value"),
-        "secrets": _pairs(secrets, "valueFrom"),
-        "mountPoints": mounts,
-        # The app writes only SQLite under /data and temporary files under /tmp (a task
-        # volume on Fargate's ephemeral storage, as Fargate has no tmpfs); the image itself
-        # stays immutable. Except with ECS Exec: the SSM agent ECS injects writes under
-        # /managed-agents and /var/{lib,log}/amazon/ssm, and AWS documents a read-only root as
-        # unsupported for ECS Exec, so a stack that turns exec on (a debugging switch, off by
-        # default) gets a writable root and the pack's advisory read-only-root finding.
-        "readonlyRootFilesystem": not ecs_exec,
-        "privileged": False,
-        # An init process reaps the ECS Exec agent's children and forwards SIGTERM.
-        "linuxParameters": {"initProcessEnabled": True},
-        "stopTimeout": STOP_TIMEOUT_SECONDS,
-        "healthCheck": {
+    container = service_container(
+        name=API_CONTAINER,
+        image=image,
+        port=port,
+        share=share,
+        environment=environment,
+        secrets=secrets,
+        log=log,
+        data_volume=data_volume,
+        # The SSM agent ECS injects for ECS Exec writes under /managed-agents and
+        # /var/{lib,log}/amazon/ssm, and AWS documents a read-only root as unsupported for ECS
+        # Exec: a stack that turns exec on (a debugging switch, off by default) gets a writable
+        # root and the pack's advisory read-only-root finding.
+        writable_root=ecs_exec,
+        health_check={
             "command": API_HEALTH_COMMAND,
             "interval": 30,
             "timeout": 5,
@@ -218,8 +206,7 @@ def api_container(
             # LangGraph and the model clients load before /health answers.
             "startPeriod": 60,
         },
-        "logConfiguration": log_configuration(log, API_CONTAINER),
-    }
+    )
     if wait_for_qdrant:
         container["dependsOn"] = [{"containerName": QDRANT_CONTAINER, "condition": "HEALTHY"}]
     return container
@@ -231,37 +218,45 @@ def service_container(
     image: Text,
     port: int | None,
     share: Share,
-    environment: Mapping[str, str],
-    secrets: Mapping[str, str],
+    environment: Mapping[str, Text],
+    secrets: Mapping[str, Text],
     log: LogTarget,
     data_volume: bool,
+    writable_root: bool = False,
+    health_check: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An extra service's one container: hardened like the API's (read-only root with a
-    writable /tmp, not privileged, an init process), its own directory at /data when it has
-    one. Its health is judged by the load balancer (routed services) and by ECS restarting
-    it when it exits: the image is the team's, so no in-container probe is assumed."""
+    """An application container, the API's or an extra service's: hardened (read-only root
+    with a writable /tmp, not privileged, an init process), its own directory at /data when it
+    has one. ``secrets`` maps variable names to Secrets Manager or SSM ``valueFrom``
+    references: ECS injects them at start, so no credential is in the task definition.
+    Without ``health_check`` its health is judged by the load balancer (routed services) and
+    by ECS restarting it when it exits: an extra service's image is its team's, so no
+    in-container probe is assumed. ``writable_root`` defaults to False."""
     clash = set(environment) & set(secrets)
     if clash:
         raise ValueError(f"{sorted(clash)} set both as environment and as secrets")
     mounts = [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}]
     if data_volume:
         mounts.append({"sourceVolume": DATA_VOLUME, "containerPath": DATA_PATH, "readOnly": False})
-    container: dict[str, Any] = {
-        "name": name,
-        "image": image,
-        "essential": True,
-        **_sizes(share),
+    container: dict[str, Any] = {"name": name, "image": image, "essential": True, **_sizes(share)}
+    if port is not None:
+        container["portMappings"] = [{"containerPort": port, "protocol": "tcp", "name": "http"}]
+    container |= {
         "environment": _pairs(environment, "value"),
         "secrets": _pairs(secrets, "valueFrom"),
         "mountPoints": mounts,
-        "readonlyRootFilesystem": True,
+        # The app writes only its directory under /data and temporary files under /tmp (a task
+        # volume on Fargate's ephemeral storage, as Fargate has no tmpfs); the image itself
+        # stays immutable.
+        "readonlyRootFilesystem": not writable_root,
         "privileged": False,
+        # An init process reaps the ECS Exec agent's children and forwards SIGTERM.
         "linuxParameters": {"initProcessEnabled": True},
         "stopTimeout": STOP_TIMEOUT_SECONDS,
-        "logConfiguration": log_configuration(log, name),
     }
-    if port is not None:
-        container["portMappings"] = [{"containerPort": port, "protocol": "tcp", "name": "http"}]
+    if health_check is not None:
+        container["healthCheck"] = dict(health_check)
+    container["logConfiguration"] = log_configuration(log, name)
     return container
 
 

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.backup import BackupSpec, daily_backups
+from components.outputs import register_typed_outputs
 from stack_config import StorageConfig
 
 TOKEN = "wwhd:index:WwhdDataVolume"
@@ -218,23 +219,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
         self.backup_plan_id = backups.plan.id
         self.copy_vault_arn = backups.copy_vault.arn if backups.copy_vault is not None else None
         self.backup_role_arn = backups.role.arn
-        self.register_outputs(
-            {
-                "file_system_id": self.file_system_id,
-                "file_system_arn": self.file_system_arn,
-                "mount_target_ids": self.mount_target_ids,
-                "api_access_point_id": self.api_access_point_id,
-                "api_access_point_arn": self.api_access_point_arn,
-                "qdrant_access_point_id": self.qdrant_access_point_id,
-                "qdrant_access_point_arn": self.qdrant_access_point_arn,
-                "service_access_points": self.service_access_points,
-                "backup_vault_name": self.backup_vault_name,
-                "backup_vault_arn": self.backup_vault_arn,
-                "backup_plan_id": self.backup_plan_id,
-                "copy_vault_arn": self.copy_vault_arn,
-                "backup_role_arn": self.backup_role_arn,
-            }
-        )
+        register_typed_outputs(self)
 
     def admit(self, writers: Sequence[Writer]) -> aws.efs.FileSystemPolicy:
         """The file system policy, once the writers' task roles exist (EFS rejects a policy that

@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.outputs import register_typed_outputs
 from stack_config import LOG_RETENTION_DAYS, DatabaseConfig
 
 TOKEN = "wwhd:index:WwhdDatabase"
@@ -240,17 +241,7 @@ class WwhdDatabase(pulumi.ComponentResource):
         self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
         self.identifier = instance.identifier
         self.arn = instance.arn
-        self.register_outputs(
-            {
-                "address": self.address,
-                "host_parameter_name": self.host_parameter_name,
-                "port": self.port,
-                "database_name": self.database_name,
-                "secret_arn": self.secret_arn,
-                "identifier": self.identifier,
-                "arn": self.arn,
-            }
-        )
+        register_typed_outputs(self)
 
 
 def _secret_arn(secrets: Sequence[Any] | None) -> str:

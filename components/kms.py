@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.outputs import register_typed_outputs
+
 TOKEN = "wwhd:index:WwhdStackKey"
 
 
@@ -64,7 +66,7 @@ class WwhdStackKey(pulumi.ComponentResource):
         self.key_arn = key.arn
         self.key_id = key.key_id
         self.alias_name = alias.name
-        self.register_outputs({"key_arn": self.key_arn, "key_id": self.key_id, "alias_name": self.alias_name})
+        register_typed_outputs(self)
 
 
 def _key_policy(account: str, region: str) -> dict:

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.bucket import abort_incomplete_uploads, private_bucket
+from components.outputs import register_typed_outputs
 from components.service_iam import alb_logs_bucket_policy
 from stack_config import LoadBalancerConfig
 
@@ -190,18 +191,7 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
         self.dns_name = alb.dns_name
         self.target_group_arn = target_group.arn
         self.target_group_arn_suffix = target_group.arn_suffix
-        self.register_outputs(
-            {
-                "arn": self.arn,
-                "arn_suffix": self.arn_suffix,
-                "dns_name": self.dns_name,
-                "target_group_arn": self.target_group_arn,
-                "target_group_arn_suffix": self.target_group_arn_suffix,
-                "url": self.url,
-                "access_logs_bucket_name": self.access_logs_bucket_name,
-                "rules_listener_arn": self.rules_listener_arn,
-            }
-        )
+        register_typed_outputs(self, internal=("listeners",))
 
     def _certificate(
         self, name: str, domain: str, zone_id: str, alb: aws.lb.LoadBalancer

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from components.containers import TRACE_SERVICE_NAME
 from components.dashboard import DashboardRefs, HostRef, ServiceRef, dashboard_body
+from components.outputs import register_typed_outputs
 from stack_config import AlarmThresholds, Environment, MonitoringConfig
 
 TOKEN = "wwhd:index:WwhdMonitoring"
@@ -719,17 +720,7 @@ class WwhdMonitoring(pulumi.ComponentResource):
         if not args.config.alarm_emails:
             pulumi.log.warn("wwhd:monitoring.alarmEmails is empty: alarms reach nobody", resource=self)
 
-        self.register_outputs(
-            {
-                "topic_arn": self.topic_arn,
-                "dashboard_name": self.dashboard_name,
-                "dashboard_url": self.dashboard_url,
-                "alarm_names": self.alarm_names,
-                "alarm_arns": self.alarm_arns,
-                "error_metric_namespace": self.error_metric_namespace,
-                "sampling_rule_name": self.sampling_rule_name,
-            }
-        )
+        register_typed_outputs(self)
 
     def _topic(self, name: str, args: WwhdMonitoringArgs, slug: str) -> aws.sns.Topic:
         child = pulumi.ResourceOptions(parent=self)

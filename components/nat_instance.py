@@ -26,6 +26,7 @@ from components.container_host import (
     instance_family,
     session_manager_statements,
 )
+from components.outputs import register_typed_outputs
 
 ROOT_VOLUME_GB = 8
 TOKEN = "wwhd:index:WwhdNatInstance"
@@ -220,14 +221,7 @@ class WwhdNatInstance(pulumi.ComponentResource):
         self.network_interface_id = instance.primary_network_interface_id
         self.public_ip = instance.public_ip
         self.instance_role_arn = role.arn
-        self.register_outputs(
-            {
-                "instance_id": self.instance_id,
-                "network_interface_id": self.network_interface_id,
-                "public_ip": self.public_ip,
-                "instance_role_arn": self.instance_role_arn,
-            }
-        )
+        register_typed_outputs(self)
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------

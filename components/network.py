@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
 from components.nat_instance import WwhdNatInstance, WwhdNatInstanceArgs
+from components.outputs import register_typed_outputs
 from stack_config import NatStrategy, NetworkConfig
 
 TOKEN = "wwhd:index:WwhdNetwork"
@@ -194,9 +196,16 @@ class WwhdNetwork(pulumi.ComponentResource):
             nat_group = self._group(
                 name, "nat", "W.W.H.D. NAT instance: HTTPS from the VPC, out to the internet"
             )
-            self._ingress(f"{name}-nat-from-vpc", nat_group, HTTPS_PORT, "HTTPS from the VPC", cidr=cfg.cidr)
-            self._egress(
-                f"{name}-nat-https", nat_group, HTTPS_PORT, "HTTPS to the internet", cidr=ANYWHERE_V4
+            self._rule(
+                "ingress", f"{name}-nat-from-vpc", nat_group, HTTPS_PORT, "HTTPS from the VPC", cidr=cfg.cidr
+            )
+            self._rule(
+                "egress",
+                f"{name}-nat-https",
+                nat_group,
+                HTTPS_PORT,
+                "HTTPS to the internet",
+                cidr=ANYWHERE_V4,
             )
             nat = WwhdNatInstance(
                 f"{name}-nat",
@@ -230,34 +239,46 @@ class WwhdNetwork(pulumi.ComponentResource):
 
         for port in (80, HTTPS_PORT) if args.https else (80,):
             for family, cidr in (("v4", ANYWHERE_V4), ("v6", ANYWHERE_V6)):
-                self._ingress(
+                self._rule("ingress",
                     f"{name}-lb-{port}-{family}", lb, port, f"HTTP{'S' if port == HTTPS_PORT else ''} from the internet",
                     cidr=cidr,
                 )  # fmt: skip
-        self._egress(f"{name}-lb-to-api", lb, args.container_port, "to the API tasks", group=api)
+        self._rule("egress", f"{name}-lb-to-api", lb, args.container_port, "to the API tasks", group=api)
 
-        self._ingress(f"{name}-api-from-lb", api, args.container_port, "from the load balancer", group=lb)
+        self._rule(
+            "ingress", f"{name}-api-from-lb", api, args.container_port, "from the load balancer", group=lb
+        )
         # Under awsvpc the task's own ENI pulls images, fetches secrets and ships logs, and the
         # API calls OpenAI: HTTPS out (through the NAT, or the S3 endpoint for image layers).
-        self._egress(f"{name}-api-https", api, HTTPS_PORT, "HTTPS to AWS APIs and OpenAI", cidr=ANYWHERE_V4)
+        self._rule(
+            "egress", f"{name}-api-https", api, HTTPS_PORT, "HTTPS to AWS APIs and OpenAI", cidr=ANYWHERE_V4
+        )
 
         def mounts(label: str, source: aws.ec2.SecurityGroup, who: str) -> None:
             assert efs is not None, f"{who} mounts the file system, but the stack has none"
-            self._egress(f"{name}-{label}-to-efs", source, NFS_PORT, "NFS to EFS", group=efs)
-            self._ingress(f"{name}-efs-from-{label}", efs, NFS_PORT, f"NFS from {who}", group=source)
+            self._rule("egress", f"{name}-{label}-to-efs", source, NFS_PORT, "NFS to EFS", group=efs)
+            self._rule("ingress", f"{name}-efs-from-{label}", efs, NFS_PORT, f"NFS from {who}", group=source)
 
         if args.api_efs:
             mounts("api", api, "the API tasks")
 
         if qdrant is not None:
-            self._ingress(
-                f"{name}-qdrant-from-api", qdrant, QDRANT_PORT, "Qdrant from the API tasks", group=api
+            self._rule(
+                "ingress",
+                f"{name}-qdrant-from-api",
+                qdrant,
+                QDRANT_PORT,
+                "Qdrant from the API tasks",
+                group=api,
             )
-            self._egress(f"{name}-api-to-qdrant", api, QDRANT_PORT, "to the Qdrant service", group=qdrant)
+            self._rule(
+                "egress", f"{name}-api-to-qdrant", api, QDRANT_PORT, "to the Qdrant service", group=qdrant
+            )
             if not args.qdrant_host:
                 # On Fargate the task's own ENI pulls the image and ships its logs; on a
                 # container host the ECS agent and Docker do that through the host's.
-                self._egress(
+                self._rule(
+                    "egress",
                     f"{name}-qdrant-https",
                     qdrant,
                     HTTPS_PORT,
@@ -267,7 +288,8 @@ class WwhdNetwork(pulumi.ComponentResource):
             if args.qdrant_efs:
                 mounts("qdrant", qdrant, "the Qdrant service")
         if host is not None:
-            self._egress(
+            self._rule(
+                "egress",
                 f"{name}-qdrant-host-https",
                 host,
                 HTTPS_PORT,
@@ -275,22 +297,38 @@ class WwhdNetwork(pulumi.ComponentResource):
                 cidr=ANYWHERE_V4,
             )
         if db is not None:
-            self._ingress(
-                f"{name}-db-from-api", db, POSTGRES_PORT, "PostgreSQL from the API tasks", group=api
+            self._rule(
+                "ingress",
+                f"{name}-db-from-api",
+                db,
+                POSTGRES_PORT,
+                "PostgreSQL from the API tasks",
+                group=api,
             )
-            self._egress(f"{name}-api-to-db", api, POSTGRES_PORT, "to PostgreSQL", group=db)
+            self._rule("egress", f"{name}-api-to-db", api, POSTGRES_PORT, "to PostgreSQL", group=db)
 
         self.service_security_group_ids = {}
         for svc in args.services:
             group = self._group(name, f"svc-{svc.name}", f"W.W.H.D. {svc.name} tasks")
             if svc.port is not None:
-                self._ingress(
-                    f"{name}-svc-{svc.name}-from-lb", group, svc.port, "from the load balancer", group=lb
+                self._rule(
+                    "ingress",
+                    f"{name}-svc-{svc.name}-from-lb",
+                    group,
+                    svc.port,
+                    "from the load balancer",
+                    group=lb,
                 )
-                self._egress(
-                    f"{name}-lb-to-svc-{svc.name}", lb, svc.port, f"to the {svc.name} tasks", group=group
+                self._rule(
+                    "egress",
+                    f"{name}-lb-to-svc-{svc.name}",
+                    lb,
+                    svc.port,
+                    f"to the {svc.name} tasks",
+                    group=group,
                 )
-            self._egress(
+            self._rule(
+                "egress",
                 f"{name}-svc-{svc.name}-https",
                 group,
                 HTTPS_PORT,
@@ -307,23 +345,7 @@ class WwhdNetwork(pulumi.ComponentResource):
         self.qdrant_security_group_id = qdrant.id if qdrant is not None else None
         self.qdrant_host_security_group_id = host.id if host is not None else None
         self.db_security_group_id = db.id if db is not None else None
-        self.register_outputs(
-            {
-                "vpc_id": self.vpc_id,
-                "public_subnet_ids": self.public_subnet_ids,
-                "private_subnet_ids": self.private_subnet_ids,
-                "private_subnet_count": self.private_subnet_count,
-                "private_subnet_azs": self.private_subnet_azs,
-                "lb_security_group_id": self.lb_security_group_id,
-                "api_security_group_id": self.api_security_group_id,
-                "efs_security_group_id": self.efs_security_group_id,
-                "qdrant_security_group_id": self.qdrant_security_group_id,
-                "qdrant_host_security_group_id": self.qdrant_host_security_group_id,
-                "db_security_group_id": self.db_security_group_id,
-                "service_security_group_ids": self.service_security_group_ids,
-                "nat_instance_id": self.nat_instance_id,
-            }
-        )
+        register_typed_outputs(self)
 
     def _group(self, name: str, role: str, description: str) -> aws.ec2.SecurityGroup:
         return aws.ec2.SecurityGroup(
@@ -334,47 +356,30 @@ class WwhdNetwork(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _ingress(
+    def _rule(
         self,
+        direction: Literal["ingress", "egress"],
         rule: str,
-        target: aws.ec2.SecurityGroup,
+        group_of: aws.ec2.SecurityGroup,
         port: int,
         description: str,
         *,
         cidr: str | None = None,
         group: aws.ec2.SecurityGroup | None = None,
     ) -> None:
-        aws.vpc.SecurityGroupIngressRule(
+        """One TCP port of ``group_of`` opened from (ingress) or to (egress) a CIDR or a group."""
+        resource = (
+            aws.vpc.SecurityGroupIngressRule if direction == "ingress" else aws.vpc.SecurityGroupEgressRule
+        )
+        resource(
             rule,
-            security_group_id=target.id,
+            security_group_id=group_of.id,
             ip_protocol="tcp",
             from_port=port,
             to_port=port,
             description=description,
             cidr_ipv4=cidr if cidr and ":" not in cidr else None,
             cidr_ipv6=cidr if cidr and ":" in cidr else None,
-            referenced_security_group_id=group.id if group is not None else None,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _egress(
-        self,
-        rule: str,
-        source: aws.ec2.SecurityGroup,
-        port: int,
-        description: str,
-        *,
-        cidr: str | None = None,
-        group: aws.ec2.SecurityGroup | None = None,
-    ) -> None:
-        aws.vpc.SecurityGroupEgressRule(
-            rule,
-            security_group_id=source.id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description=description,
-            cidr_ipv4=cidr,
             referenced_security_group_id=group.id if group is not None else None,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -14,6 +14,7 @@ from components import service_iam as iam
 from components.bucket import abort_incomplete_uploads, private_bucket
 from components.legacy import NONE, Legacy
 from components.load_balancer import WwhdLoadBalancer, WwhdLoadBalancerArgs
+from components.outputs import register_typed_outputs
 from components.service import ClusterRef, TargetGroupRef, capacity_provider_strategy
 from stack_config import LoadBalancerConfig
 
@@ -234,20 +235,7 @@ class WwhdPlatform(pulumi.ComponentResource):
         self.rules_listener_arn = lb.rules_listener_arn
         self.documents_bucket_name = bucket.bucket
         self.documents_bucket_arn = bucket.arn
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "repository_url": self.repository_url,
-                "repository_name": self.repository_name,
-                "rules_listener_arn": self.rules_listener_arn,
-                "secret_references": self.secret_references,
-                "registry": self.registry,
-                "cache_prefixes": self.cache_prefixes,
-                "documents_bucket_name": self.documents_bucket_name,
-                "documents_bucket_arn": self.documents_bucket_arn,
-                "namespace_id": self.namespace_id,
-            }
-        )
+        register_typed_outputs(self, internal=("cluster", "load_balancer", "default_target_group"))
 
     def _secrets(self, name: str, stack: str) -> dict[str, str]:
         """Environment variable -> parameter name (or given secret ARN), for every application

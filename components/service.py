@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from components import service_iam as iam
 from components.legacy import NONE, Legacy
+from components.outputs import register_typed_outputs
 
 TOKEN = "wwhd:index:WwhdService"
 
@@ -414,18 +415,7 @@ class WwhdService(pulumi.ComponentResource):
         self.target_group_arn_suffix = (
             pulumi.Output.from_input(target_group.arn_suffix) if target_group is not None else None
         )
-        self.register_outputs(
-            {
-                "service_name": self.service_name,
-                "task_definition_arn": self.task_definition_arn,
-                "task_role_arn": self.task_role_arn,
-                "task_role_name": self.task_role_name,
-                "execution_role_arn": self.execution_role_arn,
-                "log_group_name": self.log_group_name,
-                "extra_log_group_names": self.extra_log_group_names,
-                "target_group_arn_suffix": self.target_group_arn_suffix,
-            }
-        )
+        register_typed_outputs(self)
 
     # --- children -------------------------------------------------------------------------------
 

@@ -107,6 +107,14 @@ def secret_source(reference: str, scope: Scope) -> tuple[str, str]:
     return "ssm", scope.arn("ssm", f"parameter{name}")
 
 
+# What the execution role calls to read an injected secret, by the service that holds it; the
+# statement's Sid first. (ECS reads parameters with GetParameters, plural.)
+INJECTION_READS: dict[str, tuple[str, str]] = {
+    "secretsmanager": ("ReadInjectedSecrets", "secretsmanager:GetSecretValue"),
+    "ssm": ("ReadInjectedParameters", "ssm:GetParameters"),
+}
+
+
 def execution_policy(
     secret_references: Sequence[str], scope: Scope, cache_prefixes: Sequence[str] = ()
 ) -> dict[str, Any]:
@@ -117,25 +125,11 @@ def execution_policy(
     for reference in secret_references:
         service, arn = secret_source(reference, scope)
         sources.setdefault(service, set()).add(arn)
-    statements: list[dict[str, Any]] = []
-    if "secretsmanager" in sources:
-        statements.append(
-            {
-                "Sid": "ReadInjectedSecrets",
-                "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": sorted(sources["secretsmanager"]),
-            }
-        )
-    if "ssm" in sources:
-        statements.append(
-            {
-                "Sid": "ReadInjectedParameters",
-                "Effect": "Allow",
-                "Action": "ssm:GetParameters",
-                "Resource": sorted(sources["ssm"]),
-            }
-        )
+    statements: list[dict[str, Any]] = [
+        {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": sorted(sources[service])}
+        for service, (sid, action) in INJECTION_READS.items()
+        if service in sources
+    ]
     if sources:
         statements.append(scope.stack_key("DecryptWithStackKey", "kms:Decrypt"))
     if cache_prefixes:

@@ -30,13 +30,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from config_errors import nested_model
 from stack_config import (
     DEFAULTS,
     NAMESPACE,
     SECRET_KEYS,
     StackConfig,
     environment_defaults,
-    nested_model,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,16 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._util import (
-    KNOWN_BEFORE_CREATION,
-    Findings,
-    Res,
-    Stack,
-    as_list,
-    is_unknown,
-    parse_json,
-    truthy,
-)
+from ._policy import KNOWN_BEFORE_CREATION, Findings
+from ._util import Res, Stack, as_list, is_unknown, parse_json, truthy
 
 EFS_FS = "aws:efs/fileSystem:FileSystem"
 EFS_MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
@@ -216,7 +208,7 @@ Verdict = tuple[str, str]  # (PRIVATE | PUBLIC | UNDECIDED, why)
 
 def subnet_kind(stack: Stack, subnet_id: Any) -> Verdict:
     """Is the subnet with this id private? Private means: listed in an awsx Vpc's
-    privateSubnetIds, or the route table it uses (its own association, else its VPC's main route
+    privateSubnetIds or isolatedSubnetIds, or the route table it uses (its own association, else its VPC's main route
     table) has no route to an internet gateway. A subnet this stack does not define cannot be
     verified and is UNDECIDED, never assumed private."""
     if is_unknown(subnet_id) or not isinstance(subnet_id, str):
@@ -284,6 +276,14 @@ def _dependency_kind(stack: Stack, owner: Res, key: str) -> Verdict:
     return PRIVATE, "; ".join(why for _, why in verdicts)
 
 
+# An awsx Vpc's subnet id outputs: (output, verdict, what the message calls it), private lists first.
+_AWSX_SUBNET_LISTS = (
+    ("privateSubnetIds", PRIVATE, PRIVATE),
+    ("isolatedSubnetIds", PRIVATE, "isolated"),
+    ("publicSubnetIds", PUBLIC, PUBLIC),
+)
+
+
 class _SubnetIndex:
     """Subnets, route tables, their associations, routes and gateways by the values that link them."""
 
@@ -293,10 +293,11 @@ class _SubnetIndex:
         # subnet id -> verdict from the first awsx Vpc listing it (private list first).
         self.awsx: dict[str, Verdict] = {}
         for vpc in stack.of_type(AWSX_VPC):
-            for key, kind in (("privateSubnetIds", PRIVATE), ("publicSubnetIds", PUBLIC)):
+            # An isolated subnet routes nowhere outside the VPC: private, like a private one.
+            for key, kind, what in _AWSX_SUBNET_LISTS:
                 for s in as_list(vpc.get(key)):
                     if isinstance(s, str) and not is_unknown(s):
-                        self.awsx.setdefault(s, (kind, f"{kind} subnet of awsx Vpc '{vpc.name}'"))
+                        self.awsx.setdefault(s, (kind, f"{what} subnet of awsx Vpc '{vpc.name}'"))
         # id, arn or urn -> first subnet carrying it.
         self.subnets: dict[str, Res] = {}
         for subnet in stack.of_type(SUBNET):

@@ -11,19 +11,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
     PolicyResource,
-    ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
-    Severity,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 from pulumi_policy.proxy import (
     UNKNOWN_ARCHIVE_VALUE,
@@ -33,7 +26,6 @@ from pulumi_policy.proxy import (
     UNKNOWN_NUMBER_VALUE,
     UNKNOWN_OBJECT_VALUE,
     UNKNOWN_STRING_VALUE,
-    UnknownValueError,
     _DictProxy,
     _ListProxy,
 )
@@ -51,9 +43,6 @@ UNKNOWNS = frozenset(
 )
 _SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-
-MANDATORY = EnforcementLevel.MANDATORY
-ADVISORY = EnforcementLevel.ADVISORY
 
 
 def is_unknown(value: Any) -> bool:
@@ -92,98 +81,6 @@ def plain(value: Any) -> Any:
 
 _PROXY_TYPES = (_DictProxy, _ListProxy)
 _SCALARS = (str, int, float, bool, type(None))
-
-
-# What makes most preview-time unknowns decidable (style guide: documents and container
-# definitions built from values known before creation).
-KNOWN_BEFORE_CREATION = (
-    "build it from values known before creation (names you set, account and region from invokes)"
-)
-# ... and what makes an unknown setting (a flag, a size) decidable.
-LITERAL = "set it from a value known before creation (a literal or the stack configuration)"
-UNDECIDED_PREFIX = "undecided"
-# The per-stack config property every policy accepts, and its two values.
-UNDECIDED_OPTION = "undecided"
-AT_POLICY_LEVEL = "policy-level"
-AS_ADVISORY = "advisory"
-UNDECIDED_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "enum": [AT_POLICY_LEVEL, AS_ADVISORY],
-    "default": AT_POLICY_LEVEL,
-    "description": "How a check this policy cannot decide is reported: 'policy-level' (a violation at the "
-    "policy's own level, so a mandatory check stays mandatory) or 'advisory' (the SDK's advisory "
-    '"can\'t run policy" diagnostic).',
-}
-
-
-class UndecidedError(UnknownValueError):
-    """Raised, when the stack's config downgrades undecided checks to advisory, with every
-    undecided message of the run (one per line): the SDK reports an UnknownValueError as one
-    advisory diagnostic per policy."""
-
-    def __init__(self, messages: Sequence[str]) -> None:
-        super().__init__(UNKNOWN_STRING_VALUE, [])
-        self.messages = list(messages)
-        self.message = "\n".join(self.messages)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass
-class _Undecided:
-    props: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    remedies: list[str] = field(default_factory=list)
-
-    def message(self) -> str:
-        return f"{UNDECIDED_PREFIX} [{', '.join(self.props)}]: " + "; ".join(self.reasons + self.remedies)
-
-
-class Findings:
-    """What one policy run found: definite violations and the checks it could not decide.
-
-    Undecided checks are reported once per resource (the urn given, or None for the resource a
-    resource policy judges), as `undecided [<properties>]: <resource>: <what could not be judged>;
-    <what would make it decidable>`; the preview tool parses that prefix."""
-
-    def __init__(self) -> None:
-        self.violations: list[tuple[str, str | None]] = []
-        self._undecided: dict[str | None, _Undecided] = {}
-
-    def violation(self, message: str, urn: str | None = None) -> None:
-        self.violations.append((message, urn))
-
-    def cannot_decide(
-        self,
-        reason: str,
-        prop: str = "value",
-        remedy: str = KNOWN_BEFORE_CREATION,
-        urn: str | None = None,
-    ) -> None:
-        """Record a check that cannot be judged. `reason` starts with the resource label and says
-        what could not be judged; `prop` names the unknown property; `remedy` what would make
-        it decidable; `urn` the resource (stack policies), merged into one message per urn."""
-        entry = self._undecided.setdefault(urn, _Undecided())
-        for items, value in ((entry.props, prop), (entry.reasons, reason), (entry.remedies, remedy)):
-            if value and value not in items:
-                items.append(value)
-
-    @property
-    def undecided(self) -> list[tuple[str, str | None]]:
-        """(message, urn) of each resource with undecided checks, in the order first seen."""
-        return [(entry.message(), urn) for urn, entry in self._undecided.items()]
-
-    def emit(self, report: ReportViolation, undecided_as_advisory: bool = False) -> None:
-        for message, urn in self.violations:
-            report(message, urn)
-        undecided = self.undecided
-        if not undecided:
-            return
-        if undecided_as_advisory:
-            raise UndecidedError([message for message, _ in undecided])
-        for message, urn in undecided:
-            report(message, urn)
 
 
 class Res:
@@ -252,25 +149,18 @@ class Res:
 
     @staticmethod
     def from_args(args: ResourceValidationArgs) -> Res:
-        return Res(
-            type=args.resource_type,
-            name=args.name,
-            urn=args.urn,
-            props=plain(args.props),
-            parent=getattr(args.opts, "parent", None),
-            protect=bool(getattr(args.opts, "protect", False)),
-        )
+        return Res._of(args, getattr(args.opts, "parent", None), props=plain(args.props))
 
     @staticmethod
     def from_policy_resource(r: PolicyResource) -> Res:
-        return Res(
-            type=r.resource_type,
-            name=r.name,
-            urn=r.urn,
-            parent=r.parent.urn if r.parent is not None else getattr(r.opts, "parent", None),
-            protect=bool(getattr(r.opts, "protect", False)),
-            source=r,
-        )
+        parent = r.parent.urn if r.parent is not None else getattr(r.opts, "parent", None)
+        return Res._of(r, parent, source=r)
+
+    @staticmethod
+    def _of(sdk: ResourceValidationArgs | PolicyResource, parent: str | None, **kwargs: Any) -> Res:
+        """From what the SDK's two resource types share (type, name, urn, options)."""
+        protect = bool(getattr(sdk.opts, "protect", False))
+        return Res(sdk.resource_type, sdk.name, sdk.urn, parent=parent, protect=protect, **kwargs)
 
 
 IDENTITY_KEYS = ("id", "arn", "name", "bucket", "keyId", "identifier", "family", "vpcId")
@@ -387,13 +277,6 @@ def _identity_match(res: Res, text: str) -> bool:
     return res.urn == text
 
 
-def config(args: ResourceValidationArgs | StackValidationArgs, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The policy's configuration with defaults applied (the pack applies none itself)."""
-    merged = dict(defaults)
-    merged.update(plain(args.get_config()) or {})
-    return merged
-
-
 def stack_name() -> str:
     """The stack name, from the engine's environment, falling back to the runtime settings."""
     env = os.environ.get("PULUMI_STACK")
@@ -488,109 +371,3 @@ def as_list(value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     return [value]
-
-
-ResourceCheck = Callable[[Res, dict[str, Any], Findings], None]
-StackCheck = Callable[[Stack, dict[str, Any], Findings], None]
-
-
-def _schema(schema: Mapping[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """The policy's own config properties plus the `undecided` option every policy accepts."""
-    return {**(schema or {}), UNDECIDED_OPTION: UNDECIDED_SCHEMA}
-
-
-def _defaults(schema: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    return {k: v["default"] for k, v in schema.items() if "default" in v}
-
-
-def _emit(findings: Findings, cfg: Mapping[str, Any], report: ReportViolation) -> None:
-    findings.emit(report, undecided_as_advisory=cfg.get(UNDECIDED_OPTION) == AS_ADVISORY)
-
-
-def resource_policy(
-    *,
-    name: str,
-    description: str,
-    types: Sequence[str],
-    check: ResourceCheck,
-    level: EnforcementLevel,
-    severity: Severity,
-    remediation: str,
-    schema: Mapping[str, dict[str, Any]] | None = None,
-    url: str | None = None,
-    tags: list[str] | None = None,
-) -> ResourceValidationPolicy:
-    """A resource policy from a check over plain props, with schema defaults applied in code."""
-    full_schema = _schema(schema)
-    defaults = _defaults(full_schema)
-    type_set = frozenset(types)
-
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type not in type_set:
-            return
-        findings = Findings()
-        cfg = config(args, defaults)
-        check(Res.from_args(args), cfg, findings)
-        _emit(findings, cfg, report)
-
-    return ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties=full_schema),
-        severity=severity,
-        remediation_steps=remediation,
-        url=url,
-        tags=tags,
-    )
-
-
-def stack_policy(
-    *,
-    name: str,
-    description: str,
-    check: StackCheck,
-    level: EnforcementLevel,
-    severity: Severity,
-    remediation: str,
-    schema: Mapping[str, dict[str, Any]] | None = None,
-    url: str | None = None,
-    tags: list[str] | None = None,
-) -> StackValidationPolicy:
-    full_schema = _schema(schema)
-    defaults = _defaults(full_schema)
-
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        findings = Findings()
-        cfg = config(args, defaults)
-        check(Stack.from_args(args), cfg, findings)
-        _emit(findings, cfg, report)
-
-    return StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties=full_schema),
-        severity=severity,
-        remediation_steps=remediation,
-        url=url,
-        tags=tags,
-    )
-
-
-def stacks_schema(what: str) -> dict[str, Any]:
-    """The `stacks` config property of a rule that applies in some stacks only (see stack_enforced)."""
-    return {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": ["prod"],
-        "description": f"{what} (empty list: every stack).",
-    }
-
-
-def stack_enforced(stacks: Any) -> bool:
-    """True when the current stack is in a configured list (an empty/absent list means all)."""
-    names = [s for s in as_list(stacks) if isinstance(s, str)]
-    return not names or stack_name() in names

@@ -16,19 +16,8 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
-    LITERAL,
-    MANDATORY,
-    Findings,
-    Res,
-    Stack,
-    any_of,
-    as_list,
-    is_unknown,
-    resource_policy,
-    stack_policy,
-    truthy,
-)
+from ._policy import LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
+from ._util import Res, Stack, any_of, as_list, is_unknown, truthy
 
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -92,7 +81,26 @@ def _from_template(r: Res, key: str) -> bool:
     return r.type == INSTANCE and bool(r.get("launchTemplate")) and r.get(key) is None
 
 
-def _check_ebs_encrypted(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy(
+    "ebs-encrypted",
+    MANDATORY,
+    Severity.HIGH,
+    types=[EBS_VOLUME, *_LAUNCH_TYPES],
+    schema={
+        "requireCustomerKey": setting(
+            "Also require kms_key_id (a customer managed key) rather than the aws/ebs key.", False
+        )
+    },
+)
+def ebs_encrypted(r: Res, cfg: Config, out: Findings) -> None:
+    """EBS volumes are encrypted at rest: aws.ebs.Volume, and the root and block devices of instances, launch
+    templates and launch configurations.
+
+    Remediation: Set encrypted=True (and kms_key_id to the stack's key) on the volume; on a launch template
+    map the root device explicitly: block_device_mappings=[{'device_name': '/dev/xvda', 'ebs': {'volume_type':
+    'gp3', 'volume_size': 30, 'encrypted': 'true', 'kms_key_id': key.arn}}]. An unencrypted volume cannot be
+    encrypted in place: snapshot, copy encrypted, restore.
+    """
     if _from_template(r, "rootBlockDevice") and not r.get("ebsBlockDevices"):
         return
     devices = block_devices(r)
@@ -128,41 +136,22 @@ def _check_ebs_encrypted(r: Res, cfg: dict[str, Any], out: Findings) -> None:
             )
 
 
-ebs_encrypted = resource_policy(
-    name="ebs-encrypted",
-    description="EBS volumes are encrypted at rest: aws.ebs.Volume, and the root and block devices of "
-    "instances, launch templates and launch configurations.",
-    types=[EBS_VOLUME, *_LAUNCH_TYPES],
-    check=_check_ebs_encrypted,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set encrypted=True (and kms_key_id to the stack's key) on the volume; on a launch template "
-    "map the root device explicitly: block_device_mappings=[{'device_name': '/dev/xvda', 'ebs': "
-    "{'volume_type': 'gp3', 'volume_size': 30, 'encrypted': 'true', 'kms_key_id': key.arn}}]. "
-    "An unencrypted volume cannot be encrypted in place: snapshot, copy encrypted, restore.",
-    schema={
-        "requireCustomerKey": {
-            "type": "boolean",
-            "default": False,
-            "description": "Also require kms_key_id (a customer managed key) rather than the aws/ebs key.",
-        }
-    },
-)
-
-
 # --- instance metadata ----------------------------------------------------------------------
 
 
-def _check_imdsv2(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy("ec2-imdsv2-required", MANDATORY, Severity.HIGH, types=list(_LAUNCH_TYPES))
+def ec2_imdsv2_required(r: Res, _cfg: Config, out: Findings) -> None:
+    """Instances, launch templates and launch configurations require IMDSv2 session tokens.
+
+    Remediation: Set metadata_options={'http_tokens': 'required', 'http_endpoint': 'enabled'} (with
+    'http_put_response_hop_limit': 1 unless containers in bridge mode need the instance role). IMDSv1 lets any
+    SSRF in the application read the instance role's credentials.
+    """
     if _from_template(r, "metadataOptions"):
         return
     options = r.get("metadataOptions")
     if is_unknown(options):
-        out.cannot_decide(
-            f"{r.label()}: metadataOptions is unknown before creation, so IMDSv2 cannot be judged",
-            prop="metadataOptions",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "metadataOptions", "IMDSv2")
         return
     options = options if isinstance(options, dict) else {}
     tokens, endpoint = options.get("httpTokens"), options.get("httpEndpoint")
@@ -182,19 +171,6 @@ def _check_imdsv2(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
         )
     else:
         out.violation(f"{r.label()} allows IMDSv1 (httpTokens '{tokens}').")
-
-
-ec2_imdsv2_required = resource_policy(
-    name="ec2-imdsv2-required",
-    description="Instances, launch templates and launch configurations require IMDSv2 session tokens.",
-    types=list(_LAUNCH_TYPES),
-    check=_check_imdsv2,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set metadata_options={'http_tokens': 'required', 'http_endpoint': 'enabled'} (with "
-    "'http_put_response_hop_limit': 1 unless containers in bridge mode need the instance role). IMDSv1 "
-    "lets any SSRF in the application read the instance role's credentials.",
-)
 
 
 # --- NAT instances ----------------------------------------------------------------------------
@@ -256,7 +232,16 @@ def _public_ip_prop(r: Res) -> str:
     return "networkInterfaces" if r.type == LAUNCH_TEMPLATE else "associatePublicIpAddress"
 
 
-def _check_public_ip(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy("ec2-no-public-ip", MANDATORY, Severity.HIGH, types=list(_LAUNCH_TYPES))
+def ec2_no_public_ip(r: Res, _cfg: Config, out: Findings) -> None:
+    """Instances, launch templates and launch configurations do not ask for public IPv4 addresses (a NAT
+    instance, with source/destination checking off, is exempt).
+
+    Remediation: Set associate_public_ip_address=False (a launch template's network_interfaces take the string
+    'false'); instances reach AWS APIs and the internet through the NAT gateway or VPC endpoints. Each public
+    IPv4 also costs $3.65 a month. A NAT instance needs one: give it source_dest_check=False, which is what
+    makes it a NAT instance.
+    """
     prop = _public_ip_prop(r)
     for value in public_ip_requests(r):
         if is_unknown(value):
@@ -274,21 +259,6 @@ def _check_public_ip(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
                 )
             elif not nat:
                 out.violation(f"{r.label()} gives its instances a public IPv4 address.")
-
-
-ec2_no_public_ip = resource_policy(
-    name="ec2-no-public-ip",
-    description="Instances, launch templates and launch configurations do not ask for public IPv4 addresses "
-    "(a NAT instance, with source/destination checking off, is exempt).",
-    types=list(_LAUNCH_TYPES),
-    check=_check_public_ip,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set associate_public_ip_address=False (a launch template's network_interfaces take the "
-    "string 'false'); instances reach AWS APIs and the internet through the NAT gateway or VPC "
-    "endpoints. Each public IPv4 also costs $3.65 a month. A NAT instance needs one: give it "
-    "source_dest_check=False, which is what makes it a NAT instance.",
-)
 
 
 # --- placement ----------------------------------------------------------------------------
@@ -329,17 +299,24 @@ def _skip_nat(stack: Stack, r: Res, out: Findings) -> bool:
     """A NAT instance (or what launches one) must sit in a public subnet: it is not judged."""
     nat = nat_instance(stack, r)
     if nat is None:
-        out.cannot_decide(
-            f"{r.label()}: whether it is a NAT instance (sourceDestCheck false) is unknown before creation, "
-            "so its placement cannot be judged",
-            prop="sourceDestCheck",
-            remedy=LITERAL,
-            urn=r.urn,
+        out.unknown(
+            r,
+            "sourceDestCheck",
+            "its placement",
+            subject="whether it is a NAT instance (sourceDestCheck false)",
         )
     return nat is not False
 
 
-def _check_private_subnets(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy("ec2-private-subnets", MANDATORY, Severity.HIGH)
+def ec2_private_subnets(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """Instances, Auto Scaling groups and launch templates place instances in private subnets (NAT instances,
+    with source/destination checking off, are exempt).
+
+    Remediation: Give instances subnet_id and groups vpc_zone_identifiers from the private subnets
+    (vpc.private_subnet_ids); never rely on the default VPC. A NAT instance belongs in a public subnet: give
+    it source_dest_check=False (a launch template: attach a network interface that has it).
+    """
     for inst in stack.of_type(INSTANCE):
         if _skip_nat(stack, inst, out):
             continue
@@ -420,19 +397,6 @@ def _template_subnets(template: Res) -> list[Any] | None:
     if is_unknown(nics):
         return None
     return [n.get("subnetId") for n in as_list(nics) if isinstance(n, dict) and n.get("subnetId")]
-
-
-ec2_private_subnets = stack_policy(
-    name="ec2-private-subnets",
-    description="Instances, Auto Scaling groups and launch templates place instances in private subnets "
-    "(NAT instances, with source/destination checking off, are exempt).",
-    check=_check_private_subnets,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Give instances subnet_id and groups vpc_zone_identifiers from the private subnets "
-    "(vpc.private_subnet_ids); never rely on the default VPC. A NAT instance belongs in a public subnet: "
-    "give it source_dest_check=False (a launch template: attach a network interface that has it).",
-)
 
 
 # --- EBS backups ----------------------------------------------------------------------------
@@ -559,7 +523,24 @@ def _dlm_covers(policy: Res, volume: Res) -> bool | None:
     return isinstance(targets, dict) and any(tags.get(k) == v for k, v in targets.items())
 
 
-def _check_ebs_backed_up(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "ebs-volume-backed-up",
+    MANDATORY,
+    Severity.HIGH,
+    schema={
+        "exemptTagKey": setting(
+            "A volume with this tag set to 'true' holds nothing worth a backup.", "wwhd:stateless"
+        )
+    },
+)
+def ebs_volume_backed_up(stack: Stack, cfg: Config, out: Findings) -> None:
+    """EBS volumes (which outlive instances to keep state) are snapshotted by an AWS Backup selection or a DLM
+    lifecycle policy, unless tagged as holding no state.
+
+    Remediation: Add the volume's ARN to the resources of an aws.backup.Selection of the stack's backup plan
+    (or select it by tag), or create an aws.dlm.LifecyclePolicy whose target_tags match it. A volume whose
+    data can be rebuilt may be tagged with the exempt tag key set to 'true' instead.
+    """
     coverage = stack.memo("ebs-backup-coverage", lambda: BackupCoverage(stack))
     exempt = str(cfg.get("exemptTagKey") or "")
     for volume in stack.of_type(EBS_VOLUME):
@@ -568,36 +549,18 @@ def _check_ebs_backed_up(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
             continue
         covered = coverage.covers(volume)
         if covered is None:
-            out.cannot_decide(
-                f"{volume.label()}: a backup selection's resources or tags (or a DLM policy's targets) are "
-                "unknown before creation, so whether one snapshots it cannot be judged",
-                prop="resources",
+            out.unknown(
+                volume,
+                "resources",
+                "whether one snapshots it",
+                subject="a backup selection's resources or tags (or a DLM policy's targets)",
+                plural=True,
                 remedy="select it by its own output (resources=[volume.arn]) or by tags set from literals",
-                urn=volume.urn,
             )
         elif not covered:
             out.violation(
                 f"{volume.label()} is not snapshotted by any AWS Backup selection or DLM policy.", volume.urn
             )
 
-
-ebs_volume_backed_up = stack_policy(
-    name="ebs-volume-backed-up",
-    description="EBS volumes (which outlive instances to keep state) are snapshotted by an AWS Backup "
-    "selection or a DLM lifecycle policy, unless tagged as holding no state.",
-    check=_check_ebs_backed_up,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Add the volume's ARN to the resources of an aws.backup.Selection of the stack's backup "
-    "plan (or select it by tag), or create an aws.dlm.LifecyclePolicy whose target_tags match it. A "
-    "volume whose data can be rebuilt may be tagged with the exempt tag key set to 'true' instead.",
-    schema={
-        "exemptTagKey": {
-            "type": "string",
-            "default": "wwhd:stateless",
-            "description": "A volume with this tag set to 'true' holds nothing worth a backup.",
-        }
-    },
-)
 
 POLICIES = [ebs_encrypted, ec2_imdsv2_required, ec2_no_public_ip, ec2_private_subnets, ebs_volume_backed_up]

@@ -8,17 +8,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ._util import (
-    ADVISORY,
-    LITERAL,
-    MANDATORY,
-    Findings,
-    Stack,
-    as_float,
-    as_list,
-    stack_config,
-    stack_policy,
-)
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, setting, stack_policy
+from ._util import Stack, as_float, as_list, stack_config
 from .cost_model import CostEstimate, advise, estimate
 
 
@@ -70,7 +61,38 @@ def _cannot_price(entry: dict[str, str], consequence: str, out: Findings) -> Non
     out.cannot_decide(reason + consequence, prop=prop, remedy=remedy, urn=entry["urn"])
 
 
-def _check_cost(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+_PRICING_SCHEMA: dict[str, dict[str, Any]] = {
+    "region": setting("Price region; default: aws:region of the stack, else us-west-2.", kind="string"),
+    "usage": setting(
+        "Usage assumptions overriding cost_model.DEFAULT_USAGE (natGbPerMonth, albLcu, "
+        "efsGbStored, logIngestGbPerGroup, ...).",
+        kind="object",
+    ),
+}
+
+
+@stack_policy(
+    "cost-ceiling",
+    MANDATORY,
+    Severity.MEDIUM,
+    schema={
+        "maxMonthlyUsd": setting("Ceiling for the baseline monthly estimate (USD).", kind="number"),
+        "maxPeakMonthlyUsd": setting("Ceiling at autoscaling maximums (USD).", kind="number"),
+        "acceptedUnpricedTypes": setting(
+            "Resource types whose cost the owner accepts without a price in the model.", [], items="string"
+        ),
+        **_PRICING_SCHEMA,
+    },
+)
+def cost_ceiling(stack: Stack, cfg: Config, out: Findings) -> None:
+    """The estimated monthly bill, at baseline and at autoscaling peak, stays under the stack's ceilings; a
+    resource that costs money and cannot be priced is a violation.
+
+    Remediation: Cut what dominates the itemized list, starting with the levers the message lists (each priced
+    from this stack), or raise the ceiling in the stack's policy config with the owner's agreement. For an
+    unpriced resource: add its price to prices.json (build_prices.py for instance classes) or, knowing what it
+    costs, list its type in acceptedUnpricedTypes.
+    """
     ceilings = {
         "baseline": as_float(cfg.get("maxMonthlyUsd")),
         "peak": as_float(cfg.get("maxPeakMonthlyUsd")),
@@ -111,47 +133,26 @@ def _check_cost(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
             )
 
 
-_PRICING_SCHEMA: dict[str, dict[str, Any]] = {
-    "region": {
-        "type": "string",
-        "description": "Price region; default: aws:region of the stack, else us-west-2.",
-    },
-    "usage": {
-        "type": "object",
-        "description": "Usage assumptions overriding cost_model.DEFAULT_USAGE (natGbPerMonth, albLcu, "
-        "efsGbStored, logIngestGbPerGroup, ...).",
-    },
-}
-
-cost_ceiling = stack_policy(
-    name="cost-ceiling",
-    description="The estimated monthly bill, at baseline and at autoscaling peak, stays under the stack's "
-    "ceilings; a resource that costs money and cannot be priced is a violation.",
-    check=_check_cost,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Cut what dominates the itemized list, starting with the levers the message lists (each "
-    "priced from this stack), or raise the ceiling in the stack's policy config with the owner's agreement. "
-    "For an unpriced resource: add its price to prices.json (build_prices.py for instance classes) or, "
-    "knowing what it costs, list its type in acceptedUnpricedTypes.",
+@stack_policy(
+    "cost-increase-ceiling",
+    ADVISORY,
+    Severity.LOW,
     schema={
-        "maxMonthlyUsd": {
-            "type": "number",
-            "description": "Ceiling for the baseline monthly estimate (USD).",
-        },
-        "maxPeakMonthlyUsd": {"type": "number", "description": "Ceiling at autoscaling maximums (USD)."},
-        "acceptedUnpricedTypes": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Resource types whose cost the owner accepts without a price in the model.",
-        },
+        "baselineMonthlyUsd": setting(
+            "The recorded baseline monthly bill (USD), written by CI or the preview.", kind="number"
+        ),
+        "baselinePeakMonthlyUsd": setting("The recorded peak monthly bill (USD).", kind="number"),
+        "maxIncreaseUsd": setting("The largest allowed monthly increase (USD).", kind="number"),
         **_PRICING_SCHEMA,
     },
 )
+def cost_increase_ceiling(stack: Stack, cfg: Config, out: Findings) -> None:
+    """A change does not raise the estimated monthly bill by more than the stack's limit over the recorded
+    bill (applies only when a recorded bill is configured).
 
-
-def _check_increase(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Review the cost of the change (the preview's --cost-baseline shows it per resource); if it is
+    intended, record the new bill as the baseline or raise maxIncreaseUsd with the owner's agreement.
+    """
     limit = as_float(cfg.get("maxIncreaseUsd"))
     recorded = {
         "baseline": as_float(cfg.get("baselineMonthlyUsd")),
@@ -172,25 +173,5 @@ def _check_increase(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
     for entry in est.unpriced:
         _cannot_price(entry, ", so the increase may be larger", out)
 
-
-cost_increase_ceiling = stack_policy(
-    name="cost-increase-ceiling",
-    description="A change does not raise the estimated monthly bill by more than the stack's limit over the "
-    "recorded bill (applies only when a recorded bill is configured).",
-    check=_check_increase,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Review the cost of the change (the preview's --cost-baseline shows it per resource); if it "
-    "is intended, record the new bill as the baseline or raise maxIncreaseUsd with the owner's agreement.",
-    schema={
-        "baselineMonthlyUsd": {
-            "type": "number",
-            "description": "The recorded baseline monthly bill (USD), written by CI or the preview.",
-        },
-        "baselinePeakMonthlyUsd": {"type": "number", "description": "The recorded peak monthly bill (USD)."},
-        "maxIncreaseUsd": {"type": "number", "description": "The largest allowed monthly increase (USD)."},
-        **_PRICING_SCHEMA,
-    },
-)
 
 POLICIES = [cost_ceiling, cost_increase_ceiling]

@@ -8,22 +8,19 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
+from ._policy import (
     ADVISORY,
     LITERAL,
     MANDATORY,
+    Config,
     Findings,
-    Res,
-    Stack,
-    as_int,
-    as_list,
-    is_unknown,
     resource_policy,
+    setting,
     stack_enforced,
     stack_policy,
     stacks_schema,
-    truthy,
 )
+from ._util import Res, Stack, as_int, as_list, is_unknown, truthy
 
 QDRANT_STORAGE_URL = "https://qdrant.tech/documentation/guides/installation/#storage"
 QDRANT_STORAGE_QUOTE = (
@@ -62,7 +59,26 @@ def stateful_efs_volumes(task_def: Res, pattern: str, out: Findings) -> list[str
     return sorted(hits)
 
 
-def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "single-writer-storage",
+    MANDATORY,
+    Severity.CRITICAL,
+    schema={
+        "dataPattern": setting(
+            "Regex over volume names, EFS root directories, mount paths and images that "
+            "marks an EFS volume as holding SQLite/Qdrant data.",
+            DEFAULT_DATA_PATTERN,
+        )
+    },
+)
+def single_writer_storage(stack: Stack, cfg: Config, out: Findings) -> None:
+    """A service whose tasks keep SQLite or Qdrant data on EFS never runs two tasks at once, and no two
+    services write the same access point (or file system directory).
+
+    Remediation: For that service: desired_count=1, autoscaling max_capacity=1 (or no autoscaling),
+    deployment_maximum_percent=100 and deployment_minimum_healthy_percent=0 (stop, then start). Scale the
+    stateless API separately, or move relational data to RDS. Give every writer its own access point.
+    """
     pattern = str(cfg.get("dataPattern") or DEFAULT_DATA_PATTERN)
     stateful: dict[str, list[str]] = {}
     for td in stack.of_type(aws.TASK_DEF):
@@ -98,24 +114,12 @@ def _check_single_writer(stack: Stack, cfg: dict[str, Any], out: Findings) -> No
         what = f"{svc.label()} writes SQLite/Qdrant data on EFS (volumes {', '.join(vols)})"
         desired = svc.get("desiredCount")
         if is_unknown(desired):
-            out.cannot_decide(
-                f"{svc.label()}: desiredCount is unknown before creation, so whether it runs one writer cannot "
-                "be judged",
-                prop="desiredCount",
-                remedy=LITERAL,
-                urn=svc.urn,
-            )
+            out.unknown(svc, "desiredCount", "whether it runs one writer")
         elif (as_int(desired) or 0) > 1:
             out.violation(f"{what} but runs desiredCount={as_int(desired)} tasks.", svc.urn)
         max_pct = svc.get("deploymentMaximumPercent")
         if is_unknown(max_pct):
-            out.cannot_decide(
-                f"{svc.label()}: deploymentMaximumPercent is unknown before creation, so whether a deployment "
-                "runs two writers cannot be judged",
-                prop="deploymentMaximumPercent",
-                remedy=LITERAL,
-                urn=svc.urn,
-            )
+            out.unknown(svc, "deploymentMaximumPercent", "whether a deployment runs two writers")
         elif max_pct is None or (as_int(max_pct) or 0) > 100:
             shown = "unset (ECS default 200)" if max_pct is None else str(as_int(max_pct))
             out.violation(
@@ -174,28 +178,6 @@ def _referenced(stack: Stack, td: Res, value: Any, typ: str, label: str) -> list
     if hits:
         return [label.format(f"'{r.name}'") for r in hits]
     return [] if value is None or is_unknown(value) else [label.format(value)]
-
-
-single_writer_storage = stack_policy(
-    name="single-writer-storage",
-    description="A service whose tasks keep SQLite or Qdrant data on EFS never runs two tasks at once, "
-    "and no two services write the same access point (or file system directory).",
-    check=_check_single_writer,
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
-    remediation="For that service: desired_count=1, autoscaling max_capacity=1 (or no autoscaling), "
-    "deployment_maximum_percent=100 and deployment_minimum_healthy_percent=0 (stop, then start). "
-    "Scale the stateless API separately, or move relational data to RDS. Give every writer its own "
-    "access point.",
-    schema={
-        "dataPattern": {
-            "type": "string",
-            "default": DEFAULT_DATA_PATTERN,
-            "description": "Regex over volume names, EFS root directories, mount paths and images that "
-            "marks an EFS volume as holding SQLite/Qdrant data.",
-        }
-    },
-)
 
 
 _EFS_WILDCARD_ARN = re.compile(r"arn:aws[\w-]*:elasticfilesystem:[^:]*:[^:]*:file-system/\*")
@@ -292,7 +274,13 @@ class _BackupIndex:
         return None if undecided else False
 
 
-def _check_efs_backup(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy("efs-backup-enabled", MANDATORY, Severity.HIGH)
+def efs_backup_enabled(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """Every EFS file system is backed up (AWS Backup selection or EFS backup policy ENABLED).
+
+    Remediation: Add the file system's ARN to an aws.backup.Selection of a backup plan, or create
+    aws.efs.BackupPolicy(file_system_id=fs.id, backup_policy={'status': 'ENABLED'}).
+    """
     index = _BackupIndex(stack)
     for fs in stack.of_type(aws.EFS_FS):
         selected = index.selected(fs)
@@ -308,31 +296,27 @@ def _check_efs_backup(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None
             out.violation(f"{fs.label()} is not selected by any AWS Backup plan.", fs.urn)
 
 
-efs_backup_enabled = stack_policy(
-    name="efs-backup-enabled",
-    description="Every EFS file system is backed up (AWS Backup selection or EFS backup policy ENABLED).",
-    check=_check_efs_backup,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Add the file system's ARN to an aws.backup.Selection of a backup plan, or create "
-    "aws.efs.BackupPolicy(file_system_id=fs.id, backup_policy={'status': 'ENABLED'}).",
-)
-
-
 # What RDS applies to an instance or cluster created without BackupRetentionPeriod.
 RDS_DEFAULT_RETENTION_DAYS = 1
 
 
-def _check_rds_backup(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy(
+    "rds-backup-retention",
+    MANDATORY,
+    Severity.HIGH,
+    types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER],
+    schema={"minDays": setting("Minimum retention in days.", 7)},
+)
+def rds_backup_retention(r: Res, cfg: Config, out: Findings) -> None:
+    """RDS instances and Aurora/Multi-AZ DB clusters keep automated backups for at least the configured number
+    of days (unset: RDS keeps 1).
+
+    Remediation: Set backup_retention_period to at least minDays (1-35).
+    """
     minimum = as_int(cfg.get("minDays")) or 7
     value = r.get("backupRetentionPeriod")
     if is_unknown(value):
-        out.cannot_decide(
-            f"{r.label()}: backupRetentionPeriod is unknown before creation, so the backup window cannot be "
-            "judged",
-            prop="backupRetentionPeriod",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "backupRetentionPeriod", "the backup window")
         return
     days = as_int(value)
     if days is None:
@@ -343,36 +327,32 @@ def _check_rds_backup(r: Res, cfg: dict[str, Any], out: Findings) -> None:
         out.violation(f"{r.label()} keeps automated backups {shown}; at least {minimum} required.")
 
 
-rds_backup_retention = resource_policy(
-    name="rds-backup-retention",
-    description="RDS instances and Aurora/Multi-AZ DB clusters keep automated backups for at least the "
-    "configured number of days (unset: RDS keeps 1).",
-    types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER],
-    check=_check_rds_backup,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set backup_retention_period to at least minDays (1-35).",
-    schema={"minDays": {"type": "integer", "default": 7, "description": "Minimum retention in days."}},
-)
-
 # An Aurora cluster instance holds no data of its own (its cluster does).
 _STATEFUL = (aws.EFS_FS, aws.RDS_INSTANCE, aws.RDS_CLUSTER, aws.BACKUP_VAULT)
 _DELETION_PROTECTED = (aws.RDS_INSTANCE, aws.RDS_CLUSTER)
 
 
-def _check_protected(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy(
+    "stateful-resources-protected",
+    ADVISORY,
+    Severity.MEDIUM,
+    types=list(_STATEFUL),
+    schema={"stacks": stacks_schema("Stacks where protection is required")},
+)
+def stateful_resources_protected(r: Res, cfg: Config, out: Findings) -> None:
+    """File systems, databases (RDS instances, Aurora/Multi-AZ DB clusters) and backup vaults are protected
+    from deletion in the configured stacks.
+
+    Remediation: Pass opts=ResourceOptions(protect=True) (or retain_on_delete=True; note the analyzer protocol
+    does not carry retainOnDelete, so only protect and RDS deletion_protection are seen here).
+    """
     if not stack_enforced(cfg.get("stacks")) or r.protect:
         return
     if r.type in _DELETION_PROTECTED:
         # Unset deletionProtection is the RDS API's false.
         dp = r.get("deletionProtection")
         if is_unknown(dp):
-            out.cannot_decide(
-                f"{r.label()}: deletionProtection is unknown before creation, so protection from deletion "
-                "cannot be judged",
-                prop="deletionProtection",
-                remedy=LITERAL,
-            )
+            out.unknown(r, "deletionProtection", "protection from deletion")
             return
         if truthy(dp):
             return
@@ -382,21 +362,16 @@ def _check_protected(r: Res, cfg: dict[str, Any], out: Findings) -> None:
     )
 
 
-stateful_resources_protected = resource_policy(
-    name="stateful-resources-protected",
-    description="File systems, databases (RDS instances, Aurora/Multi-AZ DB clusters) and backup vaults are "
-    "protected from deletion in the configured stacks.",
-    types=list(_STATEFUL),
-    check=_check_protected,
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
-    remediation="Pass opts=ResourceOptions(protect=True) (or retain_on_delete=True; note the analyzer protocol "
-    "does not carry retainOnDelete, so only protect and RDS deletion_protection are seen here).",
-    schema={"stacks": stacks_schema("Stacks where protection is required")},
+@resource_policy(
+    "qdrant-on-network-storage", ADVISORY, Severity.MEDIUM, types=[aws.TASK_DEF], url=QDRANT_STORAGE_URL
 )
+def qdrant_on_network_storage(r: Res, _cfg: Config, out: Findings) -> None:
+    """Qdrant storage on EFS (NFS) is unsupported by Qdrant; flag it so the risk is a decision.
 
-
-def _check_qdrant_storage(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Keep Qdrant's storage on block storage (Fargate ephemeral storage restored from snapshots in
+    EFS/S3, or an EC2/EBS-backed task), or use Qdrant Cloud. If EFS stays: one writer only, snapshots to S3,
+    and a tested restore.
+    """
     efs = {v.get("name") for v in aws.efs_volumes(r)}
     if not efs:
         return
@@ -412,19 +387,6 @@ def _check_qdrant_storage(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
                     f'"{QDRANT_STORAGE_QUOTE}" ({QDRANT_STORAGE_URL})'
                 )
 
-
-qdrant_on_network_storage = resource_policy(
-    name="qdrant-on-network-storage",
-    description="Qdrant storage on EFS (NFS) is unsupported by Qdrant; flag it so the risk is a decision.",
-    types=[aws.TASK_DEF],
-    check=_check_qdrant_storage,
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
-    remediation="Keep Qdrant's storage on block storage (Fargate ephemeral storage restored from snapshots in "
-    "EFS/S3, or an EC2/EBS-backed task), or use Qdrant Cloud. If EFS stays: one writer only, snapshots "
-    "to S3, and a tested restore.",
-    url=QDRANT_STORAGE_URL,
-)
 
 POLICIES = [
     single_writer_storage,

@@ -8,21 +8,8 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
-    ADVISORY,
-    LITERAL,
-    MANDATORY,
-    Findings,
-    Res,
-    Stack,
-    as_int,
-    as_list,
-    is_unknown,
-    resource_policy,
-    stack_name,
-    stack_policy,
-    truthy,
-)
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
+from ._util import Res, Stack, as_int, as_list, is_unknown, stack_name, truthy
 
 
 def _is_set(value: Any) -> bool:
@@ -31,34 +18,31 @@ def _is_set(value: Any) -> bool:
     return value is not None and value != ""
 
 
-def _check_efs(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy("efs-encrypted", MANDATORY, Severity.HIGH, types=[aws.EFS_FS])
+def efs_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
+    """EFS file systems are encrypted at rest with a customer managed KMS key.
+
+    Remediation: Set encrypted=True and kms_key_id to a customer managed key (enable_key_rotation=True). EFS
+    encryption cannot be changed in place: the file system must be replaced and data copied.
+    """
     # Unset `encrypted` is the EFS API's false.
     encrypted = r.get("encrypted")
     if is_unknown(encrypted):
-        out.cannot_decide(
-            f"{r.label()}: `encrypted` is unknown before creation, so encryption at rest cannot be judged",
-            prop="encrypted",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "encrypted", "encryption at rest", subject="`encrypted`")
     elif not truthy(encrypted):
         out.violation(f"{r.label()} is not encrypted at rest.")
     if not _is_set(r.get("kmsKeyId")):
         out.violation(f"{r.label()} uses the AWS-managed key: set kmsKeyId to a customer managed key.")
 
 
-efs_encrypted = resource_policy(
-    name="efs-encrypted",
-    description="EFS file systems are encrypted at rest with a customer managed KMS key.",
-    types=[aws.EFS_FS],
-    check=_check_efs,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set encrypted=True and kms_key_id to a customer managed key (enable_key_rotation=True). "
-    "EFS encryption cannot be changed in place: the file system must be replaced and data copied.",
-)
+@resource_policy("ecs-efs-transit-encryption", MANDATORY, Severity.HIGH, types=[aws.TASK_DEF])
+def ecs_efs_transit_encryption(r: Res, _cfg: Config, out: Findings) -> None:
+    """Every EFS volume of an ECS task definition uses TLS in transit and IAM authorization.
 
-
-def _check_ecs_efs_transit(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: In each volume's efs_volume_configuration set transit_encryption='ENABLED' and
+    authorization_config={'iam': 'ENABLED', 'access_point_id': ...}; grant the task role
+    elasticfilesystem:ClientMount/ClientWrite on that access point.
+    """
     for vol in aws.efs_volumes(r):
         efs = vol["efsVolumeConfiguration"]
         name = vol.get("name", "?")
@@ -79,44 +63,35 @@ def _check_ecs_efs_transit(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
             out.violation(f"{r.label()} volume '{name}' mounts EFS without authorizationConfig.iam=ENABLED.")
 
 
-ecs_efs_transit_encryption = resource_policy(
-    name="ecs-efs-transit-encryption",
-    description="Every EFS volume of an ECS task definition uses TLS in transit and IAM authorization.",
-    types=[aws.TASK_DEF],
-    check=_check_ecs_efs_transit,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="In each volume's efs_volume_configuration set transit_encryption='ENABLED' and "
-    "authorization_config={'iam': 'ENABLED', 'access_point_id': ...}; grant the task role "
-    "elasticfilesystem:ClientMount/ClientWrite on that access point.",
-)
+@resource_policy("log-group-encrypted", MANDATORY, Severity.MEDIUM, types=[aws.LOG_GROUP])
+def log_group_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
+    """CloudWatch log groups are encrypted with a customer managed KMS key.
 
-
-def _check_log_group_kms(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set kms_key_id on the log group; the key policy must allow the logs.<region>.amazonaws.com
+    principal (kms:Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*, Describe*).
+    """
     if not _is_set(r.get("kmsKeyId")):
         out.violation(f"{r.label()} is not encrypted with a customer managed KMS key.")
 
 
-log_group_encrypted = resource_policy(
-    name="log-group-encrypted",
-    description="CloudWatch log groups are encrypted with a customer managed KMS key.",
+@resource_policy(
+    "log-group-retention",
+    MANDATORY,
+    Severity.LOW,
     types=[aws.LOG_GROUP],
-    check=_check_log_group_kms,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Set kms_key_id on the log group; the key policy must allow the "
-    "logs.<region>.amazonaws.com principal (kms:Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*, Describe*).",
+    schema={
+        "minDays": setting("Shortest allowed retention.", 1),
+        "maxDays": setting("Longest allowed retention.", 3653),
+    },
 )
+def log_group_retention(r: Res, cfg: Config, out: Findings) -> None:
+    """CloudWatch log groups have a retention period (never 'keep forever').
 
-
-def _check_log_retention(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set retention_in_days (e.g. 7 for dev, 30-90 for prod).
+    """
     value = r.get("retentionInDays")
     if is_unknown(value):
-        out.cannot_decide(
-            f"{r.label()}: retentionInDays is unknown before creation, so retention cannot be judged",
-            prop="retentionInDays",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "retentionInDays", "retention")
         return
     days = as_int(value)
     if not days:
@@ -130,36 +105,15 @@ def _check_log_retention(r: Res, cfg: dict[str, Any], out: Findings) -> None:
         out.violation(f"{r.label()} keeps logs {days} days, more than the allowed {maximum}.")
 
 
-log_group_retention = resource_policy(
-    name="log-group-retention",
-    description="CloudWatch log groups have a retention period (never 'keep forever').",
-    types=[aws.LOG_GROUP],
-    check=_check_log_retention,
-    level=MANDATORY,
-    severity=Severity.LOW,
-    remediation="Set retention_in_days (e.g. 7 for dev, 30-90 for prod).",
-    schema={
-        "minDays": {"type": "integer", "default": 1, "description": "Shortest allowed retention."},
-        "maxDays": {"type": "integer", "default": 3653, "description": "Longest allowed retention."},
-    },
-)
+@resource_policy("sns-topic-encrypted", MANDATORY, Severity.MEDIUM, types=[aws.SNS_TOPIC])
+def sns_topic_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
+    """SNS topics are encrypted with KMS.
 
-
-def _check_sns(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set kms_master_key_id to a customer managed key whose policy lets cloudwatch.amazonaws.com
+    use it (alarm notifications), or 'alias/aws/sns' at least.
+    """
     if not _is_set(r.get("kmsMasterKeyId")):
         out.violation(f"{r.label()} has no kmsMasterKeyId: messages are stored unencrypted.")
-
-
-sns_topic_encrypted = resource_policy(
-    name="sns-topic-encrypted",
-    description="SNS topics are encrypted with KMS.",
-    types=[aws.SNS_TOPIC],
-    check=_check_sns,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Set kms_master_key_id to a customer managed key whose policy lets "
-    "cloudwatch.amazonaws.com use it (alarm notifications), or 'alias/aws/sns' at least.",
-)
 
 
 # --- S3: pulumi-aws 7 splits a bucket into separate resources -----------------------------
@@ -215,12 +169,8 @@ def _judge_bucket_key(bucket: Res, configs: list[Res], targets_unknown: bool, ou
     """requireCustomerManagedKey: the bucket's default encryption uses a customer managed KMS key."""
     settings = _sse_defaults(bucket, configs)
     if any(is_unknown(s) or (isinstance(s, dict) and is_unknown(s.get("sseAlgorithm"))) for s in settings):
-        out.cannot_decide(
-            f"{bucket.label()}: its default encryption is unknown before creation, so whether it uses a "
-            "customer managed KMS key cannot be judged",
-            prop="rules",
-            remedy=LITERAL,
-            urn=bucket.urn,
+        out.unknown(
+            bucket, "rules", "whether it uses a customer managed KMS key", subject="its default encryption"
         )
         return
     algorithms = [s.get("sseAlgorithm") for s in settings if isinstance(s, dict)]
@@ -230,12 +180,12 @@ def _judge_bucket_key(bucket: Res, configs: list[Res], targets_unknown: bool, ou
     ):
         return
     if not settings and targets_unknown:
-        out.cannot_decide(
-            f"{bucket.label()}: which bucket an encryption configuration targets is unknown before creation, "
-            "so whether this one uses a customer managed KMS key cannot be judged",
-            prop="bucket",
+        out.unknown(
+            bucket,
+            "bucket",
+            "whether this one uses a customer managed KMS key",
+            subject="which bucket an encryption configuration targets",
             remedy=aws.BUCKET_REF_REMEDY,
-            urn=bucket.urn,
         )
         return
     used = (
@@ -275,12 +225,12 @@ def _judge_bucket_public(
     """All four flags on, from the bucket's own public access block or the account's."""
     if not blocks and not has_account:
         if targets_unknown:
-            out.cannot_decide(
-                f"{bucket.label()}: which bucket a public access block targets is unknown before creation, so "
-                "whether this one blocks public access cannot be judged",
-                prop="bucket",
+            out.unknown(
+                bucket,
+                "bucket",
+                "whether this one blocks public access",
+                subject="which bucket a public access block targets",
                 remedy=aws.BUCKET_REF_REMEDY,
-                urn=bucket.urn,
             )
         else:
             out.violation(
@@ -313,7 +263,28 @@ def _judge_bucket_public(
         )
 
 
-def _check_s3(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "s3-bucket-encrypted-private",
+    MANDATORY,
+    Severity.HIGH,
+    schema={
+        "requireCustomerManagedKey": setting(
+            "Require a customer managed KMS key on buckets that hold data (log buckets are "
+            "exempt). Off: AWS's default SSE-S3 encryption, applied to every new object since January 2023, "
+            "is enough.",
+            False,
+        )
+    },
+)
+def s3_bucket_encrypted_private(stack: Stack, cfg: Config, out: Findings) -> None:
+    """Every S3 bucket blocks all public access (its own or the account's public access block); with
+    requireCustomerManagedKey, buckets that hold data are encrypted with a customer managed KMS key.
+
+    Remediation: Add aws.s3.BucketPublicAccessBlock with all four flags true (bucket=<bucket>.id), or one
+    aws.s3.AccountPublicAccessBlock for the account. Where the stack requires a customer managed key, add
+    aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm='aws:kms' and
+    kms_master_key_id=<key>.arn.
+    """
     require_key = truthy(cfg.get("requireCustomerManagedKey"))
     log_buckets = aws.log_buckets(stack) if require_key else set()
     sse_targets, sse_unknown = _bucket_targets(stack, stack.of_type(*aws.BUCKET_SSE))
@@ -329,57 +300,30 @@ def _check_s3(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
         )
 
 
-s3_bucket_encrypted_private = stack_policy(
-    name="s3-bucket-encrypted-private",
-    description="Every S3 bucket blocks all public access (its own or the account's public access block); "
-    "with requireCustomerManagedKey, buckets that hold data are encrypted with a customer managed KMS key.",
-    check=_check_s3,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Add aws.s3.BucketPublicAccessBlock with all four flags true (bucket=<bucket>.id), or one "
-    "aws.s3.AccountPublicAccessBlock for the account. Where the stack requires a customer managed key, add "
-    "aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm='aws:kms' and kms_master_key_id=<key>.arn.",
-    schema={
-        "requireCustomerManagedKey": {
-            "type": "boolean",
-            "default": False,
-            "description": "Require a customer managed KMS key on buckets that hold data (log buckets are "
-            "exempt). Off: AWS's default SSE-S3 encryption, applied to every new object since January 2023, "
-            "is enough.",
-        }
-    },
-)
+@resource_policy("rds-encrypted", MANDATORY, Severity.HIGH, types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER])
+def rds_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
+    """RDS instances and Aurora/Multi-AZ DB clusters encrypt storage with a customer managed KMS key.
 
-
-def _check_rds_encrypted(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set storage_encrypted=True and kms_key_id. An existing unencrypted instance or cluster must
+    be restored from an encrypted snapshot copy.
+    """
     # Unset storageEncrypted is the RDS API's false (Aurora cluster instances store nothing of their
     # own: their cluster's storage is judged).
     value = r.get("storageEncrypted")
     if is_unknown(value):
-        out.cannot_decide(
-            f"{r.label()}: storageEncrypted is unknown before creation, so encryption at rest cannot be judged",
-            prop="storageEncrypted",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "storageEncrypted", "encryption at rest")
     elif not truthy(value):
         out.violation(f"{r.label()} storage is not encrypted.")
     elif not _is_set(r.get("kmsKeyId")):
         out.violation(f"{r.label()} is encrypted with the AWS-managed key: set kmsKeyId to a customer key.")
 
 
-rds_encrypted = resource_policy(
-    name="rds-encrypted",
-    description="RDS instances and Aurora/Multi-AZ DB clusters encrypt storage with a customer managed KMS key.",
-    types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER],
-    check=_check_rds_encrypted,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set storage_encrypted=True and kms_key_id. An existing unencrypted instance or cluster must "
-    "be restored from an encrypted snapshot copy.",
-)
+@resource_policy("kms-key-rotation", MANDATORY, Severity.MEDIUM, types=[aws.KMS_KEY])
+def kms_key_rotation(r: Res, _cfg: Config, out: Findings) -> None:
+    """Symmetric customer managed KMS keys rotate automatically.
 
-
-def _check_kms_rotation(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set enable_key_rotation=True on the key.
+    """
     if r.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT") not in (None, "SYMMETRIC_DEFAULT") or r.get(
         "keySpec", "SYMMETRIC_DEFAULT"
     ) not in (None, "SYMMETRIC_DEFAULT"):
@@ -387,60 +331,38 @@ def _check_kms_rotation(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     # Unset enableKeyRotation is KMS's false.
     value = r.get("enableKeyRotation")
     if is_unknown(value):
-        out.cannot_decide(
-            f"{r.label()}: enableKeyRotation is unknown before creation, so rotation cannot be judged",
-            prop="enableKeyRotation",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "enableKeyRotation", "rotation")
     elif not truthy(value):
         out.violation(f"{r.label()} does not rotate its key material.")
 
 
-kms_key_rotation = resource_policy(
-    name="kms-key-rotation",
-    description="Symmetric customer managed KMS keys rotate automatically.",
-    types=[aws.KMS_KEY],
-    check=_check_kms_rotation,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Set enable_key_rotation=True on the key.",
-)
+@resource_policy("secret-encrypted-with-cmk", ADVISORY, Severity.LOW, types=[aws.SECRET])
+def secret_encrypted_with_cmk(r: Res, _cfg: Config, out: Findings) -> None:
+    """Secrets Manager secrets are encrypted with a customer managed KMS key.
 
-
-def _check_secret_cmk(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set kms_key_id on the secret; the ECS execution role then needs kms:Decrypt on that key.
+    """
     if not _is_set(r.get("kmsKeyId")):
         out.violation(f"{r.label()} is encrypted with the AWS-managed key aws/secretsmanager.")
 
 
-secret_encrypted_with_cmk = resource_policy(
-    name="secret-encrypted-with-cmk",
-    description="Secrets Manager secrets are encrypted with a customer managed KMS key.",
-    types=[aws.SECRET],
-    check=_check_secret_cmk,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Set kms_key_id on the secret; the ECS execution role then needs kms:Decrypt on that key.",
-)
+@resource_policy("ecr-repository-hardened", MANDATORY, Severity.MEDIUM, types=[aws.ECR_REPO])
+def ecr_repository_hardened(r: Res, _cfg: Config, out: Findings) -> None:
+    """ECR repositories scan on push, have immutable tags and are encrypted with KMS.
 
-
-def _check_ecr(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set image_scanning_configuration={'scan_on_push': True}, image_tag_mutability='IMMUTABLE',
+    encryption_configurations=[{'encryption_type': 'KMS', 'kms_key': key.arn}] (encryption needs a
+    replacement).
+    """
     scan = r.get("imageScanningConfiguration")
     scan_on_push = scan.get("scanOnPush") if isinstance(scan, dict) else None
     if is_unknown(scan) or is_unknown(scan_on_push):
-        out.cannot_decide(
-            f"{r.label()}: the scan configuration is unknown before creation, so scan on push cannot be judged",
-            prop="imageScanningConfiguration",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "imageScanningConfiguration", "scan on push", subject="the scan configuration")
     elif not truthy(scan_on_push):
         out.violation(f"{r.label()} does not scan images on push.")
     mutability = r.get("imageTagMutability")
     if is_unknown(mutability):
-        out.cannot_decide(
-            f"{r.label()}: imageTagMutability is unknown before creation, so tag immutability cannot be judged",
-            prop="imageTagMutability",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "imageTagMutability", "tag immutability")
     elif mutability not in ("IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION"):
         out.violation(f"{r.label()} allows tags to be overwritten: set imageTagMutability=IMMUTABLE.")
     configured = r.get("encryptionConfigurations")
@@ -450,26 +372,10 @@ def _check_ecr(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
     if is_unknown(configured) or any(
         is_unknown(e) or is_unknown(e.get("encryptionType")) for e in as_list(configured)
     ):
-        out.cannot_decide(
-            f"{r.label()}: encryptionConfigurations is unknown before creation, so KMS encryption cannot be "
-            "judged",
-            prop="encryptionConfigurations",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "encryptionConfigurations", "KMS encryption")
     else:
         out.violation(f"{r.label()} is not encrypted with KMS (encryptionType KMS).")
 
-
-ecr_repository_hardened = resource_policy(
-    name="ecr-repository-hardened",
-    description="ECR repositories scan on push, have immutable tags and are encrypted with KMS.",
-    types=[aws.ECR_REPO],
-    check=_check_ecr,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Set image_scanning_configuration={'scan_on_push': True}, image_tag_mutability='IMMUTABLE', "
-    "encryption_configurations=[{'encryption_type': 'KMS', 'kms_key': key.arn}] (encryption needs a replacement).",
-)
 
 # --- load balancers --------------------------------------------------------------------------
 
@@ -508,12 +414,7 @@ def _serves_plain(actions: Any) -> tuple[bool | None, str]:
 def _check_listener_tls(r: Res, out: Findings) -> None:
     policy = r.get("sslPolicy")
     if is_unknown(policy):
-        out.cannot_decide(
-            f"{r.label()}: sslPolicy is unknown before creation, so its lowest TLS version cannot be judged",
-            prop="sslPolicy",
-            remedy=_TLS_REMEDY,
-            urn=r.urn,
-        )
+        out.unknown(r, "sslPolicy", "its lowest TLS version", remedy=_TLS_REMEDY)
     elif not isinstance(policy, str) or not policy.startswith(_TLS12_POLICIES_PREFIXES):
         shown = policy or f"(unset: the API default {API_DEFAULT_TLS_POLICY}, which allows TLS 1.0)"
         out.violation(
@@ -606,23 +507,12 @@ def _classic_tls(stack: Stack, lb: Res, port: int) -> tuple[set[str] | None, str
 def _check_classic(stack: Stack, lb: Res, plain_ok: bool, out: Findings) -> None:
     listeners = lb.get("listeners")
     if is_unknown(listeners):
-        out.cannot_decide(
-            f"{lb.label()}: its listeners are unknown before creation, so HTTPS-only cannot be judged",
-            prop="listeners",
-            remedy=LITERAL,
-            urn=lb.urn,
-        )
+        out.unknown(lb, "listeners", "HTTPS-only", subject="its listeners", plural=True)
         return
     for listener in (li for li in as_list(listeners) if isinstance(li, dict)):
         protocol, port = listener.get("lbProtocol"), as_int(listener.get("lbPort"))
         if is_unknown(protocol) or is_unknown(listener.get("lbPort")):
-            out.cannot_decide(
-                f"{lb.label()}: a listener's protocol or port is unknown before creation, so HTTPS-only "
-                "cannot be judged",
-                prop="listeners",
-                remedy=LITERAL,
-                urn=lb.urn,
-            )
+            out.unknown(lb, "listeners", "HTTPS-only", subject="a listener's protocol or port")
             continue
         protocol = str(protocol).upper()
         if protocol == "HTTP" and not plain_ok:
@@ -648,18 +538,32 @@ def _check_classic(stack: Stack, lb: Res, plain_ok: bool, out: Findings) -> None
                 )
 
 
-def _check_https_only(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "alb-https-only",
+    MANDATORY,
+    Severity.HIGH,
+    schema={
+        "allowPlainHttpStacks": setting(
+            "Stack names (PULUMI_STACK) allowed to serve plain HTTP, e.g. ['dev'].", [], items="string"
+        )
+    },
+)
+def alb_https_only(stack: Stack, cfg: Config, out: Findings) -> None:
+    """Load balancers serve HTTPS only: HTTP listeners and their rules only redirect to HTTPS, HTTPS/TLS
+    listeners (ALB, NLB, Classic) negotiate TLS 1.2 or later.
+
+    Remediation: Give the port-80 listener a default action {'type': 'redirect', 'redirect': {'protocol':
+    'HTTPS', 'port': '443', 'status_code': 'HTTP_301'}} and no forwarding rules, and the 443 listener
+    ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06'. A Classic Load Balancer serves HTTPS/SSL only, with an
+    aws.elb.SslNegotiationPolicy referencing ELBSecurityPolicy-TLS-1-2-2017-01. A dev stack without a
+    certificate can be listed in allowPlainHttpStacks.
+    """
     plain_ok = stack_name() in [s for s in as_list(cfg.get("allowPlainHttpStacks")) if isinstance(s, str)]
     http_listeners: dict[str, Res] = {}
     for listener in stack.of_type(*aws.LISTENERS):
         protocol = aws.listener_protocol(stack, listener)
         if is_unknown(protocol):
-            out.cannot_decide(
-                f"{listener.label()}: its protocol is unknown before creation, so HTTPS-only cannot be judged",
-                prop="protocol",
-                remedy=LITERAL,
-                urn=listener.urn,
-            )
+            out.unknown(listener, "protocol", "HTTPS-only", subject="its protocol")
         elif protocol in ("HTTPS", "TLS"):
             _check_listener_tls(listener, out)
         elif protocol == "HTTP" and not plain_ok:
@@ -668,12 +572,12 @@ def _check_https_only(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
         serves, kind = _serves_plain(listener.get("defaultActions"))
         port = as_int(listener.get("port"))
         if serves is None:
-            out.cannot_decide(
-                f"{listener.label()}: its default actions are unknown before creation, so whether it redirects "
-                "to HTTPS cannot be judged",
-                prop="defaultActions",
-                remedy=LITERAL,
-                urn=listener.urn,
+            out.unknown(
+                listener,
+                "defaultActions",
+                "whether it redirects to HTTPS",
+                subject="its default actions",
+                plural=True,
             )
         elif serves:
             out.violation(
@@ -702,13 +606,7 @@ def _check_https_only(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
             continue
         serves, kind = _serves_plain(rule.get("actions"))
         if serves is None:
-            out.cannot_decide(
-                f"{rule.label()}: its actions are unknown before creation, so whether it serves plain HTTP "
-                "cannot be judged",
-                prop="actions",
-                remedy=LITERAL,
-                urn=rule.urn,
-            )
+            out.unknown(rule, "actions", "whether it serves plain HTTP", subject="its actions", plural=True)
         elif serves:
             out.violation(
                 f"{rule.label()} answers plain HTTP requests on {on_http[0].label()} "
@@ -720,38 +618,23 @@ def _check_https_only(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
         _check_classic(stack, lb, plain_ok, out)
 
 
-alb_https_only = stack_policy(
-    name="alb-https-only",
-    description="Load balancers serve HTTPS only: HTTP listeners and their rules only redirect to HTTPS, "
-    "HTTPS/TLS listeners (ALB, NLB, Classic) negotiate TLS 1.2 or later.",
-    check=_check_https_only,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Give the port-80 listener a default action {'type': 'redirect', 'redirect': "
-    "{'protocol': 'HTTPS', 'port': '443', 'status_code': 'HTTP_301'}} and no forwarding rules, and the 443 "
-    "listener ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06'. A Classic Load Balancer serves HTTPS/SSL "
-    "only, with an aws.elb.SslNegotiationPolicy referencing ELBSecurityPolicy-TLS-1-2-2017-01. A dev stack "
-    "without a certificate can be listed in allowPlainHttpStacks.",
-    schema={
-        "allowPlainHttpStacks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Stack names (PULUMI_STACK) allowed to serve plain HTTP, e.g. ['dev'].",
-        }
-    },
+@resource_policy(
+    "lb-tls13-policy",
+    ADVISORY,
+    Severity.LOW,
+    types=[*aws.LISTENERS, aws.CLASSIC_LB],
+    url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html",
 )
+def lb_tls13_policy(r: Res, _cfg: Config, out: Findings) -> None:
+    """HTTPS/TLS listeners use a TLS 1.3 security policy (ELBSecurityPolicy-TLS13-*).
 
-
-def _check_tls13(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06' (or a -Res- variant) on HTTPS/TLS
+    listeners; replace a Classic Load Balancer that terminates TLS by an ALB or NLB.
+    """
     if r.type == aws.CLASSIC_LB:
         listeners = r.get("listeners")
         if is_unknown(listeners):
-            out.cannot_decide(
-                f"{r.label()}: its listeners are unknown before creation, so its TLS versions cannot be judged",
-                prop="listeners",
-                remedy=LITERAL,
-            )
+            out.unknown(r, "listeners", "its TLS versions", subject="its listeners", plural=True)
             return
         ports = [
             as_int(li.get("lbPort"))
@@ -766,21 +649,13 @@ def _check_tls13(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
         return
     protocol = r.get("protocol")
     if is_unknown(protocol):
-        out.cannot_decide(
-            f"{r.label()}: its protocol is unknown before creation, so its TLS policy cannot be judged",
-            prop="protocol",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "protocol", "its TLS policy", subject="its protocol")
         return
     if str(protocol).upper() not in ("HTTPS", "TLS"):  # unset is HTTP on an ALB: no TLS
         return
     policy = r.get("sslPolicy")
     if is_unknown(policy):
-        out.cannot_decide(
-            f"{r.label()}: sslPolicy is unknown before creation, so its TLS policy family cannot be judged",
-            prop="sslPolicy",
-            remedy=_TLS_REMEDY,
-        )
+        out.unknown(r, "sslPolicy", "its TLS policy family", remedy=_TLS_REMEDY)
     elif not isinstance(policy, str) or not policy.startswith("ELBSecurityPolicy-TLS13-"):
         shown = policy or f"the API default {API_DEFAULT_TLS_POLICY}"
         out.violation(
@@ -788,18 +663,6 @@ def _check_tls13(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
             "(TLS 1.3 and 1.2, the console's default)."
         )
 
-
-lb_tls13_policy = resource_policy(
-    name="lb-tls13-policy",
-    description="HTTPS/TLS listeners use a TLS 1.3 security policy (ELBSecurityPolicy-TLS13-*).",
-    types=[*aws.LISTENERS, aws.CLASSIC_LB],
-    check=_check_tls13,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Set ssl_policy='ELBSecurityPolicy-TLS13-1-2-2021-06' (or a -Res- variant) on HTTPS/TLS "
-    "listeners; replace a Classic Load Balancer that terminates TLS by an ALB or NLB.",
-    url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html",
-)
 
 POLICIES = [
     efs_encrypted,

@@ -7,32 +7,26 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
-    ADVISORY,
-    LITERAL,
-    MANDATORY,
-    Findings,
-    Res,
-    Stack,
-    as_int,
-    as_list,
-    is_unknown,
-    resource_policy,
-    stack_policy,
-    truthy,
-)
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
+from ._util import Res, Stack, as_int, as_list, is_unknown, truthy
 
 
-def _check_ecs_private(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy("ecs-service-private-networking", MANDATORY, Severity.HIGH)
+def ecs_service_private_networking(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """ECS services run in private subnets without public IPs.
+
+    Remediation: Set network_configuration.assign_public_ip=False and subnets=vpc.private_subnet_ids; tasks
+    reach ECR/Secrets Manager through the NAT gateway or VPC endpoints.
+    """
     for svc in stack.of_type(aws.SERVICE):
         net = svc.get("networkConfiguration")
         if is_unknown(net):
-            out.cannot_decide(
-                f"{svc.label()}: its network configuration is unknown before creation, so where its "
-                "tasks run cannot be judged",
-                prop="networkConfiguration",
+            out.unknown(
+                svc,
+                "networkConfiguration",
+                "where its tasks run",
+                subject="its network configuration",
                 remedy=aws.PLACEMENT_REMEDY,
-                urn=svc.urn,
             )
             continue
         if not isinstance(net, dict):
@@ -44,25 +38,10 @@ def _check_ecs_private(stack: Stack, _cfg: dict[str, Any], out: Findings) -> Non
         public_ip = net.get("assignPublicIp")
         if truthy(public_ip):
             out.violation(f"{svc.label()} assigns public IPs to its tasks.", svc.urn)
-        aws.judge_placement(
-            stack,
-            svc,
-            ("networkConfiguration", net.get("subnets")),
-            ("networkConfiguration", net.get("securityGroups")),
-            public_ip,
-            out,
-        )
-
-
-ecs_service_private_networking = stack_policy(
-    name="ecs-service-private-networking",
-    description="ECS services run in private subnets without public IPs.",
-    check=_check_ecs_private,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set network_configuration.assign_public_ip=False and subnets=vpc.private_subnet_ids; "
-    "tasks reach ECR/Secrets Manager through the NAT gateway or VPC endpoints.",
-)
+        # Both lists sit in networkConfiguration, whose property dependencies stand for them.
+        subnets = ("networkConfiguration", net.get("subnets"))
+        groups = ("networkConfiguration", net.get("securityGroups"))
+        aws.judge_placement(stack, svc, subnets, groups, public_ip, out)
 
 
 # --- security groups -----------------------------------------------------------------------
@@ -104,7 +83,18 @@ def _ports_text(rule: dict[str, Any]) -> str:
     return f"port {lo}" if lo == hi else f"ports {lo}-{hi}"
 
 
-def _check_sg_ingress(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "security-group-no-public-ingress",
+    MANDATORY,
+    Severity.CRITICAL,
+    schema={"allowedPorts": setting("Ports a load balancer group may open to the internet.", [80, 443])},
+)
+def security_group_no_public_ingress(stack: Stack, cfg: Config, out: Findings) -> None:
+    """Internet ingress (0.0.0.0/0, ::/0) only on the allowed ports of load balancer security groups.
+
+    Remediation: Admit internet traffic only on the ALB's group (80/443). Task, EFS and database groups admit
+    traffic from other security groups (referenced_security_group_id), never from CIDRs.
+    """
     allowed = {p for p in (as_int(x) for x in as_list(cfg.get("allowedPorts"))) if p is not None}
     lb_ids, lb_urns = _lb_group_ids(stack)
     for ing in aws.ingress_rules(stack):
@@ -153,73 +143,43 @@ def _check_sg_ingress(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
             out.violation(f"{where}, but the group is not attached to a load balancer.", owner.urn)
 
 
-security_group_no_public_ingress = stack_policy(
-    name="security-group-no-public-ingress",
-    description="Internet ingress (0.0.0.0/0, ::/0) only on the allowed ports of load balancer security groups.",
-    check=_check_sg_ingress,
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
-    remediation="Admit internet traffic only on the ALB's group (80/443). Task, EFS and database groups "
-    "admit traffic from other security groups (referenced_security_group_id), never from CIDRs.",
-    schema={
-        "allowedPorts": {
-            "type": "array",
-            "items": {"type": "integer"},
-            "default": [80, 443],
-            "description": "Ports a load balancer group may open to the internet.",
-        }
-    },
+@resource_policy(
+    "rds-not-public",
+    MANDATORY,
+    Severity.CRITICAL,
+    types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER_INSTANCE, aws.RDS_CLUSTER],
 )
+def rds_not_public(r: Res, _cfg: Config, out: Findings) -> None:
+    """RDS instances, Aurora cluster instances and Multi-AZ DB clusters are not publicly accessible.
 
-
-def _check_rds_public(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set publicly_accessible=False and use a DB subnet group of private subnets.
+    """
     # Unset publiclyAccessible is AWS's false.
     value = r.get("publiclyAccessible")
     if is_unknown(value):
-        out.cannot_decide(
-            f"{r.label()}: publiclyAccessible is unknown before creation, so public access cannot be judged",
-            prop="publiclyAccessible",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "publiclyAccessible", "public access")
     elif truthy(value):
         out.violation(f"{r.label()} is publicly accessible.")
 
 
-rds_not_public = resource_policy(
-    name="rds-not-public",
-    description="RDS instances, Aurora cluster instances and Multi-AZ DB clusters are not publicly accessible.",
-    types=[aws.RDS_INSTANCE, aws.RDS_CLUSTER_INSTANCE, aws.RDS_CLUSTER],
-    check=_check_rds_public,
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
-    remediation="Set publicly_accessible=False and use a DB subnet group of private subnets.",
-)
+@stack_policy("efs-mount-target-private", MANDATORY, Severity.HIGH)
+def efs_mount_target_private(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """EFS mount targets live in private subnets.
 
-
-def _check_mount_targets(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Create mount targets with subnet_id from vpc.private_subnet_ids, one per AZ.
+    """
     for mt in stack.of_type(aws.EFS_MOUNT_TARGET):
-        # Mount targets never get a public IP.
-        aws.judge_placement(
-            stack,
-            mt,
-            ("subnetId", mt.get("subnetId")),
-            ("securityGroups", mt.get("securityGroups")),
-            False,
-            out,
-        )
+        subnets, groups = ("subnetId", mt.get("subnetId")), ("securityGroups", mt.get("securityGroups"))
+        aws.judge_placement(stack, mt, subnets, groups, False, out)  # mount targets never get a public IP
 
 
-efs_mount_target_private = stack_policy(
-    name="efs-mount-target-private",
-    description="EFS mount targets live in private subnets.",
-    check=_check_mount_targets,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Create mount targets with subnet_id from vpc.private_subnet_ids, one per AZ.",
-)
+@stack_policy("vpc-flow-logs-enabled", ADVISORY, Severity.LOW)
+def vpc_flow_logs_enabled(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """Every VPC has a flow log.
 
-
-def _check_flow_logs(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Add aws.ec2.FlowLog(vpc_id=vpc.vpc_id, traffic_type='ALL' or 'REJECT') to an encrypted log
+    group with retention (costs ~$0.50 per GB ingested).
+    """
     flow_logs = stack.of_type(aws.FLOW_LOG)
     logged: set[str] = set()
     unknown_targets = False
@@ -253,42 +213,21 @@ def _check_flow_logs(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
             out.violation(f"{vpc.label()} has no VPC flow log.", vpc.urn)
 
 
-vpc_flow_logs_enabled = stack_policy(
-    name="vpc-flow-logs-enabled",
-    description="Every VPC has a flow log.",
-    check=_check_flow_logs,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Add aws.ec2.FlowLog(vpc_id=vpc.vpc_id, traffic_type='ALL' or 'REJECT') to an encrypted "
-    "log group with retention (costs ~$0.50 per GB ingested).",
-)
+@resource_policy("alb-drop-invalid-headers", ADVISORY, Severity.LOW, types=list(aws.LOAD_BALANCERS))
+def alb_drop_invalid_headers(r: Res, _cfg: Config, out: Findings) -> None:
+    """Application load balancers drop invalid HTTP header fields.
 
-
-def _check_drop_headers(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set drop_invalid_header_fields=True on the load balancer.
+    """
     if r.get("loadBalancerType", "application") not in ("application", None):
         return
     # Unset dropInvalidHeaderFields is AWS's false.
     value = r.get("dropInvalidHeaderFields")
     if is_unknown(value):
-        out.cannot_decide(
-            f"{r.label()}: dropInvalidHeaderFields is unknown before creation, so header handling cannot be "
-            "judged",
-            prop="dropInvalidHeaderFields",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "dropInvalidHeaderFields", "header handling")
     elif not truthy(value):
         out.violation(f"{r.label()} forwards requests with invalid HTTP headers (request smuggling risk).")
 
-
-alb_drop_invalid_headers = resource_policy(
-    name="alb-drop-invalid-headers",
-    description="Application load balancers drop invalid HTTP header fields.",
-    types=list(aws.LOAD_BALANCERS),
-    check=_check_drop_headers,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Set drop_invalid_header_fields=True on the load balancer.",
-)
 
 POLICIES = [
     ecs_service_private_networking,

@@ -7,23 +7,33 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
+from ._policy import (
     ADVISORY,
-    LITERAL,
     MANDATORY,
+    Config,
     Findings,
-    Res,
-    Stack,
-    is_unknown,
     resource_policy,
     stack_enforced,
     stack_policy,
     stacks_schema,
-    truthy,
 )
+from ._util import Res, Stack, is_unknown, truthy
 
 
-def _check_lb_logs(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy(
+    "lb-access-logs",
+    MANDATORY,
+    Severity.MEDIUM,
+    types=[*aws.LOAD_BALANCERS, aws.CLASSIC_LB],
+    schema={"stacks": stacks_schema("The prod-grade stacks, where load balancers must log")},
+    url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html",
+)
+def lb_access_logs(r: Res, cfg: Config, out: Findings) -> None:
+    """Application and Classic Load Balancers write access logs in the prod-grade stacks.
+
+    Remediation: Set access_logs={'bucket': <bucket>.bucket, 'enabled': True} (the bucket in the same region,
+    SSE-S3 encrypted, with a policy that lets ELB log delivery write). S3 storage costs apply.
+    """
     if not stack_enforced(cfg.get("stacks")):
         return
     classic = r.type == aws.CLASSIC_LB
@@ -32,11 +42,8 @@ def _check_lb_logs(r: Res, cfg: dict[str, Any], out: Findings) -> None:
     logs = r.get("accessLogs")
     enabled = logs.get("enabled") if isinstance(logs, dict) else None
     if is_unknown(logs) or is_unknown(enabled):
-        out.cannot_decide(
-            f"{r.label()}: its access log settings are unknown before creation, so whether it logs requests "
-            "cannot be judged",
-            prop="accessLogs",
-            remedy=LITERAL,
+        out.unknown(
+            r, "accessLogs", "whether it logs requests", subject="its access log settings", plural=True
         )
         return
     # Unset `enabled` is true on a Classic Load Balancer and false on an ALB, even with a bucket.
@@ -47,21 +54,13 @@ def _check_lb_logs(r: Res, cfg: dict[str, Any], out: Findings) -> None:
         out.violation(f"{r.label()} has access logs configured with {shown}: set enabled=True.")
 
 
-lb_access_logs = resource_policy(
-    name="lb-access-logs",
-    description="Application and Classic Load Balancers write access logs in the prod-grade stacks.",
-    types=[*aws.LOAD_BALANCERS, aws.CLASSIC_LB],
-    check=_check_lb_logs,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Set access_logs={'bucket': <bucket>.bucket, 'enabled': True} (the bucket in the same region, "
-    "SSE-S3 encrypted, with a policy that lets ELB log delivery write). S3 storage costs apply.",
-    url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html",
-    schema={"stacks": stacks_schema("The prod-grade stacks, where load balancers must log")},
-)
+@stack_policy("s3-bucket-access-logging", ADVISORY, Severity.LOW)
+def s3_bucket_access_logging(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """S3 buckets that hold data (every bucket that does not itself receive logs) have server access logging.
 
-
-def _check_s3_logging(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Add aws.s3.BucketLogging(bucket=<bucket>.id, target_bucket=<log bucket>.id,
+    target_prefix='s3/<bucket>/'); the log bucket needs a policy letting logging.s3.amazonaws.com write.
+    """
     log_buckets = aws.log_buckets(stack)
     logged: set[str] = set()
     unknown: list[Res] = []
@@ -87,17 +86,6 @@ def _check_s3_logging(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None
             out.violation(f"{bucket.label()} holds data but has no server access logging.", bucket.urn)
 
 
-s3_bucket_access_logging = stack_policy(
-    name="s3-bucket-access-logging",
-    description="S3 buckets that hold data (every bucket that does not itself receive logs) have server "
-    "access logging.",
-    check=_check_s3_logging,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Add aws.s3.BucketLogging(bucket=<bucket>.id, target_bucket=<log bucket>.id, "
-    "target_prefix='s3/<bucket>/'); the log bucket needs a policy letting logging.s3.amazonaws.com write.",
-)
-
 # Classes without Performance Insights (Database Insights), per engine family; an engine family
 # missing here supports every class.
 _NO_INSIGHTS = {
@@ -120,7 +108,20 @@ def _insights(r: Res) -> Any:
     return r.get("performanceInsightsEnabled")
 
 
-def _check_insights(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "rds-performance-insights",
+    ADVISORY,
+    Severity.LOW,
+    url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.Engines.html",
+)
+def rds_performance_insights(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """RDS instances, Aurora cluster instances (or their cluster) and Multi-AZ DB clusters have Performance
+    Insights on, where their class supports it.
+
+    Remediation: Set performance_insights_enabled=True with performance_insights_kms_key_id=<key>.arn (7 days
+    of history are free; Database Insights' Standard mode keeps the same API after the Performance Insights
+    console retires). db.t*.micro/small MySQL and MariaDB classes do not support it.
+    """
     judged: list[tuple[Res, list[Res]]] = [(r, []) for r in stack.of_type(aws.RDS_INSTANCE)]
     for inst in stack.of_type(aws.RDS_CLUSTER_INSTANCE):
         own = stack.resolve(inst, "clusterIdentifier", inst.get("clusterIdentifier"), (aws.RDS_CLUSTER,))
@@ -143,31 +144,12 @@ def _check_insights(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
         if any(truthy(v) for v in values):
             continue
         if any(is_unknown(v) for v in values):
-            out.cannot_decide(
-                f"{r.label()}: performanceInsightsEnabled is unknown before creation, so Performance Insights "
-                "cannot be judged",
-                prop="performanceInsightsEnabled",
-                remedy=LITERAL,
-                urn=r.urn,
-            )
+            out.unknown(r, "performanceInsightsEnabled", "Performance Insights")
             continue
         out.violation(
             f"{r.label()} runs without Performance Insights (unset: RDS leaves it off).",
             r.urn,
         )
 
-
-rds_performance_insights = stack_policy(
-    name="rds-performance-insights",
-    description="RDS instances, Aurora cluster instances (or their cluster) and Multi-AZ DB clusters have "
-    "Performance Insights on, where their class supports it.",
-    check=_check_insights,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Set performance_insights_enabled=True with performance_insights_kms_key_id=<key>.arn (7 days "
-    "of history are free; Database Insights' Standard mode keeps the same API after the Performance Insights "
-    "console retires). db.t*.micro/small MySQL and MariaDB classes do not support it.",
-    url="https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.Engines.html",
-)
 
 POLICIES = [lb_access_logs, s3_bucket_access_logging, rds_performance_insights]

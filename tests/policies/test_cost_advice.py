@@ -198,6 +198,18 @@ def _product(sku: str, family: str, **attributes: str) -> dict:
     return {"sku": sku, "productFamily": family, "attributes": attributes}
 
 
+def _db_instance(sku: str, instance: str, engine: str, deployment: str, license_model: str) -> dict:
+    return _product(
+        sku,
+        "Database Instance",
+        regionCode="us-west-2",
+        instanceType=instance,
+        databaseEngine=engine,
+        deploymentOption=deployment,
+        licenseModel=license_model,
+    )
+
+
 def _hourly(usd: str) -> dict:
     return {"t": {"priceDimensions": {"d": {"unit": "Hrs", "pricePerUnit": {"USD": usd}}}}}
 
@@ -215,33 +227,9 @@ def test_parse_offer_files_keeps_linux_shared_and_license_included_rates() -> No
     rds = {
         "offerCode": "AmazonRDS",
         "products": {
-            "A": _product(
-                "A",
-                "Database Instance",
-                regionCode="us-west-2",
-                instanceType="db.t4g.medium",
-                databaseEngine="PostgreSQL",
-                deploymentOption="Single-AZ",
-                licenseModel="No license required",
-            ),
-            "B": _product(
-                "B",
-                "Database Instance",
-                regionCode="us-west-2",
-                instanceType="db.t4g.medium",
-                databaseEngine="PostgreSQL",
-                deploymentOption="Multi-AZ",
-                licenseModel="No license required",
-            ),
-            "C": _product(
-                "C",
-                "Database Instance",
-                regionCode="us-west-2",
-                instanceType="db.m5.large",
-                databaseEngine="Oracle",
-                deploymentOption="Single-AZ",
-                licenseModel="Bring your own license",
-            ),
+            "A": _db_instance("A", "db.t4g.medium", "PostgreSQL", "Single-AZ", "No license required"),
+            "B": _db_instance("B", "db.t4g.medium", "PostgreSQL", "Multi-AZ", "No license required"),
+            "C": _db_instance("C", "db.m5.large", "Oracle", "Single-AZ", "Bring your own license"),
             "D": _product("D", "Database Storage", regionCode="us-west-2"),
         },
         "terms": {

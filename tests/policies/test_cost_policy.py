@@ -39,8 +39,25 @@ def test_over_the_ceiling_itemizes_biggest_costs_and_priced_levers() -> None:
     assert "lever: Single-AZ RDS instead of Multi-AZ for db, saves $49.75" in message
 
 
-def test_no_ceiling_configured_reports_nothing() -> None:
-    assert check_stack(cost.cost_ceiling, [*STACK, R("aws:sqs/queue:Queue", "queue", {})]) == []
+# Resources the model cannot price: an instance class it has no price for, a type outside the model,
+# a service whose task count is unknown before creation.
+UNPRICEABLE = [
+    *STACK,
+    R("aws:ec2/instance:Instance", "box", {"instanceType": "zz9.huge"}),
+    R("aws:sqs/queue:Queue", "queue", {}),
+]
+
+
+def test_without_a_ceiling_nothing_is_reported_over_grpc(pack) -> None:
+    """A stack whose policy config sets no ceiling (no maxMonthlyUsd, no maxPeakMonthlyUsd) gets no
+    finding from the pack as the engine runs it: no violation, and no "cannot price" undecided check,
+    whatever the model cannot price."""
+    stack = [*UNPRICEABLE, *UNKNOWN_COUNT]
+    assert pack.run("cost-ceiling", stack) == []
+    assert pack.run("cost-increase-ceiling", stack) == []
+    # The same stack under a ceiling: every resource the model cannot price is reported.
+    found = pack.run("cost-ceiling", stack, {"maxPeakMonthlyUsd": 10_000})
+    assert sorted(f.name for f in found) == ["api", "box", "queue"]
 
 
 def test_a_resource_that_cannot_be_priced_is_a_violation_naming_it() -> None:

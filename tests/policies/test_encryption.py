@@ -136,7 +136,7 @@ def test_s3_customer_key_required_only_where_the_config_says_so() -> None:
 def test_s3_bucket_unknown_id_matched_through_property_dependencies() -> None:
     stack = [
         R("aws:s3/bucket:Bucket", "b", {"bucket": UNKNOWN}),
-        R(SSE, "b-sse", {"bucket": UNKNOWN}, prop_deps={"bucket": ["b"]}),
+        R.referencing(SSE, "b-sse", bucket="b"),
         _pab("b-pab", UNKNOWN, deps_on="b"),
     ]
     assert check_stack(enc.s3_bucket_encrypted_private, stack) == []

@@ -2,7 +2,8 @@
 
 Listener rules as well as default actions; every way to attach a managed policy; the Classic Load
 Balancer under the HTTPS-only and logging rules; Aurora under the RDS rules; a subnet without a
-route table association of its own judged through its VPC's main route table."""
+route table association of its own judged through its VPC's main route table; an awsx Vpc's
+isolated subnets as private as its private ones."""
 
 from __future__ import annotations
 
@@ -189,11 +190,11 @@ def test_a_classic_https_listener_without_a_negotiation_policy_allows_tls_10(pac
 )
 def test_classic_tls_from_its_negotiation_policy(pack, attributes: list[dict], passes: bool) -> None:
     # aws.elb.SslNegotiationPolicy, naming the load balancer by an output unknown before creation.
-    negotiation = R(
+    negotiation = R.referencing(
         "aws:elb/sslNegotiationPolicy:SslNegotiationPolicy",
         "tls",
-        {"loadBalancer": UNKNOWN, "lbPort": 443, "attributes": attributes},
-        prop_deps={"loadBalancer": ["clb"]},
+        {"lbPort": 443, "attributes": attributes},
+        loadBalancer="clb",
     )
     assert (pack.run("alb-https-only", [_classic(HTTPS_443), negotiation]) == []) is passes
     # aws.elb.LoadBalancerPolicy attached by aws.elb.ListenerPolicy.
@@ -302,12 +303,7 @@ def test_a_subnet_without_association_uses_the_vpcs_own_main_table(pack) -> None
     # A route the stack adds to the main table, by its id or (unknown) through the VPC.
     for route in (
         R("aws:ec2/route:Route", "default", {"routeTableId": "rtb-main", "gatewayId": "igw-1"}),
-        R(
-            "aws:ec2/route:Route",
-            "default",
-            {"routeTableId": UNKNOWN, "gatewayId": UNKNOWN},
-            prop_deps={"routeTableId": ["vpc"], "gatewayId": ["igw"]},
-        ),
+        R.referencing("aws:ec2/route:Route", "default", routeTableId="vpc", gatewayId="igw"),
         R(
             "aws:ec2/defaultRouteTable:DefaultRouteTable",
             "main",
@@ -364,3 +360,37 @@ def test_a_subnet_of_a_vpc_outside_the_stack_is_undecided(pack) -> None:
         "its VPC is not in this stack" in undecided.text
         and "SecurityGroup 'sg' admits internet traffic" in undecided.text
     )
+
+
+# --- an awsx Vpc's isolated subnets ------------------------------------------------------------
+
+AWSX_VPC = R(
+    "awsx:ec2:Vpc",
+    "vpc",
+    {
+        "vpcId": "vpc-1",
+        "publicSubnetIds": ["subnet-pub"],
+        "privateSubnetIds": [],
+        "isolatedSubnetIds": ["subnet-iso"],
+    },
+)
+# What lands in a subnet, by policy: an instance, a service's tasks, an EFS mount target.
+PLACED = {
+    "ec2-private-subnets": lambda subnet: R("aws:ec2/instance:Instance", "box", {"subnetId": subnet}),
+    "ecs-service-private-networking": lambda subnet: R(
+        "aws:ecs/service:Service",
+        "svc",
+        {"networkConfiguration": {"subnets": [subnet], "securityGroups": []}},
+    ),
+    "efs-mount-target-private": lambda subnet: R(
+        "aws:efs/mountTarget:MountTarget", "mt", {"subnetId": subnet}
+    ),
+}
+
+
+@pytest.mark.parametrize("policy", sorted(PLACED))
+def test_an_isolated_subnet_of_an_awsx_vpc_is_private_and_a_public_one_is_not(pack, policy: str) -> None:
+    """An isolated subnet (isolatedSubnetIds) routes nowhere outside its VPC: as private as a private one."""
+    assert pack.run(policy, [AWSX_VPC, PLACED[policy]("subnet-iso")]) == []
+    [violation] = pack.run(policy, [AWSX_VPC, PLACED[policy]("subnet-pub")])
+    assert "public subnet of awsx Vpc 'vpc'" in violation.text and not violation.undecided

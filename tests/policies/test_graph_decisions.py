@@ -23,12 +23,7 @@ def _roles_task(task_role: str, execution_role: str) -> list[R]:
     return [
         R(ROLE, "task", {"arn": UNKNOWN}),
         R(ROLE, "execution", {"arn": UNKNOWN}),
-        R(
-            TD,
-            "api",
-            {"taskRoleArn": UNKNOWN, "executionRoleArn": UNKNOWN},
-            prop_deps={"taskRoleArn": [task_role], "executionRoleArn": [execution_role]},
-        ),
+        R.referencing(TD, "api", taskRoleArn=task_role, executionRoleArn=execution_role),
     ]
 
 
@@ -41,11 +36,11 @@ def test_roles_that_depend_on_the_same_role_are_the_same_role(pack) -> None:
 def test_a_known_role_arn_outside_the_stack_is_a_different_role(pack) -> None:
     specs = [
         R(ROLE, "execution", {"arn": UNKNOWN}),
-        R(
+        R.referencing(
             TD,
             "api",
-            {"taskRoleArn": "arn:aws:iam::123456789012:role/existing", "executionRoleArn": UNKNOWN},
-            prop_deps={"executionRoleArn": ["execution"]},
+            {"taskRoleArn": "arn:aws:iam::123456789012:role/existing"},
+            executionRoleArn="execution",
         ),
     ]
     assert pack.run("ecs-task-role-separate", specs) == []
@@ -56,11 +51,11 @@ def test_an_attached_policy_created_by_the_stack_is_judged_by_its_name(pack) -> 
         props = {"policy": "{}"} | ({"name": name} if name else {})
         return [
             R("aws:iam/policy:Policy", "custom", {**props, "arn": UNKNOWN}),
-            R(
+            R.referencing(
                 "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
                 "attach",
-                {"role": "r", "policyArn": UNKNOWN},
-                prop_deps={"policyArn": ["custom"]},
+                {"role": "r"},
+                policyArn="custom",
             ),
         ]
 
@@ -79,7 +74,7 @@ def _network(public: bool) -> list[R]:
         R("aws:ec2/vpc:Vpc", "vpc", {"id": UNKNOWN}),
         R("aws:ec2/internetGateway:InternetGateway", "igw", {"id": UNKNOWN}),
         R("aws:ec2/natGateway:NatGateway", "nat", {"id": UNKNOWN}),
-        R("aws:ec2/subnet:Subnet", "subnet", {"id": UNKNOWN, "vpcId": UNKNOWN}, prop_deps={"vpcId": ["vpc"]}),
+        R.referencing("aws:ec2/subnet:Subnet", "subnet", {"id": UNKNOWN}, vpcId="vpc"),
         R(
             "aws:ec2/routeTable:RouteTable",
             "table",
@@ -89,11 +84,11 @@ def _network(public: bool) -> list[R]:
             },
             prop_deps={"routes": ["igw" if public else "nat"]},
         ),
-        R(
+        R.referencing(
             "aws:ec2/routeTableAssociation:RouteTableAssociation",
             "assoc",
-            {"subnetId": UNKNOWN, "routeTableId": UNKNOWN},
-            prop_deps={"subnetId": ["subnet"], "routeTableId": ["table"]},
+            subnetId="subnet",
+            routeTableId="table",
         ),
     ]
 
@@ -163,33 +158,22 @@ def _closed_groups() -> list[R]:
             },
             prop_deps={"ingress": ["lb-sg"]},
         ),
-        R(
+        R.referencing(
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
             "task-from-lb",
-            {
-                "securityGroupId": UNKNOWN,
-                "referencedSecurityGroupId": UNKNOWN,
-                "ipProtocol": "tcp",
-                "fromPort": 8000,
-                "toPort": 8000,
-            },
-            prop_deps={"securityGroupId": ["task-sg"], "referencedSecurityGroupId": ["lb-sg"]},
+            {"ipProtocol": "tcp", "fromPort": 8000, "toPort": 8000},
+            securityGroupId="task-sg",
+            referencedSecurityGroupId="lb-sg",
         ),
     ]
 
 
 def _open_rule() -> R:
-    return R(
+    return R.referencing(
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
         "task-open",
-        {
-            "securityGroupId": UNKNOWN,
-            "ipProtocol": "tcp",
-            "fromPort": 8000,
-            "toPort": 8000,
-            "cidrIpv4": "0.0.0.0/0",
-        },
-        prop_deps={"securityGroupId": ["task-sg"]},
+        {"ipProtocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrIpv4": "0.0.0.0/0"},
+        securityGroupId="task-sg",
     )
 
 
@@ -269,17 +253,12 @@ def test_a_route_to_a_new_nat_gateway_is_not_an_internet_gateway(pack) -> None:
         R("aws:ec2/natGateway:NatGateway", "nat", {"id": UNKNOWN}),
         R("aws:ec2/subnet:Subnet", "subnet", {"id": "subnet-1"}),
         R("aws:ec2/routeTable:RouteTable", "table", {"id": UNKNOWN}),
-        R(
-            "aws:ec2/route:Route",
-            "egress",
-            {"routeTableId": UNKNOWN, "gatewayId": UNKNOWN},
-            prop_deps={"routeTableId": ["table"], "gatewayId": ["nat"]},
-        ),
-        R(
+        R.referencing("aws:ec2/route:Route", "egress", routeTableId="table", gatewayId="nat"),
+        R.referencing(
             "aws:ec2/routeTableAssociation:RouteTableAssociation",
             "assoc",
-            {"subnetId": "subnet-1", "routeTableId": UNKNOWN},
-            prop_deps={"routeTableId": ["table"]},
+            {"subnetId": "subnet-1"},
+            routeTableId="table",
         ),
         R("aws:efs/mountTarget:MountTarget", "mt", {"subnetId": "subnet-1"}),
     ]
@@ -289,7 +268,7 @@ def test_a_route_to_a_new_nat_gateway_is_not_an_internet_gateway(pack) -> None:
 def test_a_flow_log_on_a_new_vpc_is_matched_through_the_graph(pack) -> None:
     specs = [
         R("aws:ec2/vpc:Vpc", "vpc", {"id": UNKNOWN}),
-        R("aws:ec2/flowLog:FlowLog", "flow", {"vpcId": UNKNOWN}, prop_deps={"vpcId": ["vpc"]}),
+        R.referencing("aws:ec2/flowLog:FlowLog", "flow", vpcId="vpc"),
     ]
     assert pack.run("vpc-flow-logs-enabled", specs) == []
     other = R("aws:ec2/vpc:Vpc", "other", {"id": UNKNOWN})

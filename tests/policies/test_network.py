@@ -101,24 +101,14 @@ def _new_route_tables(public_gateway: str) -> list[R]:
             {"routeTableId": UNKNOWN, "gatewayId": public_gateway, "destinationCidrBlock": "0.0.0.0/0"},
             prop_deps={"routeTableId": ["rt-pub"], "gatewayId": ["igw"] if public_gateway == UNKNOWN else []},
         ),
-        R(
+        R.referencing(
             route,
             "r-nat",
-            {"routeTableId": UNKNOWN, "natGatewayId": UNKNOWN, "destinationCidrBlock": "0.0.0.0/0"},
-            prop_deps={"routeTableId": ["rt-priv"]},
+            {"natGatewayId": UNKNOWN, "destinationCidrBlock": "0.0.0.0/0"},
+            routeTableId="rt-priv",
         ),
-        R(
-            assoc,
-            "a1",
-            {"subnetId": "subnet-1", "routeTableId": UNKNOWN},
-            prop_deps={"routeTableId": ["rt-pub"]},
-        ),
-        R(
-            assoc,
-            "a2",
-            {"subnetId": "subnet-2", "routeTableId": UNKNOWN},
-            prop_deps={"routeTableId": ["rt-priv"]},
-        ),
+        R.referencing(assoc, "a1", {"subnetId": "subnet-1"}, routeTableId="rt-pub"),
+        R.referencing(assoc, "a2", {"subnetId": "subnet-2"}, routeTableId="rt-priv"),
     ]
 
 
@@ -208,17 +198,11 @@ def test_public_ingress_lb_group_resolved_through_graph_when_id_unknown() -> Non
     stack = [
         R(SG, "alb-sg", {"id": UNKNOWN}),
         R(LB, "alb", {"securityGroups": [UNKNOWN]}, prop_deps={"securityGroups": ["alb-sg"]}),
-        R(
+        R.referencing(
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
             "https",
-            {
-                "securityGroupId": UNKNOWN,
-                "ipProtocol": "tcp",
-                "fromPort": 443,
-                "toPort": 443,
-                "cidrIpv4": "0.0.0.0/0",
-            },
-            prop_deps={"securityGroupId": ["alb-sg"]},
+            {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0"},
+            securityGroupId="alb-sg",
         ),
     ]
     assert check_stack(net.security_group_no_public_ingress, stack) == []

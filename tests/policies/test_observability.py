@@ -86,11 +86,12 @@ def test_buckets_that_hold_data_have_server_access_logging(pack) -> None:
     logs = R("aws:s3/bucket:Bucket", "logs", {"bucket": UNKNOWN})
     found = pack.run("s3-bucket-access-logging", [docs, logs])
     assert sorted(f.name for f in found) == ["docs", "logs"] and {f.level for f in found} == {"advisory"}
-    logging = R(
+    logging = R.referencing(
         "aws:s3/bucketLogging:BucketLogging",
         "docs-logging",
-        {"bucket": UNKNOWN, "targetBucket": UNKNOWN, "targetPrefix": "s3/docs/"},
-        prop_deps={"bucket": ["docs"], "targetBucket": ["logs"]},
+        {"targetPrefix": "s3/docs/"},
+        bucket="docs",
+        targetBucket="logs",
     )
     # The target of the logging is a log bucket, not user data: nothing else to flag.
     assert pack.run("s3-bucket-access-logging", [docs, logs, logging]) == []
@@ -147,15 +148,11 @@ def test_aurora_instances_take_their_clusters_setting(pack) -> None:
         )
         return [
             R("aws:rds/cluster:Cluster", "aurora", cluster),
-            R(
+            R.referencing(
                 "aws:rds/clusterInstance:ClusterInstance",
                 "aurora-1",
-                {
-                    "clusterIdentifier": UNKNOWN,
-                    "instanceClass": "db.r6g.large",
-                    "engine": "aurora-postgresql",
-                },
-                prop_deps={"clusterIdentifier": ["aurora"]},
+                {"instanceClass": "db.r6g.large", "engine": "aurora-postgresql"},
+                clusterIdentifier="aurora",
             ),
         ]
 
@@ -175,30 +172,17 @@ def test_aurora_instances_take_their_clusters_setting(pack) -> None:
 @pytest.mark.parametrize(
     "rule",
     [
-        R(
+        R.referencing(
             "aws:ec2/securityGroupRule:SecurityGroupRule",
             "ssh",
-            {
-                "type": "ingress",
-                "securityGroupId": UNKNOWN,
-                "protocol": "tcp",
-                "fromPort": 22,
-                "toPort": 22,
-                "cidrBlocks": ["0.0.0.0/0"],
-            },
-            prop_deps={"securityGroupId": ["task-sg"]},
+            {"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]},
+            securityGroupId="task-sg",
         ),
-        R(
+        R.referencing(
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
             "ssh",
-            {
-                "securityGroupId": UNKNOWN,
-                "ipProtocol": "tcp",
-                "fromPort": 22,
-                "toPort": 22,
-                "cidrIpv6": "::/0",
-            },
-            prop_deps={"securityGroupId": ["task-sg"]},
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv6": "::/0"},
+            securityGroupId="task-sg",
         ),
     ],
     ids=["SecurityGroupRule", "SecurityGroupIngressRule"],

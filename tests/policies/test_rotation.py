@@ -168,11 +168,11 @@ def test_an_rds_secret_of_another_stack_rotates_too(pack) -> None:
 
 def test_a_secret_rotated_by_the_stack_needs_its_readers_refreshed(pack) -> None:
     secret = R("aws:secretsmanager/secret:Secret", "api-key", {"arn": UNKNOWN, "name": "wwhd/api-key"})
-    rotation = R(
+    rotation = R.referencing(
         "aws:secretsmanager/secretRotation:SecretRotation",
         "api-key-rotation",
-        {"secretId": UNKNOWN, "rotationRules": {"automaticallyAfterDays": 30}},
-        prop_deps={"secretId": ["api-key"]},
+        {"rotationRules": {"automaticallyAfterDays": 30}},
+        secretId="api-key",
     )
     # The task definition names the secret by ARN, its random suffix included.
     injected = task(f"{ACCOUNT}:secret:wwhd/api-key-AbCdEf")

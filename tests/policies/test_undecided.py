@@ -5,10 +5,11 @@ could not be judged>; <what would make it decidable>`; the per-stack option `"un
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pulumi_policy.proxy import UnknownValueError
-from wwhd_policies import ALL_POLICIES
-from wwhd_policies import _util as util
+from wwhd_policies import ALL_POLICIES, _policy
 
 from .conftest import UNKNOWN, R, check_resource
 
@@ -30,23 +31,23 @@ COST_UNKNOWN = [
     R(SERVICE, "svc", {"launchType": "FARGATE", "taskDefinition": "arn:td:1", "desiredCount": UNKNOWN}),
 ]
 
+
+def _unknown(typ: str, prop: str, **known: Any) -> tuple[list[R], str]:
+    """The common case: one resource whose `prop` is unknown before creation (its `known` props set)."""
+    return [R(typ, "res", {prop: UNKNOWN, **known})], prop
+
+
 # policy -> (resources whose unknown values it cannot judge, the property it must name); None where
 # an unknown value still decides (an unknown key ARN is a key this stack creates; an unknown list of
 # alarm actions is a list of actions).
 CASES: dict[str, tuple[list[R], str] | None] = {
-    "efs-encrypted": (
-        [R("aws:efs/fileSystem:FileSystem", "fs", {"encrypted": UNKNOWN, "kmsKeyId": "k"})],
-        "encrypted",
-    ),
+    "efs-encrypted": _unknown("aws:efs/fileSystem:FileSystem", "encrypted", kmsKeyId="k"),
     "ecs-efs-transit-encryption": (
         [R(TD, "td", {"volumes": [{"name": "d", "efsVolumeConfiguration": {"transitEncryption": UNKNOWN}}]})],
         "volumes",
     ),
     "log-group-encrypted": None,
-    "log-group-retention": (
-        [R("aws:cloudwatch/logGroup:LogGroup", "lg", {"retentionInDays": UNKNOWN})],
-        "retentionInDays",
-    ),
+    "log-group-retention": _unknown("aws:cloudwatch/logGroup:LogGroup", "retentionInDays"),
     "sns-topic-encrypted": None,
     "s3-bucket-encrypted-private": (
         [
@@ -55,11 +56,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "bucket",
     ),
-    "rds-encrypted": (
-        [R("aws:rds/instance:Instance", "db", {"storageEncrypted": UNKNOWN})],
-        "storageEncrypted",
-    ),
-    "kms-key-rotation": ([R("aws:kms/key:Key", "key", {"enableKeyRotation": UNKNOWN})], "enableKeyRotation"),
+    "rds-encrypted": _unknown("aws:rds/instance:Instance", "storageEncrypted"),
+    "kms-key-rotation": _unknown("aws:kms/key:Key", "enableKeyRotation"),
     "secret-encrypted-with-cmk": None,
     "ecr-repository-hardened": (
         [
@@ -75,14 +73,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "imageScanningConfiguration",
     ),
-    "alb-https-only": (
-        [R("aws:lb/listener:Listener", "https", {"protocol": "HTTPS", "sslPolicy": UNKNOWN})],
-        "sslPolicy",
-    ),
-    "lb-tls13-policy": (
-        [R("aws:lb/listener:Listener", "https", {"protocol": "HTTPS", "sslPolicy": UNKNOWN})],
-        "sslPolicy",
-    ),
+    "alb-https-only": _unknown("aws:lb/listener:Listener", "sslPolicy", protocol="HTTPS"),
+    "lb-tls13-policy": _unknown("aws:lb/listener:Listener", "sslPolicy", protocol="HTTPS"),
     "ecs-service-private-networking": (
         [
             VPC,
@@ -112,14 +104,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "ingress",
     ),
-    "rds-not-public": (
-        [R("aws:rds/instance:Instance", "db", {"publiclyAccessible": UNKNOWN})],
-        "publiclyAccessible",
-    ),
-    "efs-mount-target-private": (
-        [R("aws:efs/mountTarget:MountTarget", "mt", {"subnetId": UNKNOWN})],
-        "subnetId",
-    ),
+    "rds-not-public": _unknown("aws:rds/instance:Instance", "publiclyAccessible"),
+    "efs-mount-target-private": _unknown("aws:efs/mountTarget:MountTarget", "subnetId"),
     "vpc-flow-logs-enabled": (
         [
             R("aws:ec2/vpc:Vpc", "vpc", {"id": "vpc-1"}),
@@ -127,10 +113,7 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "vpcId",
     ),
-    "alb-drop-invalid-headers": (
-        [R("aws:lb/loadBalancer:LoadBalancer", "alb", {"dropInvalidHeaderFields": UNKNOWN})],
-        "dropInvalidHeaderFields",
-    ),
+    "alb-drop-invalid-headers": _unknown("aws:lb/loadBalancer:LoadBalancer", "dropInvalidHeaderFields"),
     "single-writer-storage": (
         [
             R(
@@ -157,53 +140,25 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "resources",
     ),
-    "rds-backup-retention": (
-        [R("aws:rds/instance:Instance", "db", {"backupRetentionPeriod": UNKNOWN})],
-        "backupRetentionPeriod",
+    "rds-backup-retention": _unknown("aws:rds/instance:Instance", "backupRetentionPeriod"),
+    "stateful-resources-protected": _unknown("aws:rds/instance:Instance", "deletionProtection"),
+    "qdrant-on-network-storage": _unknown(
+        TD, "containerDefinitions", volumes=[{"name": "d", "efsVolumeConfiguration": {}}]
     ),
-    "stateful-resources-protected": (
-        [R("aws:rds/instance:Instance", "db", {"deletionProtection": UNKNOWN})],
-        "deletionProtection",
-    ),
-    "qdrant-on-network-storage": (
-        [
-            R(
-                TD,
-                "td",
-                {"containerDefinitions": UNKNOWN, "volumes": [{"name": "d", "efsVolumeConfiguration": {}}]},
-            )
-        ],
-        "containerDefinitions",
-    ),
-    "fargate-task-size-valid": (
-        [R(TD, "td", {"requiresCompatibilities": ["FARGATE"], "cpu": "512", "memory": UNKNOWN})],
-        "memory",
-    ),
-    "ecs-deployment-circuit-breaker": (
-        [R(SERVICE, "svc", {"deploymentCircuitBreaker": UNKNOWN})],
-        "deploymentCircuitBreaker",
-    ),
+    "fargate-task-size-valid": _unknown(TD, "memory", requiresCompatibilities=["FARGATE"], cpu="512"),
+    "ecs-deployment-circuit-breaker": _unknown(SERVICE, "deploymentCircuitBreaker"),
     "container-health-check": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
     "image-pinned": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
     "alarm-has-actions": None,
-    "target-group-health-check": (
-        [R("aws:lb/targetGroup:TargetGroup", "tg", {"healthCheck": UNKNOWN})],
-        "healthCheck",
-    ),
-    "iam-no-wildcard-actions": ([R("aws:iam/rolePolicy:RolePolicy", "p", {"policy": UNKNOWN})], "policy"),
-    "iam-no-admin-policies": (
-        [R("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "att", {"policyArn": UNKNOWN})],
-        "policyArn",
-    ),
-    "iam-wildcard-resource-justified": ([R("aws:iam/policy:Policy", "p", {"policy": UNKNOWN})], "policy"),
+    "target-group-health-check": _unknown("aws:lb/targetGroup:TargetGroup", "healthCheck"),
+    "iam-no-wildcard-actions": _unknown("aws:iam/rolePolicy:RolePolicy", "policy"),
+    "iam-no-admin-policies": _unknown("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "policyArn"),
+    "iam-wildcard-resource-justified": _unknown("aws:iam/policy:Policy", "policy"),
     "ecs-secrets-not-in-environment": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
-    "ecs-task-role-separate": (
-        [R(TD, "td", {"taskRoleArn": UNKNOWN, "executionRoleArn": UNKNOWN})],
-        "taskRoleArn",
-    ),
+    "ecs-task-role-separate": _unknown(TD, "taskRoleArn", executionRoleArn=UNKNOWN),
     "ecs-no-privileged-containers": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
     "ecs-read-only-root-filesystem": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
-    "iam-no-privilege-escalation": ([R("aws:iam/rolePolicy:RolePolicy", "p", {"policy": UNKNOWN})], "policy"),
+    "iam-no-privilege-escalation": _unknown("aws:iam/rolePolicy:RolePolicy", "policy"),
     "lb-access-logs": (
         [
             R(
@@ -221,23 +176,16 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "bucket",
     ),
-    "rds-performance-insights": (
-        [R("aws:rds/instance:Instance", "db", {"engine": "postgres", "performanceInsightsEnabled": UNKNOWN})],
-        "performanceInsightsEnabled",
+    "rds-performance-insights": _unknown(
+        "aws:rds/instance:Instance", "performanceInsightsEnabled", engine="postgres"
     ),
-    "ebs-encrypted": ([R("aws:ebs/volume:Volume", "v", {"encrypted": UNKNOWN})], "encrypted"),
+    "ebs-encrypted": _unknown("aws:ebs/volume:Volume", "encrypted"),
     "ec2-imdsv2-required": (
         [R("aws:ec2/launchTemplate:LaunchTemplate", "lt", {"metadataOptions": {"httpTokens": UNKNOWN}})],
         "metadataOptions",
     ),
-    "ec2-no-public-ip": (
-        [R("aws:ec2/instance:Instance", "box", {"associatePublicIpAddress": UNKNOWN})],
-        "associatePublicIpAddress",
-    ),
-    "ec2-private-subnets": (
-        [R("aws:autoscaling/group:Group", "asg", {"vpcZoneIdentifiers": UNKNOWN})],
-        "vpcZoneIdentifiers",
-    ),
+    "ec2-no-public-ip": _unknown("aws:ec2/instance:Instance", "associatePublicIpAddress"),
+    "ec2-private-subnets": _unknown("aws:autoscaling/group:Group", "vpcZoneIdentifiers"),
     "ebs-volume-backed-up": (
         [
             R("aws:ebs/volume:Volume", "v", {"arn": UNKNOWN}),
@@ -245,7 +193,7 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "resources",
     ),
-    "container-memory-fits": ([R(TD, "td", {"containerDefinitions": "[]", "memory": UNKNOWN})], "memory"),
+    "container-memory-fits": _unknown(TD, "memory", containerDefinitions="[]"),
     "image-from-private-registry": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),
     "rotating-secret-readers-refreshed": (
         [
@@ -338,10 +286,10 @@ def test_stack_policies_report_undecided_per_resource_with_its_urn(pack) -> None
 
 def test_a_reason_alone_is_a_well_formed_message() -> None:
     """The property and remedy have defaults: a reason alone still makes a well-formed message."""
-    out = util.Findings()
+    out = _policy.Findings()
     out.cannot_decide("2 resource(s) could not be priced")
     [(message, urn)] = out.undecided
-    assert message == f"undecided [value]: 2 resource(s) could not be priced; {util.KNOWN_BEFORE_CREATION}"
+    assert message == f"undecided [value]: 2 resource(s) could not be priced; {_policy.KNOWN_BEFORE_CREATION}"
     assert urn is None
     with pytest.raises(UnknownValueError, match="could not be priced"):
         out.emit(lambda *_: None, undecided_as_advisory=True)

@@ -43,12 +43,7 @@ def test_a_metric_alarm_feeding_a_notifying_composite_has_an_action(pack) -> Non
 
 def test_a_composite_rule_built_from_outputs_is_followed_through_the_graph(pack) -> None:
     cpu = R(METRIC, "cpu", {"name": UNKNOWN, "arn": UNKNOWN})
-    composite = R(
-        COMPOSITE,
-        "pressure",
-        {"alarmRule": UNKNOWN, "alarmActions": [UNKNOWN]},
-        prop_deps={"alarmRule": ["cpu"]},
-    )
+    composite = R.referencing(COMPOSITE, "pressure", {"alarmActions": [UNKNOWN]}, alarmRule="cpu")
     assert pack.run("alarm-has-actions", [cpu, composite]) == []
 
 
@@ -116,16 +111,15 @@ def test_a_stack_that_asks_for_a_customer_key_says_which_key_it_found(pack) -> N
     [violation] = pack.run("s3-bucket-encrypted-private", [BUCKET, _bucket_block()], config=config)
     assert "SSE-S3, AWS's default for every new object since January 2023" in violation.text
     assert "requireCustomerManagedKey" in violation.text
-    key = R(
+    key = R.referencing(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "docs-sse",
         {
-            "bucket": UNKNOWN,
             "rules": [
                 {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": UNKNOWN}}
-            ],
+            ]
         },
-        prop_deps={"bucket": ["docs"]},
+        bucket="docs",
     )
     assert pack.run("s3-bucket-encrypted-private", [BUCKET, _bucket_block(), key], config=config) == []
 
