@@ -35,9 +35,7 @@ from wwhd_bootstrap.trust import (
     IMAGE_MAX_SESSION_SECONDS,
     ISSUER_HOST,
     PREVIEW_MAX_SESSION_SECONDS,
-    deploy_subject,
-    image_subject,
-    image_workflow_ref,
+    environment_subject,
     preview_subject,
     trust_policy,
 )
@@ -138,7 +136,7 @@ deploy_role = github_role(
     "deploy",
     DEPLOY_ROLE_NAME,
     "GitHub Actions deploy.yml: pulumi up of prod from main, in the production environment",
-    deploy_subject(cfg.github),
+    environment_subject(cfg.github, cfg.github.production_environment),
     DEPLOY_MAX_SESSION_SECONDS,
     "PowerUserAccess",
 )
@@ -159,14 +157,17 @@ aws.iam.RolePolicy(
     opts=pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[boundary])),
 )
 
-# image.yml on the main branch pushes the API image; nothing else may assume this role, and it
-# may only push to the stacks' image repositories (no managed policy).
+# image.yml's job, in the image environment (main branch only), pushes the API image; no other
+# job may assume this role, and it may only push to the stacks' image repositories (no managed
+# policy).
 image_role = aws.iam.Role(
     "image",
     name=IMAGE_ROLE_NAME,
     description="GitHub Actions image.yml: push the multi-arch API image to the stacks' ECR repositories",
     assume_role_policy=oidc_provider_arn.apply(
-        lambda arn: json.dumps(trust_policy(arn, image_subject(cfg.github), image_workflow_ref(cfg.github)))
+        lambda arn: json.dumps(
+            trust_policy(arn, environment_subject(cfg.github, cfg.github.image_environment))
+        )
     ),
     max_session_duration=IMAGE_MAX_SESSION_SECONDS,
     opts=protected,

@@ -69,6 +69,13 @@ class GithubConfig(StrictModel):
         json_schema_extra={"expects": "a plain environment name (letters, digits, '.', '_', '-' and ':')"},
     )
     """The GitHub environment the deploy job runs in. Default ``production``."""
+    image_environment: str = Field(
+        default="image",
+        pattern=_ENVIRONMENT,
+        json_schema_extra={"expects": "a plain environment name (letters, digits, '.', '_', '-' and ':')"},
+    )
+    """The GitHub environment image.yml's job runs in, the only one the image role admits.
+    Default ``image``; restrict its deployment branches to the main branch."""
     subject_template: SubjectTemplate = "repo-context-ref"
     """Which OIDC subject template the repository uses. ``repo-context-ref`` (default): the
     repository's template is customised to ``["repo", "context", "ref"]``, so the deploy

@@ -13,10 +13,11 @@ GitHub's subject (`sub`) claim, per its OIDC reference:
 customised template names the branch of an environment job, so only with it can IAM itself
 refuse a production deployment from another branch.
 
-No subject names the workflow. Since January 2026 STS also checks GitHub's other claims as
-condition keys, among them ``job_workflow_ref`` (``O/R/.github/workflows/<file>@<ref>``, names
-only in either subject format): the image role requires it, so another workflow of the same
-branch cannot push images.
+No subject names the workflow, and IAM does not take GitHub's other claims (such as
+``job_workflow_ref``) as condition keys. So each role that must admit one kind of job admits an
+environment: the deploy role the production environment, the image role the image environment,
+each restricted to the main branch by the environment's deployment-branch rule (and by IAM too,
+with the customised template).
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ PREVIEW_MAX_SESSION_SECONDS = 3600
 """A preview job needs minutes; one hour is IAM's default and the least it allows."""
 IMAGE_MAX_SESSION_SECONDS = 3600
 """image.yml's job times out before the hour is up, so a push never meets expired credentials."""
-IMAGE_WORKFLOW = ".github/workflows/image.yml"
-"""The workflow that builds and pushes the API image, the only one the image role admits."""
 DEPLOY_MAX_SESSION_SECONDS = 7200
 """deploy.yml asks for two hours: `pulumi up` (a Multi-AZ database takes up to 30 minutes)
 and up to 30 minutes of waiting on ECS, inside a 90-minute job."""
@@ -58,41 +57,20 @@ def preview_subject(github: GithubConfig) -> tuple[str, str]:
     return "StringEquals", f"{repo}:pull_request"
 
 
-def deploy_subject(github: GithubConfig) -> tuple[str, str]:
-    """The (operator, value) a production deployment's subject must equal: the production
+def environment_subject(github: GithubConfig, environment: str) -> tuple[str, str]:
+    """The (operator, value) the subject of a job in ``environment`` must equal: that
     environment and, with the customised template, the main branch."""
-    env = f"{repository_subject(github)}:environment:{github.production_environment}"
+    env = f"{repository_subject(github)}:environment:{environment}"
     if github.subject_template == "repo-context-ref":
         return "StringEquals", f"{env}:ref:refs/heads/{github.main_branch}"
     return "StringEquals", env
 
 
-def image_subject(github: GithubConfig) -> tuple[str, str]:
-    """The (operator, value) the image workflow's subject must equal: a job in no environment,
-    dispatched on the main branch."""
-    ref = f"ref:refs/heads/{github.main_branch}"
-    base = f"{repository_subject(github)}:{ref}"
-    if github.subject_template == "repo-context-ref":
-        return "StringEquals", f"{base}:{ref}"
-    return "StringEquals", base
-
-
-def image_workflow_ref(github: GithubConfig) -> str:
-    """The ``job_workflow_ref`` claim of image.yml's job on the main branch."""
-    return f"{github.repository}/{IMAGE_WORKFLOW}@refs/heads/{github.main_branch}"
-
-
-def trust_policy(
-    provider_arn: str, subject: tuple[str, str], workflow_ref: str | None = None
-) -> dict[str, Any]:
-    """Admit GitHub's tokens for ``sts.amazonaws.com`` whose subject satisfies ``subject`` and,
-    when given, whose job runs the workflow ``workflow_ref``. IAM ANDs the condition blocks
-    and their keys, so every one must hold."""
+def trust_policy(provider_arn: str, subject: tuple[str, str]) -> dict[str, Any]:
+    """Admit GitHub's tokens for ``sts.amazonaws.com`` whose subject satisfies ``subject``.
+    IAM ANDs the condition blocks and their keys, so both must hold."""
     operator, value = subject
-    audience = {f"{ISSUER_HOST}:aud": AUDIENCE}
-    conditions: dict[str, dict[str, str]] = {"StringEquals": dict(audience)}
-    if workflow_ref is not None:
-        conditions["StringEquals"][f"{ISSUER_HOST}:job_workflow_ref"] = workflow_ref
+    conditions: dict[str, dict[str, str]] = {"StringEquals": {f"{ISSUER_HOST}:aud": AUDIENCE}}
     conditions.setdefault(operator, {})[f"{ISSUER_HOST}:sub"] = value
     return {
         "Version": "2012-10-17",

@@ -53,14 +53,13 @@ class Job:
     environment: str | None = None
     audience: str = "sts.amazonaws.com"
     ids: tuple[int, int] | None = None  # (owner id, repository id): the immutable format
-    workflow: str = "deploy.yml"  # the file under .github/workflows the job belongs to
 
     def claims(self, template: str) -> dict[str, str]:
-        """``aud``, ``sub`` and ``job_workflow_ref`` as GitHub's OIDC reference documents
-        them: the default template ends in the environment, ``pull_request`` or the ref; the
-        ``repo, context, ref`` template puts the context first (environment, ``pull_request``
-        or the ref) and the ref after it. ``job_workflow_ref`` names the repository, the
-        workflow file and the ref the job runs from."""
+        """``aud`` and ``sub`` as GitHub's OIDC reference documents them: the default template
+        ends in the environment, ``pull_request`` or the ref; the ``repo, context, ref``
+        template puts the context first (environment, ``pull_request`` or the ref) and the ref
+        after it. The token's other claims (the workflow among them) are not condition keys
+        IAM evaluates, so they are left out."""
         owner, name = self.repository.split("/")
         repo = f"repo:{owner}@{self.ids[0]}/{name}@{self.ids[1]}" if self.ids else f"repo:{self.repository}"
         if self.environment is not None:
@@ -73,7 +72,6 @@ class Job:
         return {
             f"{ISSUER}:aud": self.audience,
             f"{ISSUER}:sub": sub,
-            f"{ISSUER}:job_workflow_ref": f"{self.repository}/.github/workflows/{self.workflow}@{self.ref}",
         }
 
 

@@ -145,44 +145,49 @@ def test_only_the_configured_repository_environment_and_branch_deploy(
     assert admits(deploy_policy, PROVIDER, job.claims("repo-context-ref")) is expected
 
 
-IMAGE_PUSH = Job(event="workflow_dispatch", ref="refs/heads/main", workflow="image.yml")
+IMAGE_PUSH = Job(event="workflow_dispatch", ref="refs/heads/main", environment="image")
 
 
 @pytest.mark.parametrize("template", ["repo-context-ref", "github-default"])
-def test_the_image_role_admits_the_image_workflow_on_main_only(
+def test_the_image_role_admits_the_image_environment_on_main_only(
     run_bootstrap: RunBootstrap, template: str
 ) -> None:
+    """IAM cannot see which workflow asks (GitHub's workflow claims are no condition keys), so
+    the image role admits jobs of the image environment, whose deployment-branch rule keeps
+    them on main; with the customised template IAM checks the branch too."""
     policy = role_policy(run_bootstrap(github={"subjectTemplate": template}), "image")
     assert admits(policy, PROVIDER, IMAGE_PUSH.claims(template))
     refused = {
         **{
-            name: replace(job, event="workflow_dispatch", ref="refs/heads/main", workflow="image.yml")
+            name: replace(job, event="workflow_dispatch", ref="refs/heads/main", environment="image")
             for name, job in STRANGERS.items()
         },
-        # Any other workflow of main, even one that pushes to main on purpose.
-        "deploy workflow on main": replace(IMAGE_PUSH, workflow="deploy.yml"),
-        "workflow of a similar name": replace(IMAGE_PUSH, workflow="image.yml.bak"),
-        # The image workflow as changed on a branch, dispatched from there.
-        "image workflow on a branch": replace(IMAGE_PUSH, ref="refs/heads/feature"),
-        "image workflow on a tag": replace(IMAGE_PUSH, ref="refs/tags/v1.0.0"),
-        "image workflow in an environment": replace(IMAGE_PUSH, environment="production"),
-        "pull request": replace(PULL_REQUEST, workflow="image.yml"),
+        # Any job of main outside the environment, or in the production environment.
+        "push on main": replace(IMAGE_PUSH, event="push", environment=None),
+        "production environment": replace(IMAGE_PUSH, environment="production"),
+        "environment of a similar name": replace(IMAGE_PUSH, environment="images"),
+        "pull request": PULL_REQUEST,
     }
+    if template == "repo-context-ref":
+        # The image environment's job dispatched from another branch: IAM refuses it itself.
+        refused["image environment on a branch"] = replace(IMAGE_PUSH, ref="refs/heads/feature")
+        refused["image environment on a tag"] = replace(IMAGE_PUSH, ref="refs/tags/v1.0.0")
     admitted = [name for name, job in refused.items() if admits(policy, PROVIDER, job.claims(template))]
     assert admitted == []
 
 
-def test_the_other_roles_do_not_admit_the_image_workflow(run_bootstrap: RunBootstrap) -> None:
+def test_the_other_roles_do_not_admit_the_image_job(run_bootstrap: RunBootstrap) -> None:
     run = run_bootstrap()
     for role in ("preview", "deploy"):
         assert not admits(role_policy(run, role), PROVIDER, IMAGE_PUSH.claims("repo-context-ref")), role
 
 
-def test_the_image_role_without_a_workflow_claim_is_refused(run_bootstrap: RunBootstrap) -> None:
-    """A token without job_workflow_ref (another issuer's shape) fails closed."""
-    claims = IMAGE_PUSH.claims("repo-context-ref")
-    del claims["token.actions.githubusercontent.com:job_workflow_ref"]
-    assert not admits(role_policy(run_bootstrap(), "image"), PROVIDER, claims)
+def test_the_image_environment_is_configurable(run_bootstrap: RunBootstrap) -> None:
+    policy = role_policy(run_bootstrap(github={"imageEnvironment": "release-images"}), "image")
+    assert admits(
+        policy, PROVIDER, replace(IMAGE_PUSH, environment="release-images").claims("repo-context-ref")
+    )
+    assert not admits(policy, PROVIDER, IMAGE_PUSH.claims("repo-context-ref"))
 
 
 def test_the_image_role_with_the_immutable_subject_format(run_bootstrap: RunBootstrap) -> None:
