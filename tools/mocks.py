@@ -52,6 +52,8 @@ from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from tools.sdk_imports import import_by_name
+
 ACCOUNT_ID = "123456789012"
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -1415,6 +1417,8 @@ def run_program(
     mocks = mocks or RecordingMocks(region=region)
     monitor = install_mocks(mocks, files.project, stack)
     pulumi.runtime.set_all_config(config, files.secret_keys)
+    # The same classes, without importing the ~600 pulumi_aws modules the program never names.
+    import_by_name("pulumi_aws")
     try:
         with _program_environment(cwd), _deadline(timeout):
             runpy.run_path(str(files.main), run_name="__main__")
