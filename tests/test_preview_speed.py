@@ -1,12 +1,30 @@
 """What the preview does to be fast changes nothing it shows: a provider SDK imported by name gives
-the very objects the full import gives. (Timings are ``make bench``'s business, never a test's.)"""
+the very objects the full import gives; the packs analyzing resources while the program runs give
+the diagnostics of an analysis after it. (Timings are ``make bench``'s business, never a test's.)"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from tools.mocks import StackFiles
+from tools.preview import program
+from tools.preview.analyzer import (
+    AnalyzedResource,
+    EngineServer,
+    IncrementalAnalysis,
+    PolicyPack,
+    PolicyPackError,
+    StackContext,
+    load_policy_config,
+    stack_request,
+)
+from tools.preview.program import Preview
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +119,66 @@ print(json.dumps({"region": aws.config.region, "unknown_name": hasattr(aws.ec2, 
 """
     )
     assert found == {"region": "eu-west-1", "unknown_name": False}
+
+
+# --- analysis while the program runs -----------------------------------------------------------
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _tiny_run(on_resource: Callable[[AnalyzedResource], None] | None = None) -> tuple[StackFiles, Preview]:
+    files = program.load_files(FIXTURES / "preview_program", "ssh")
+    return files, program.run(FIXTURES / "preview_program", "ssh", files, on_resource=on_resource)
+
+
+def test_each_resource_reaches_the_analysis_when_registered_with_its_checked_inputs() -> None:
+    seen: list[AnalyzedResource] = []
+    _, result = _tiny_run(seen.append)
+    assert sorted(r.urn for r in seen) == sorted(r.urn for r in result.resources)
+    final = {r.urn: r for r in result.resources}
+    for r in seen:  # what Analyze reads is final at registration; outputs may still change
+        assert (r.type, r.name, dict(r.inputs), r.parent, r.provider_urn, r.protect) == (
+            final[r.urn].type,
+            final[r.urn].name,
+            dict(final[r.urn].inputs),
+            final[r.urn].parent,
+            final[r.urn].provider_urn,
+            final[r.urn].protect,
+        )
+    # Inputs the provider's Check filled in (an auto-name) are there already.
+    bucket = next(r for r in seen if r.type == "aws:s3/bucket:Bucket")
+    assert bucket.inputs["bucket"].startswith("web-bucket-0-")
+
+
+def test_incremental_analysis_gives_the_batch_analysis_diagnostics_in_order() -> None:
+    files, _ = _tiny_run()
+    context = StackContext(project=files.project, stack="ssh", config=files.config)
+    config = load_policy_config(FIXTURES / "preview_pack" / "config-all-advisory.json")
+    engine = EngineServer()
+    with (
+        PolicyPack(FIXTURES / "preview_pack", context, engine.address) as batch_pack,
+        PolicyPack(FIXTURES / "preview_pack", context, engine.address) as pack,
+    ):
+        batch_pack.spawn()
+        pack.spawn()
+        analysis = IncrementalAnalysis([(pack, config)])
+        _, result = _tiny_run(analysis.add)
+        stack = stack_request(result.resources)
+        incremental = analysis.finish(result.resources, stack)
+        batch_pack.connect(config)
+        batch = batch_pack.analyze(result.resources) + batch_pack.analyze_stack_request(stack)
+    engine.stop()
+    assert incremental, "the fixture pack finds something in the tiny program"
+    assert [d.to_json() for d in incremental] == [d.to_json() for d in batch]
+
+
+def test_a_pack_that_cannot_start_fails_the_incremental_analysis_at_the_end(tmp_path: Path) -> None:
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    (tmp_path / "__main__.py").write_text("import no_such_policy_module\n")
+    files, _ = _tiny_run()
+    with PolicyPack(tmp_path, StackContext(files.project, "ssh", files.config), "127.0.0.1:1") as pack:
+        pack.spawn()
+        analysis = IncrementalAnalysis([(pack, {})])
+        _, result = _tiny_run(analysis.add)  # the program itself is not disturbed
+        with pytest.raises(PolicyPackError, match="no_such_policy_module"):
+            analysis.finish(result.resources, stack_request(result.resources))
