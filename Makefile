@@ -1,5 +1,5 @@
 # make test     set up the virtualenv when missing, lint, type-check, run every test
-# make bench    offline preview and policy pack benchmarks (prints figures)
+# make bench    offline preview and policy pack benchmarks (prints figures, writes docs/bench.json)
 #
 # The offline preview is ./preview <stack>, not a make target: make reports every failed
 # recipe as exit 2, which would hide the preview's own codes (1: mandatory violation, 2: error).

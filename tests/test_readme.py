@@ -1,9 +1,11 @@
-"""The README's generated sections are current, and its configuration table documents every
-key of the model with its type, default per environment and meaning."""
+"""The README's generated sections are current; its configuration table documents every key of
+the model with its type, default per environment and meaning; its example is a real run of the
+dev preview; its benchmark figures are those of the committed results file (nothing is timed here)."""
 
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,48 @@ def test_cells_escape_pipes_and_one_default_stands_for_three_equal_ones() -> Non
     assert "| `wwhd:service.memory` | integer | `2048` |" in table
     assert "| `wwhd:service.cpu` | integer | `512` / `1024` / `1024` |" in table
     assert readme._cell("a | b") == "a \\| b"
+
+
+def test_the_example_is_the_dev_preview_of_a_real_run_each_paragraph_cut() -> None:
+    text = readme.example_report()
+    assert text.startswith("```\nPreviewing update (dev) of wwhd (offline):\n") and text.endswith("```\n")
+    paragraphs = text.strip("`\n").split("\n\n")
+    assert all(len(p.split("\n")) <= readme.EXAMPLE_LINES + 1 for p in paragraphs)
+    assert any(p.endswith("\n ...") for p in paragraphs)  # the resource tree is longer than that
+    assert paragraphs[-1] == "Preview passed: no mandatory policy violation."
+
+
+def test_the_bench_table_renders_the_results_file(tmp_path: Path) -> None:
+    results = tmp_path / "bench.json"
+    results.write_text(
+        json.dumps(
+            {
+                "date": "2030-01-02",
+                "python": "3.11.7",
+                "cpu": "Some CPU @ 2.50GHz",
+                "cores": 2,
+                "loadAverage": 0.4,
+                "preview": {"stack": "prod", "runs": 10, "target": 1.0, "wall": 0.93, "program": 0.61,
+                            "policies": 0.08, "cost": 0.04, "total": 0.8},
+                "pack": {"seconds": {"500": 0.45, "5000": 4.9}, "ratio": 10.89, "repeats": 3,
+                         "target": 10.0, "ratioTarget": 12.0},
+            }
+        )
+    )  # fmt: skip
+    table = readme.bench_table(results)
+    assert table.startswith(
+        "Measured on 2030-01-02 with Python 3.11.7 on 2 cores of Some CPU @ 2.50GHz, load average 0.4"
+    )
+    assert (
+        "| Offline preview of prod, start to finish, a fresh process each run (median of 10) | <= 1 s |"
+        in table
+    )
+    assert "0.93 s: program 0.61 s, policies 0.08 s, cost 0.04 s (in-process total 0.80 s)" in table
+    assert "| The same, 5,000 resources | < 10 s | 4.90 s |" in table
+    assert "| 5,000 / 500 | < 12 (linear: 10) | 10.9 |" in table
+
+
+def test_the_committed_results_file_names_no_machine() -> None:
+    doc = json.loads(readme.BENCH.read_text())
+    assert set(doc) == {"date", "python", "cpu", "cores", "loadAverage", "preview", "pack"}
+    assert "/" not in json.dumps(doc)  # no paths

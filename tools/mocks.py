@@ -52,6 +52,8 @@ from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from tools.sdk_imports import import_by_name
+
 ACCOUNT_ID = "123456789012"
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -1022,6 +1024,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.log = _EngineLog()
         self.logger = logging.Logger("pulumi-engine", logging.DEBUG)
         self.logger.addHandler(self.log)
+        # Called with each registration once answered, as the engine hands a resource to its
+        # analyzers while the program still runs.
+        self.on_register: Callable[[Registration], None] | None = None
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The URN the engine gives: the parent's whole qualified type chain, then ``$`` and the
@@ -1073,8 +1078,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         self.registrations.append(registration)
         if request.type == STACK_TYPE:
+            self._registered(registration)
             return resource_pb2.RegisterResourceResponse(urn=urn)
         rid, wire = self._answer(registration, request.importId)
+        self._registered(registration)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=wire)
 
     def ReadResource(self, request):  # noqa: N802 - the gRPC method name
@@ -1101,7 +1108,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations.append(registration)
         rid, wire = self._answer(registration, request.id)
         self.mocks.stand_ins.setdefault(f"read {request.type}", []).append(registration.outputs)
+        self._registered(registration)
         return resource_pb2.ReadResourceResponse(urn=registration.urn, id=rid, properties=wire)
+
+    def _registered(self, registration: Registration) -> None:
+        if self.on_register is not None:
+            self.on_register(registration)
 
     def _answer(self, registration: Registration, existing_id: str) -> tuple[str, struct_pb2.Struct]:
         """The mocks' id and outputs for a registration (``existing_id``: the id of a resource read
@@ -1403,18 +1415,23 @@ def run_program(
     overrides: Mapping[str, str] | None = None,
     mocks: RecordingMocks | None = None,
     timeout: float | None = None,
+    on_register: Callable[[Registration], None] | None = None,
 ) -> ProgramRun:
     """Run the program in ``cwd`` for ``stack`` under recording mocks and return what it
     registered and exported, in the order the program constructed it. ``overrides`` replaces
     namespaced config values. Exceptions from the program propagate (``pulumi.RunError`` for a
     clean, traceback-free failure); ``ProgramTimeoutError`` when it has not finished after
-    ``timeout`` seconds."""
+    ``timeout`` seconds. ``on_register`` is called with each registration as soon as it is
+    answered, in the program's event loop (keep it short)."""
     files = load_stack_config(cwd, stack)
     config = files.config | dict(overrides or {})
     region = config.get("aws:region", "us-west-2")
     mocks = mocks or RecordingMocks(region=region)
     monitor = install_mocks(mocks, files.project, stack)
+    monitor.on_register = on_register
     pulumi.runtime.set_all_config(config, files.secret_keys)
+    # The same classes, without importing the ~600 pulumi_aws modules the program never names.
+    import_by_name("pulumi_aws")
     try:
         with _program_environment(cwd), _deadline(timeout):
             runpy.run_path(str(files.main), run_name="__main__")

@@ -7,6 +7,12 @@ what ``GENERATORS[NAME]()`` returns; the text around it is the README's own. To 
 write a function returning its markdown, register it under a name, and put the two markers
 where it belongs.
 
+``example``: the dev stack's offline preview report, from a real run (``tools.preview``, the
+text report, which is deterministic), each of its paragraphs cut to ``EXAMPLE_LINES`` lines.
+
+``bench``: the benchmark figures of ``docs/bench.json``, as ``make bench`` last wrote them (never
+timed here).
+
 ``config``: every key of the stack configuration (``stack_config.py``), one row each, with its
 type and bounds from the model's metadata, its default per environment (``DEFAULTS`` merged
 with the field's own default: what a stack file that leaves the key out gets) and the first
@@ -213,10 +219,69 @@ def config_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- the example and bench sections -------------------------------------------------------
+
+EXAMPLE_STACK = "dev"
+EXAMPLE_LINES = 12
+BENCH = ROOT / "docs" / "bench.json"
+
+
+def example_report() -> str:
+    """The example stack's preview, run now with its policy pack and config, abridged: each
+    paragraph of the report keeps its first ``EXAMPLE_LINES`` lines, then `` ...``."""
+    import io
+
+    from tools.preview import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    pack = ROOT / "policies"
+    code = cli.main(
+        ["--stack", EXAMPLE_STACK, "--cwd", str(ROOT), "--policy-pack", str(pack),
+         "--policy-pack-config", str(pack / "config" / f"{EXAMPLE_STACK}.json")],
+        stdout=out,
+        stderr=err,
+    )  # fmt: skip
+    if code == cli.EXIT_ERROR:
+        raise RuntimeError(f"the {EXAMPLE_STACK} preview failed: {err.getvalue()}")
+    paragraphs = []
+    for paragraph in out.getvalue().rstrip("\n").split("\n\n"):
+        lines = paragraph.split("\n")
+        paragraphs.append("\n".join(lines[:EXAMPLE_LINES] + [" ..."] * (len(lines) > EXAMPLE_LINES)))
+    return "```\n" + "\n\n".join(paragraphs) + "\n```\n"
+
+
+def bench_table(path: Path = BENCH) -> str:
+    """The figures ``make bench`` wrote, as a table with the machine they were measured on."""
+    doc = json.loads(path.read_text())
+    p, k = doc["preview"], doc["pack"]
+    small, big = sorted(k["seconds"], key=int)
+    split = ", ".join(f"{name} {p[name]:.2f} s" for name in ("program", "policies", "cost"))
+    rows = [
+        (f"Offline preview of {p['stack']}, start to finish, a fresh process each run (median of {p['runs']})",
+         f"<= {p['target']:g} s", f"{p['wall']:.2f} s: {split} (in-process total {p['total']:.2f} s)"),
+        (f"Policy pack alone over gRPC, {int(small):,} synthetic resources (`Analyze` each + `AnalyzeStack`, "
+         f"median of {k['repeats']})", "", f"{k['seconds'][small]:.2f} s"),
+        (f"The same, {int(big):,} resources", f"< {k['target']:g} s", f"{k['seconds'][big]:.2f} s"),
+        (f"{int(big):,} / {int(small):,}", f"< {k['ratioTarget']:g} (linear: {int(big) // int(small)})",
+         f"{k['ratio']:.1f}"),
+    ]  # fmt: skip
+    lines = [
+        f"Measured on {doc['date']} with Python {doc['python']} on {doc['cores']} cores of "
+        f"{doc['cpu']}, load average {doc['loadAverage']:g} at the end (`docs/bench.json`):",
+        "",
+        "| Measure | Target | Measured |",
+        "| --- | --- | --- |",
+        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # --- the README's generated sections --------------------------------------------------------
 
 GENERATORS: dict[str, Callable[[], str]] = {
     "config": config_table,
+    "example": example_report,
+    "bench": bench_table,
 }
 
 _SECTION = re.compile(

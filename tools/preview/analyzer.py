@@ -580,6 +580,67 @@ class PolicyPack:
         return self._diagnostics(response, None)
 
 
+class IncrementalAnalysis:
+    """Policy packs analyzing resources while the program still registers them, as the engine
+    does: each pack connects in the background (its process was started before the program, so
+    its imports overlap the program's) and each resource's ``Analyze`` goes out as soon as the
+    resource is registered. :meth:`finish` waits for them and runs ``AnalyzeStack``: the same
+    calls, and the same diagnostics in the same order, as :meth:`PolicyPack.analyze` then
+    :meth:`PolicyPack.analyze_stack_request` for each pack after the program. When the program
+    fails, what is still queued fails fast once the packs are stopped; nothing waits for it."""
+
+    def __init__(self, packs: Sequence[tuple[PolicyPack, Mapping[str, PolicyConfig]]]):
+        self._providers: dict[str, AnalyzedResource] = {}
+        self._lanes = [_Lane(pack, config) for pack, config in packs]
+
+    def add(self, r: AnalyzedResource) -> None:
+        """One resource, just registered (called from the program's event loop: returns at once)."""
+        if r.type.startswith("pulumi:providers:"):
+            self._providers[r.urn] = r
+        for lane in self._lanes:
+            lane.submit(r, self._providers)
+
+    def finish(
+        self, resources: Sequence[AnalyzedResource], stack: analyzer_pb2.AnalyzeStackRequest
+    ) -> list[Diagnostic]:
+        """Every pack's diagnostics: ``Analyze``'s in the order of ``resources``, then
+        ``AnalyzeStack``'s. Raises the first PolicyPackError, as the calls in order would."""
+        found: list[Diagnostic] = []
+        for lane in self._lanes:
+            found += lane.collect(resources, self._providers)
+            found += lane.pack.analyze_stack_request(stack)
+        return found
+
+
+class _Lane:
+    """One pack of an :class:`IncrementalAnalysis`: its connection, then its ``Analyze`` calls."""
+
+    def __init__(self, pack: PolicyPack, config: Mapping[str, PolicyConfig]):
+        self.pack = pack
+        self._connector = futures.ThreadPoolExecutor(max_workers=1)
+        self._connected = self._connector.submit(pack.connect, config)
+        self._pool = futures.ThreadPoolExecutor(max_workers=_ANALYZE_CONCURRENCY)
+        self._pending: dict[str, list[futures.Future[list[Diagnostic]]]] = {}
+
+    def submit(self, r: AnalyzedResource, providers: Mapping[str, AnalyzedResource]) -> None:
+        self._pending.setdefault(r.urn, []).append(self._pool.submit(self._analyze, r, providers))
+
+    def _analyze(self, r: AnalyzedResource, providers: Mapping[str, AnalyzedResource]) -> list[Diagnostic]:
+        self._connected.result()
+        return self.pack._analyze_one(r, providers)
+
+    def collect(
+        self, resources: Sequence[AnalyzedResource], providers: Mapping[str, AnalyzedResource]
+    ) -> list[Diagnostic]:
+        self._connected.result()
+        found: list[Diagnostic] = []
+        for r in resources:
+            queued = self._pending.get(r.urn)
+            # A resource the program never reported (none should be) is analyzed now.
+            found += queued.pop(0).result() if queued else self._analyze(r, providers)
+        return found
+
+
 def stack_request(
     resources: Sequence[AnalyzedResource], providers: Mapping[str, AnalyzedResource] | None = None
 ) -> analyzer_pb2.AnalyzeStackRequest:

@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from . import program
 from .analyzer import (
-    Diagnostic,
     EngineServer,
+    IncrementalAnalysis,
     PolicyConfig,
     PolicyPack,
     PolicyPackError,
@@ -185,21 +185,24 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
                 f"{option} needs a policy pack that ships a cost model, and no --policy-pack does"
             )
 
+        # The packs analyze each resource as soon as it is registered, while the program runs.
+        analysis = IncrementalAnalysis(list(zip(packs, file_configs, strict=True)))
         t = time.perf_counter()
         with contextlib.redirect_stdout(stderr):  # a program's print() must not corrupt --json
             result = program.run(
-                cwd, args.stack, files, new_stack=args.new_stack, timeout=args.timeout or None
+                cwd,
+                args.stack,
+                files,
+                new_stack=args.new_stack,
+                timeout=args.timeout or None,
+                on_resource=analysis.add,
             )
         timings["program"] = time.perf_counter() - t
 
-        t = time.perf_counter()
+        t = time.perf_counter()  # what analysis remains after the program: AnalyzeStack, mostly
         providers = {r.urn: r for r in result.resources if r.type.startswith("pulumi:providers:")}
         stack = stack_request(result.resources, providers)
-        diagnostics: list[Diagnostic] = []
-        for pack, cfg in zip(packs, file_configs, strict=True):
-            pack.connect(cfg)
-            diagnostics += pack.analyze(result.resources, providers)
-            diagnostics += pack.analyze_stack_request(stack)
+        diagnostics = analysis.finish(result.resources, stack)
         timings["policies"] = time.perf_counter() - t
 
         cost: dict[str, Any] | None = None

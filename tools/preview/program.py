@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,15 +102,23 @@ def _timed_out(exc: ProgramTimeoutError) -> ProgramError:
 
 
 def run(
-    cwd: Path, stack: str, files: StackFiles, new_stack: bool = False, timeout: float | None = None
+    cwd: Path,
+    stack: str,
+    files: StackFiles,
+    new_stack: bool = False,
+    timeout: float | None = None,
+    on_resource: Callable[[AnalyzedResource], None] | None = None,
 ) -> Preview:
     """Run the program under the recording mocks (``new_stack``: as a stack that does not exist
     yet). Configuration errors (``pulumi.RunError``), invokes the mocks cannot answer and a
     program still running after ``timeout`` seconds become ProgramError with their own message;
-    anything else carries its traceback, as the language host would print it."""
+    anything else carries its traceback, as the language host would print it. ``on_resource``
+    gets each resource as soon as it is registered, with its checked inputs (what ``Analyze``
+    reads); its outputs are final only in :attr:`Preview.resources`."""
     mocks = RecordingMocks(region=files.config.get("aws:region") or "us-west-2", new_stack=new_stack)
+    on_register = None if on_resource is None else lambda reg: on_resource(_analyzed(reg, reg.outputs))
     try:
-        result = run_program(cwd, stack, mocks=mocks, timeout=timeout)
+        result = run_program(cwd, stack, mocks=mocks, timeout=timeout, on_register=on_register)
     except ProgramTimeoutError as exc:
         raise _timed_out(exc) from None
     except Exception as exc:
@@ -134,20 +143,7 @@ def run(
             outputs = reg.outputs
         else:  # local components: what they passed to register_outputs
             outputs = monitor.outputs.get(reg.urn, {})
-        resources.append(
-            AnalyzedResource(
-                urn=reg.urn,
-                type=reg.type,
-                name=reg.name,
-                inputs=reg.checked_inputs,
-                outputs=outputs,
-                parent=reg.parent,
-                dependencies=reg.dependencies,
-                property_dependencies=reg.property_dependencies,
-                protect=reg.protect,
-                provider_urn=provider_urn(reg.provider),
-            )
-        )
+        resources.append(_analyzed(reg, outputs))
     return Preview(
         files=files,
         stack=stack,
@@ -155,6 +151,21 @@ def run(
         run=result,
         resources=resources,
         registrations={r.urn: r for r in result.registrations},
+    )
+
+
+def _analyzed(reg: Registration, outputs: Mapping[str, Any]) -> AnalyzedResource:
+    return AnalyzedResource(
+        urn=reg.urn,
+        type=reg.type,
+        name=reg.name,
+        inputs=reg.checked_inputs,
+        outputs=outputs,
+        parent=reg.parent,
+        dependencies=reg.dependencies,
+        property_dependencies=reg.property_dependencies,
+        protect=reg.protect,
+        provider_urn=provider_urn(reg.provider),
     )
 
 
