@@ -261,6 +261,10 @@ def _dependency_kind(stack: Stack, owner: Res, key: str) -> Verdict:
         children = idx.awsx_subnets(dep)
         if children and all(subnet_resource_kind(stack, c)[0] == PRIVATE for c in children):
             verdicts.append((PRIVATE, f"every subnet of awsx Vpc '{dep.name}' is private"))
+        elif not children and _declares_no_public_subnet(dep):
+            # Seen without its children (a preview), the Vpc's own inputs still say what it
+            # creates: awsx makes only the subnets subnetSpecs lists.
+            verdicts.append((PRIVATE, f"awsx Vpc '{dep.name}' declares no public subnet (subnetSpecs)"))
         else:
             verdicts.append(
                 (
@@ -274,6 +278,16 @@ def _dependency_kind(stack: Stack, owner: Res, key: str) -> Verdict:
             if verdict[0] == kind:
                 return verdict
     return PRIVATE, "; ".join(why for _, why in verdicts)
+
+
+def _declares_no_public_subnet(vpc: Res) -> bool:
+    """The awsx Vpc lists its subnets (subnetSpecs), every type known and none Public. Without
+    subnetSpecs awsx creates public and private subnets in each AZ."""
+    specs = vpc.get("subnetSpecs")
+    if is_unknown(specs) or not isinstance(specs, list) or not specs:
+        return False
+    types = [spec.get("type") if isinstance(spec, dict) else None for spec in specs]
+    return all(isinstance(t, str) and not is_unknown(t) and t.lower() != "public" for t in types)
 
 
 # An awsx Vpc's subnet id outputs: (output, verdict, what the message calls it), private lists first.

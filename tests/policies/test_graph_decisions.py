@@ -274,3 +274,25 @@ def test_a_flow_log_on_a_new_vpc_is_matched_through_the_graph(pack) -> None:
     other = R("aws:ec2/vpc:Vpc", "other", {"id": UNKNOWN})
     [violation] = pack.run("vpc-flow-logs-enabled", [*specs, other])
     assert violation.name == "other" and not violation.undecided
+
+
+@pytest.mark.parametrize(
+    ("policy", "owner"),
+    [("ecs-service-private-networking", _service), ("efs-mount-target-private", _mount_target)],
+)
+def test_an_awsx_vpc_that_declares_no_public_subnet_places_privately(pack, policy, owner) -> None:
+    """Seen without its children, an awsx Vpc's subnetSpecs say what it creates: with no Public
+    spec, whatever subnet the owner lands in is private, even behind an open group. A Public spec,
+    or no specs (awsx's default makes public subnets), leaves it undecided."""
+
+    def vpc(specs: object) -> R:
+        return R(
+            "awsx:ec2:Vpc", "vpc", {"vpcId": UNKNOWN, "isolatedSubnetIds": UNKNOWN, "subnetSpecs": specs}
+        )
+
+    isolated = [{"type": "Isolated", "name": "a"}, {"type": "Private", "name": "b"}]
+    rest = [*_closed_groups(), _open_rule(), owner(["vpc"], groups=["task-sg"])]
+    assert pack.run(policy, [vpc(isolated), *rest]) == []
+    for specs in ([*isolated, {"type": "Public"}], UNKNOWN, [{"type": UNKNOWN}]):
+        [undecided] = pack.run(policy, [vpc(specs), *rest])
+        assert undecided.undecided and "awsx Vpc 'vpc'" in undecided.text, specs
