@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 import stack_config
-from tools import readme
+from tools import BENCH_RESULTS, readme
 from tools.readme import Row, check, config_rows, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +149,13 @@ def test_the_example_is_the_dev_preview_of_a_real_run_each_paragraph_cut() -> No
     assert paragraphs[-1] == "Preview passed: no mandatory policy violation."
 
 
-def test_the_bench_table_renders_the_results_file(tmp_path: Path) -> None:
+ANCHOR = {"runs": 10, "wall": 2.41, "min": 2.2, "max": 3.05, "synth": 1.12, "lint": 1.2, "ratio": 0.4,
+          "ratioMin": 0.35, "ratioMax": 0.52, "ratioTarget": 0.45, "issueSeconds": 2.2, "resources": 139,
+          "nag": {"error": 28, "warning": 0}, "cfnLint": {"error": 0, "warning": 10, "informational": 0},
+          "versions": {"node": "20.20.2", "aws-cdk-lib": "2.276.0", "cdk-nag": "2.38.2", "cfn-lint": "1.58.0"}}  # fmt: skip
+
+
+def _results(tmp_path: Path, anchor: dict) -> Path:
     results = tmp_path / "bench.json"
     results.write_text(
         json.dumps(
@@ -159,14 +165,19 @@ def test_the_bench_table_renders_the_results_file(tmp_path: Path) -> None:
                 "cpu": "Some CPU @ 2.50GHz",
                 "cores": 2,
                 "loadAverage": 0.4,
-                "preview": {"stack": "prod", "runs": 10, "target": 1.0, "wall": 0.93, "program": 0.61,
-                            "policies": 0.08, "cost": 0.04, "total": 0.8},
+                "preview": {"stack": "prod", "runs": 10, "target": 1.0, "wall": 0.93, "min": 0.9, "max": 1.2,
+                            "program": 0.61, "policies": 0.08, "cost": 0.04, "total": 0.8},
+                "anchor": anchor,
                 "pack": {"seconds": {"500": 0.45, "5000": 4.9}, "ratio": 10.89, "repeats": 3,
                          "target": 10.0, "ratioTarget": 12.0},
             }
         )
     )  # fmt: skip
-    table = readme.bench_table(results)
+    return results
+
+
+def test_the_bench_table_renders_the_results_file(tmp_path: Path) -> None:
+    table = readme.bench_table(_results(tmp_path, ANCHOR))
     assert table.startswith(
         "Measured on 2030-01-02 with Python 3.11.7 on 2 cores of Some CPU @ 2.50GHz, load average 0.4"
     )
@@ -174,12 +185,35 @@ def test_the_bench_table_renders_the_results_file(tmp_path: Path) -> None:
         "| Offline preview of prod, start to finish, a fresh process each run (median of 10) | <= 1 s |"
         in table
     )
-    assert "0.93 s: program 0.61 s, policies 0.08 s, cost 0.04 s (in-process total 0.80 s)" in table
+    assert (
+        "0.93 s: program 0.61 s, policies 0.08 s, cost 0.04 s (in-process total 0.80 s; spread 0.90-1.20 s)"
+        in table
+    )
     assert "| The same, 5,000 resources | < 10 s | 4.90 s |" in table
     assert "| 5,000 / 500 | < 12 (linear: 10) | 10.9 |" in table
 
 
+def test_the_bench_table_puts_the_preview_against_the_cdk_anchor(tmp_path: Path) -> None:
+    table = readme.bench_table(_results(tmp_path, ANCHOR))
+    anchor = next(line for line in table.splitlines() if line.startswith("| CDK anchor"))
+    assert "139 CloudFormation resources" in anchor and "cdk-nag 2.38.2, cfn-lint 1.58.0" in anchor
+    assert anchor.endswith(
+        "| about 2.2 s where the 1 s target was set | 2.41 s: synth + cdk-nag 1.12 s, cfn-lint 1.20 s "
+        "(spread 2.20-3.05 s); found cdk-nag 28 errors and 0 warnings, cfn-lint 0 errors and 10 warnings |"
+    )
+    assert "| <= 0.45 (1 s / 2.2 s) | 0.40 (spread 0.35-0.52) |" in table
+    # the preview's row comes first, the pack's after the ratio
+    assert table.index("| Offline preview") < table.index("| CDK anchor") < table.index("| Preview / anchor")
+    assert table.index("| Preview / anchor") < table.index("| Policy pack alone")
+
+
+def test_a_skipped_anchor_is_one_row_that_says_why(tmp_path: Path) -> None:
+    table = readme.bench_table(_results(tmp_path, {"skipped": "node is not installed"}))
+    assert "| CDK anchor (`bench/cdk-anchor`) |  | not measured: node is not installed |" in table
+    assert "Preview / anchor" not in table
+
+
 def test_the_committed_results_file_names_no_machine() -> None:
-    doc = json.loads(readme.BENCH.read_text())
-    assert set(doc) == {"date", "python", "cpu", "cores", "loadAverage", "preview", "pack"}
+    doc = json.loads(BENCH_RESULTS.read_text())
+    assert set(doc) == {"date", "python", "cpu", "cores", "loadAverage", "preview", "anchor", "pack"}
     assert "/" not in json.dumps(doc)  # no paths

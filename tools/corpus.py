@@ -33,7 +33,8 @@ from typing import Any, NamedTuple, TextIO
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
+
 FIXTURES = ROOT / "tests" / "fixtures" / "corpus"
 EXAMPLES = FIXTURES / "examples.yaml"
 VERDICTS = FIXTURES / "verdicts.csv"

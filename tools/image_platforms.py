@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from components.containers import api_image
-
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

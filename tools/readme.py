@@ -37,15 +37,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from config_errors import nested_model
-from stack_config import (
-    DEFAULTS,
-    NAMESPACE,
-    SECRET_KEYS,
-    StackConfig,
-    environment_defaults,
-)
+from stack_config import DEFAULTS, NAMESPACE, SECRET_KEYS, StackConfig, environment_defaults
+from tools import BENCH_RESULTS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 ENVIRONMENTS = tuple(DEFAULTS)
 
@@ -223,7 +217,6 @@ def config_table() -> str:
 
 EXAMPLE_STACK = "dev"
 EXAMPLE_LINES = 12
-BENCH = ROOT / "docs" / "bench.json"
 
 
 def example_report() -> str:
@@ -250,15 +243,17 @@ def example_report() -> str:
     return "```\n" + "\n\n".join(paragraphs) + "\n```\n"
 
 
-def bench_table(path: Path = BENCH) -> str:
+def bench_table(path: Path = BENCH_RESULTS) -> str:
     """The figures ``make bench`` wrote, as a table with the machine they were measured on."""
     doc = json.loads(path.read_text())
-    p, k = doc["preview"], doc["pack"]
+    p, k, a = doc["preview"], doc["pack"], doc["anchor"]
     small, big = sorted(k["seconds"], key=int)
     split = ", ".join(f"{name} {p[name]:.2f} s" for name in ("program", "policies", "cost"))
     rows = [
         (f"Offline preview of {p['stack']}, start to finish, a fresh process each run (median of {p['runs']})",
-         f"<= {p['target']:g} s", f"{p['wall']:.2f} s: {split} (in-process total {p['total']:.2f} s)"),
+         f"<= {p['target']:g} s", f"{p['wall']:.2f} s: {split} (in-process total {p['total']:.2f} s; "
+         f"spread {p['min']:.2f}-{p['max']:.2f} s)"),
+        *_anchor_rows(p, a),
         (f"Policy pack alone over gRPC, {int(small):,} synthetic resources (`Analyze` each + `AnalyzeStack`, "
          f"median of {k['repeats']})", "", f"{k['seconds'][small]:.2f} s"),
         (f"The same, {int(big):,} resources", f"< {k['target']:g} s", f"{k['seconds'][big]:.2f} s"),
@@ -274,6 +269,27 @@ def bench_table(path: Path = BENCH) -> str:
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _anchor_rows(preview: dict[str, Any], anchor: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The CDK anchor's row and the preview / anchor ratio's, or one row saying why it was not measured."""
+    if "skipped" in anchor:
+        return [("CDK anchor (`bench/cdk-anchor`)", "", f"not measured: {anchor['skipped']}")]
+    v, nag, lint = anchor["versions"], anchor["nag"], anchor["cfnLint"]
+    found = (f"cdk-nag {nag['error']} errors and {nag['warning']} warnings, cfn-lint {lint['error']} errors and "
+             f"{lint['warning']} warnings")  # fmt: skip
+    return [
+        (f"CDK anchor: the same architecture as an AWS CDK app (`bench/cdk-anchor`, {anchor['resources']} "
+         f"CloudFormation resources), `app.synth()` with cdk-nag's AwsSolutions checks, then cfn-lint on the "
+         f"template; a fresh process each run, paired with each preview run (median of {anchor['runs']}; node "
+         f"{v['node']}, aws-cdk-lib {v['aws-cdk-lib']}, cdk-nag {v['cdk-nag']}, cfn-lint {v['cfn-lint']})",
+         f"about {anchor['issueSeconds']:g} s where the 1 s target was set",
+         f"{anchor['wall']:.2f} s: synth + cdk-nag {anchor['synth']:.2f} s, cfn-lint {anchor['lint']:.2f} s "
+         f"(spread {anchor['min']:.2f}-{anchor['max']:.2f} s); found {found}"),
+        ("Preview / anchor, the median of the paired runs' ratios (what a shared machine's speed cancels out of)",
+         f"<= {anchor['ratioTarget']:.2f} ({preview['target']:g} s / {anchor['issueSeconds']:g} s)",
+         f"{anchor['ratio']:.2f} (spread {anchor['ratioMin']:.2f}-{anchor['ratioMax']:.2f})"),
+    ]  # fmt: skip
 
 
 # --- the README's generated sections --------------------------------------------------------
