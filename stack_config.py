@@ -15,10 +15,11 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import pulumi
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -90,6 +91,31 @@ MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly"
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def image_pin_problem(reference: str) -> str | None:
+    """Why an image reference is not pinned, or None when it is (tag or digest)."""
+    name, _, digest = reference.partition("@")
+    if digest:
+        return None if _DIGEST.match(digest) else f"{reference!r} has a malformed digest"
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return f"{reference!r} has no tag (which means latest); pin a version or a digest"
+    tag = last.rsplit(":", 1)[1]
+    if tag.lower() in MOVING_TAGS:
+        return f"{reference!r} uses the moving tag {tag!r}; pin a version or a digest"
+    return None
+
+
+def _pinned(reference: str) -> str:
+    problem = image_pin_problem(reference)
+    if problem:
+        raise ValueError(problem)
+    return reference
+
+
+# An image reference pinned by a version tag or a digest (image_pin_problem).
+PinnedImage = Annotated[str, AfterValidator(_pinned)]
 
 # ECS CreateCluster: "up to 255 letters (uppercase and lowercase), numbers, underscores, and
 # hyphens"; CloudWatch Logs LogGroupName: 1-512 characters of [.-_/#A-Za-z0-9]. The API log
@@ -276,9 +302,9 @@ class ImagesConfig(_Model):
     api_tag: str
     """Tag (``v1.4.2``, a git sha) or digest (``sha256:...``) of the API image in this stack's
     ECR repository. Moving tags such as ``latest`` are refused."""
-    qdrant: str
+    qdrant: PinnedImage
     """The full Qdrant image reference, a pinned ``qdrant/qdrant`` release (Docker Hub)."""
-    collector: str = COLLECTOR_IMAGE
+    collector: PinnedImage = COLLECTOR_IMAGE
     """The AWS Distro for OpenTelemetry collector run beside the API when tracing is on, pinned
     by tag and digest (ECR Public). Default: the release this version of the program is tested
     with."""
@@ -314,9 +340,6 @@ class ImagesConfig(_Model):
     @field_validator("qdrant")
     @classmethod
     def _qdrant(cls, value: str) -> str:
-        problem = image_pin_problem(value)
-        if problem:
-            raise ValueError(problem)
         # The container health check relies on what the official image contains (bash, no
         # curl); a mirror of it (an ECR pull-through cache, another registry) keeps the path.
         name = value.partition("@")[0]
@@ -324,28 +347,6 @@ class ImagesConfig(_Model):
         if not (repository == "qdrant/qdrant" or repository.endswith("/qdrant/qdrant")):
             raise ValueError(f"{value!r} is not the qdrant/qdrant image (or a mirror of it)")
         return value
-
-    @field_validator("collector")
-    @classmethod
-    def _collector(cls, value: str) -> str:
-        problem = image_pin_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-
-def image_pin_problem(reference: str) -> str | None:
-    """Why an image reference is not pinned, or None when it is (tag or digest)."""
-    name, _, digest = reference.partition("@")
-    if digest:
-        return None if _DIGEST.match(digest) else f"{reference!r} has a malformed digest"
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return f"{reference!r} has no tag (which means latest); pin a version or a digest"
-    tag = last.rsplit(":", 1)[1]
-    if tag.lower() in MOVING_TAGS:
-        return f"{reference!r} uses the moving tag {tag!r}; pin a version or a digest"
-    return None
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -467,7 +468,7 @@ class ExtraServiceConfig(_Model):
     name: str
     """Short name: lowercase letters, digits and hyphens, at most 16 characters (it prefixes
     the service's resource names and alarms; ``api`` and ``qdrant`` are taken)."""
-    image: str
+    image: PinnedImage
     """The full, pinned image reference (a version tag or a ``@sha256:`` digest)."""
     cpu: int
     """Task CPU units (1024 = 1 vCPU)."""
@@ -506,14 +507,6 @@ class ExtraServiceConfig(_Model):
     efs: bool = False
     """Give the service its own directory on the stack's file system (``/services/<name>``),
     mounted at ``/data``."""
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        problem = image_pin_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("name")
     @classmethod
@@ -717,52 +710,55 @@ _COMMON: dict[str, dict[str, Any]] = {
     "images": {"qdrant": "qdrant/qdrant:v1.16.2"},
 }
 
-DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    # Issue 20: at most 55 USD a month; a NAT instance instead of the gateway saves about 30.
-    "dev": {
-        "network": {"natGateways": "instance", "flowLogs": False},
-        "service": {
-            "cpu": 512, "memory": 2048, "desiredCount": 1, "minCount": 1, "maxCount": 1,
-            "spotPercent": 100, "logLevel": "DEBUG",
-        },
-        "storage": {"transitionToIaDays": 7, "backupRetentionDays": 7, "protect": False},
-        "database": {"engine": "sqlite"},
-        "qdrant": {"placement": "sidecar"},
-        "loadBalancer": {"idleTimeout": 60},
-        "monitoring": {"logRetentionDays": 7},
-    },
-    "staging": {
-        "network": {"natGateways": "single", "flowLogs": False},
-        "service": {
-            "cpu": 1024, "memory": 2048, "desiredCount": 1, "minCount": 1, "maxCount": 1,
-            "spotPercent": 100,
-        },
-        "storage": {"transitionToIaDays": 14, "backupRetentionDays": 14, "protect": False},
-        "database": {"engine": "sqlite"},
-        "qdrant": {"placement": "sidecar"},
-        "loadBalancer": {"idleTimeout": 300},
-        "monitoring": {"logRetentionDays": 14},
-    },
-    # Issue 20: about 200 USD a month (README, "Cost"). Two 1 vCPU / 2 GB Graviton tasks in two AZs,
-    # the first on-demand and every further one on Spot, scaling to the seed's capacity (ten
-    # 2 vCPU / 4 GB tasks = twenty of these); one NAT gateway; a Multi-AZ db.t4g.small.
-    "prod": {
-        "network": {"natGateways": "single", "flowLogs": True},
-        "service": {
-            "cpu": 1024, "memory": 2048, "desiredCount": 2, "minCount": 2, "maxCount": 20,
-            "onDemandBase": 1, "spotPercent": 100,
-        },
-        "storage": {"transitionToIaDays": 30, "backupRetentionDays": 30, "protect": True},
-        "database": {
-            "engine": "postgres", "instanceClass": "db.t4g.small", "multiAz": True,
-            "backupRetentionDays": 7, "deletionProtection": True,
-        },
-        "qdrant": {"placement": "instance"},
-        "loadBalancer": {"idleTimeout": 600, "accessLogs": True, "deletionProtection": True},
-        "monitoring": {"logRetentionDays": 30, "tracing": True},
-        "images": {"pullThroughCache": True},
-    },
+# What each environment sets beyond the fields' own defaults, one setting a row, the
+# environments side by side; None leaves the field's own default in that environment.
+# Issue 20: dev at most 55 USD a month, prod about 200 (README, "Cost"). Prod runs two
+# 1 vCPU / 2 GB Graviton tasks in two AZs, the first on-demand and every further one on Spot,
+# scaling to the seed's capacity (ten 2 vCPU / 4 GB tasks = twenty of these), behind one NAT
+# gateway, with a Multi-AZ db.t4g.small.
+_BY_ENVIRONMENT: dict[tuple[str, str], tuple[Any, Any, Any]] = {
+    # section, key                           dev         staging    prod
+    # A NAT instance instead of the gateway saves dev about 30 USD a month.
+    ("network", "natGateways"):             ("instance", "single",  "single"),
+    ("network", "flowLogs"):                (False,      False,     True),
+    ("service", "cpu"):                     (512,        1024,      1024),
+    ("service", "memory"):                  (2048,       2048,      2048),
+    ("service", "desiredCount"):            (1,          1,         2),
+    ("service", "minCount"):                (1,          1,         2),
+    ("service", "maxCount"):                (1,          1,         20),
+    ("service", "onDemandBase"):            (None,       None,      1),
+    ("service", "spotPercent"):             (100,        100,       100),
+    ("service", "logLevel"):                ("DEBUG",    None,      None),
+    ("storage", "transitionToIaDays"):      (7,          14,        30),
+    ("storage", "backupRetentionDays"):     (7,          14,        30),
+    ("storage", "protect"):                 (False,      False,     True),
+    ("database", "engine"):                 ("sqlite",   "sqlite",  "postgres"),
+    ("database", "instanceClass"):          (None,       None,      "db.t4g.small"),
+    ("database", "multiAz"):                (None,       None,      True),
+    ("database", "backupRetentionDays"):    (None,       None,      7),
+    ("database", "deletionProtection"):     (None,       None,      True),
+    ("qdrant", "placement"):                ("sidecar",  "sidecar", "instance"),
+    ("loadBalancer", "idleTimeout"):        (60,         300,       600),
+    ("loadBalancer", "accessLogs"):         (None,       None,      True),
+    ("loadBalancer", "deletionProtection"): (None,       None,      True),
+    ("monitoring", "logRetentionDays"):     (7,          14,        30),
+    ("monitoring", "tracing"):              (None,       None,      True),
+    ("images", "pullThroughCache"):         (None,       None,      True),
 }  # fmt: skip
+
+
+def _environment_column(index: int) -> dict[str, dict[str, Any]]:
+    """One environment's column of _BY_ENVIRONMENT, as stack file sections."""
+    sections: dict[str, dict[str, Any]] = {}
+    for (section, key), values in _BY_ENVIRONMENT.items():
+        if values[index] is not None:
+            sections.setdefault(section, {})[key] = values[index]
+    return sections
+
+
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    environment: _environment_column(index) for index, environment in enumerate(get_args(Environment))
+}
 
 # The stack file key of each section, in the order errors are reported.
 SECTIONS: dict[str, type[_Model]] = {
@@ -959,8 +955,13 @@ def _qdrant_rules(c: StackConfig) -> list[Problem]:
             problems.append(
                 Problem(_p("qdrant", _INSTANCE_KEYS[field_name]), "only used when placement is instance")
             )
-    else:
-        problems += _instance_type_problems(q.instance_type)
+    elif instance_family(q.instance_type) in XEN_FAMILIES:
+        problems.append(
+            Problem(
+                _p("qdrant", "instanceType"),
+                f"{q.instance_type} is a Xen type: the host needs a Nitro type (EBS volumes as NVMe devices)",
+            )
+        )
     if q.placement in _EFS_PLACEMENTS and c.environment == "prod" and not q.accept_network_storage:
         problems.append(
             Problem(
@@ -971,18 +972,6 @@ def _qdrant_rules(c: StackConfig) -> list[Problem]:
             )
         )
     return problems
-
-
-def _instance_type_problems(instance_type: str) -> list[Problem]:
-    family = instance_family(instance_type)
-    if family in XEN_FAMILIES:
-        return [
-            Problem(
-                _p("qdrant", "instanceType"),
-                f"{instance_type} is a Xen type: the host needs a Nitro type (EBS volumes as NVMe devices)",
-            )
-        ]
-    return []
 
 
 def _qdrant_host_rules(c: StackConfig) -> list[Problem]:

@@ -91,6 +91,20 @@ def step_with_id(job: dict[str, Any], step_id: str) -> dict[str, Any]:
     raise AssertionError(f"no step with id {step_id!r}")
 
 
+def pulumi_on_prod(job: dict[str, Any], command: str) -> dict[str, Any]:
+    """The job's one Pulumi step, after checking it runs `command` on the prod stack judged by the
+    policy pack with prod's policy config."""
+    step = only_step_using(job, PULUMI_ACTION)
+    expected = {
+        "command": command,
+        "stack-name": PROD_STACK,
+        "policyPacks": "policies",
+        "policyPackConfigs": "policies/config/prod.json",
+    }
+    assert {key: step["with"].get(key) for key in expected} == expected
+    return step
+
+
 def index_of(job: dict[str, Any], step: dict[str, Any]) -> int:
     return next(i for i, s in enumerate(job["steps"]) if s is step)
 
@@ -505,11 +519,7 @@ def test_preview_skips_pull_requests_from_forks() -> None:
 
 def test_preview_comments_the_prod_preview_judged_by_the_prod_policy_config() -> None:
     job = load("preview.yml")["jobs"]["preview"]
-    step = only_step_using(job, PULUMI_ACTION)
-    assert step["with"]["command"] == "preview"
-    assert step["with"]["stack-name"] == PROD_STACK
-    assert step["with"]["policyPacks"] == "policies"
-    assert step["with"]["policyPackConfigs"] == "policies/config/prod.json"
+    step = pulumi_on_prod(job, "preview")
     assert step["with"]["comment-on-pr"] is True
     assert step["env"] == {"PULUMI_ACCESS_TOKEN": TOKEN}
     # Python for the CLI's virtualenvs and the role must be in place before Pulumi runs.
@@ -743,11 +753,7 @@ def test_deploy_runs_one_at_a_time_and_is_never_cancelled() -> None:
 
 def test_deploy_updates_prod_with_the_prod_policy_config_then_waits_for_ecs() -> None:
     job = load("deploy.yml")["jobs"]["deploy"]
-    up = only_step_using(job, PULUMI_ACTION)
-    assert up["with"]["command"] == "up"
-    assert up["with"]["stack-name"] == PROD_STACK
-    assert up["with"]["policyPacks"] == "policies"
-    assert up["with"]["policyPackConfigs"] == "policies/config/prod.json"
+    up = pulumi_on_prod(job, "up")
     assert job["env"]["STACK"] == PROD_STACK
     order = [
         index_of(job, step) for step in (up, *(step_with_id(job, i) for i in ("stack", "wait", "verify")))

@@ -21,7 +21,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from ._util import Res, Stack, as_list, plain, stack_name
+from ._util import Res, Stack, as_list, is_unknown, plain, stack_name, truthy
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
@@ -147,6 +147,15 @@ class Findings:
             remedy=remedy,
             urn=res.urn,
         )
+
+    def flag(self, res: Res, prop: str, judged: str, *, subject: str | None = None) -> bool | None:
+        """The boolean `prop` of `res` (unset is false, as in the AWS APIs the rules read), or None
+        when it is unknown before creation, recorded as undecided (`unknown`)."""
+        value = res.get(prop)
+        if is_unknown(value):
+            self.unknown(res, prop, judged, subject=subject)
+            return None
+        return truthy(value)
 
     @property
     def undecided(self) -> list[tuple[str, str | None]]:

@@ -105,11 +105,7 @@ def ebs_encrypted(r: Res, cfg: Config, out: Findings) -> None:
         return
     devices = block_devices(r)
     if devices is None:
-        out.cannot_decide(
-            f"{r.label()}: its block devices are unknown before creation, so their encryption cannot be judged",
-            prop=_device_props(r),
-            remedy=LITERAL,
-        )
+        out.unknown(r, _device_props(r), "their encryption", subject="its block devices", plural=True)
         return
     for device in devices:
         ebs = device.ebs

@@ -4,6 +4,7 @@ not raise it by more than a per-stack limit."""
 from __future__ import annotations
 
 import os
+from operator import attrgetter
 from typing import Any
 
 from pulumi_policy import Severity
@@ -108,16 +109,13 @@ def cost_ceiling(stack: Stack, cfg: Config, out: Findings) -> None:
         if levers is None:
             levers = advise(stack.resources, usage=cfg.get("usage") or None, region=region, base=est)
         peak = label == "peak"
-        top = sorted(levers, key=lambda lv: -(lv.peak_saving if peak else lv.baseline_saving))[:3]
+        saving = attrgetter("peak_saving_monthly" if peak else "baseline_saving_monthly")
+        top = sorted(levers, key=saving, reverse=True)[:3]
         out.violation(
             f"Estimated {label} bill ${total:,.2f}/month ({region}) exceeds the ceiling "
             f"${ceiling:,.2f}. Biggest costs:\n{_itemize(est, peak)}"
             + (f"\n  (+ {len(est.unpriced)} unpriced resources)" if est.unpriced else "")
-            + "".join(
-                f"\n  lever: {lv.title}, saves ${lv.peak_saving if peak else lv.baseline_saving:,.2f}"
-                f" ({lv.trade_off})"
-                for lv in top
-            )
+            + "".join(f"\n  lever: {lv.title}, saves ${saving(lv):,.2f} ({lv.trade_off})" for lv in top)
         )
     # Fail closed: what costs money and cannot be priced leaves the ceiling unverified.
     accepted = {str(t) for t in as_list(cfg.get("acceptedUnpricedTypes"))}

@@ -10,7 +10,6 @@ from pulumi_policy import Severity
 from . import _aws as aws
 from ._policy import (
     ADVISORY,
-    LITERAL,
     MANDATORY,
     Config,
     Findings,
@@ -20,7 +19,7 @@ from ._policy import (
     stack_policy,
     stacks_schema,
 )
-from ._util import Res, Stack, as_int, as_list, is_unknown, truthy
+from ._util import Res, Stack, as_int, as_list, is_unknown
 
 QDRANT_STORAGE_URL = "https://qdrant.tech/documentation/guides/installation/#storage"
 QDRANT_STORAGE_QUOTE = (
@@ -131,13 +130,7 @@ def single_writer_storage(stack: Stack, cfg: Config, out: Findings) -> None:
         for t in targets:
             mx = t.get("maxCapacity")
             if is_unknown(mx):
-                out.cannot_decide(
-                    f"{t.label()}: maxCapacity is unknown before creation, so whether it scales {svc.name} "
-                    "beyond one writer cannot be judged",
-                    prop="maxCapacity",
-                    remedy=LITERAL,
-                    urn=t.urn,
-                )
+                out.unknown(t, "maxCapacity", f"whether it scales {svc.name} beyond one writer")
             elif (as_int(mx) or 0) > 1:
                 out.violation(
                     f"{what} but autoscaling target {t.name} allows maxCapacity={as_int(mx)}.", t.urn
@@ -348,14 +341,12 @@ def stateful_resources_protected(r: Res, cfg: Config, out: Findings) -> None:
     """
     if not stack_enforced(cfg.get("stacks")) or r.protect:
         return
-    if r.type in _DELETION_PROTECTED:
-        # Unset deletionProtection is the RDS API's false.
-        dp = r.get("deletionProtection")
-        if is_unknown(dp):
-            out.unknown(r, "deletionProtection", "protection from deletion")
-            return
-        if truthy(dp):
-            return
+    # Unset deletionProtection is the RDS API's false; protected or undecided, it is no violation.
+    protected = r.type in _DELETION_PROTECTED and out.flag(
+        r, "deletionProtection", "protection from deletion"
+    )
+    if protected is not False:
+        return
     out.violation(
         f"{r.label()} can be deleted by a `pulumi destroy` or a replacement: set protect=True"
         + (" or deletion_protection=True." if r.type in _DELETION_PROTECTED else ".")

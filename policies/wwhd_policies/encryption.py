@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
+from ._policy import ADVISORY, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
 from ._util import Res, Stack, as_int, as_list, is_unknown, stack_name, truthy
 
 
@@ -26,10 +26,7 @@ def efs_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
     encryption cannot be changed in place: the file system must be replaced and data copied.
     """
     # Unset `encrypted` is the EFS API's false.
-    encrypted = r.get("encrypted")
-    if is_unknown(encrypted):
-        out.unknown(r, "encrypted", "encryption at rest", subject="`encrypted`")
-    elif not truthy(encrypted):
+    if out.flag(r, "encrypted", "encryption at rest", subject="`encrypted`") is False:
         out.violation(f"{r.label()} is not encrypted at rest.")
     if not _is_set(r.get("kmsKeyId")):
         out.violation(f"{r.label()} uses the AWS-managed key: set kmsKeyId to a customer managed key.")
@@ -50,11 +47,12 @@ def ecs_efs_transit_encryption(r: Res, _cfg: Config, out: Findings) -> None:
         auth = efs.get("authorizationConfig") or {}
         iam = auth.get("iam") if isinstance(auth, dict) else None
         if is_unknown(transit) or is_unknown(iam) or is_unknown(auth):
-            out.cannot_decide(
-                f"{r.label()}: the EFS settings of volume '{name}' are unknown before creation, so TLS and IAM "
-                "authorization cannot be judged",
-                prop="volumes",
-                remedy=LITERAL,
+            out.unknown(
+                r,
+                "volumes",
+                "TLS and IAM authorization",
+                subject=f"the EFS settings of volume '{name}'",
+                plural=True,
             )
             continue
         if transit != "ENABLED":
@@ -249,13 +247,8 @@ def _judge_bucket_public(
         else:
             off.append(f)
     if unknown:
-        out.cannot_decide(
-            f"{bucket.label()}: public access block flags {', '.join(unknown)} are unknown before creation, so "
-            "public access cannot be judged",
-            prop=unknown[0],
-            remedy=LITERAL,
-            urn=bucket.urn,
-        )
+        subject = f"public access block flags {', '.join(unknown)}"
+        out.unknown(bucket, unknown[0], "public access", subject=subject, plural=True)
     if off:
         out.violation(
             f"{bucket.label()}: its public access block (with the account's) leaves {', '.join(off)} off.",
@@ -309,12 +302,10 @@ def rds_encrypted(r: Res, _cfg: Config, out: Findings) -> None:
     """
     # Unset storageEncrypted is the RDS API's false (Aurora cluster instances store nothing of their
     # own: their cluster's storage is judged).
-    value = r.get("storageEncrypted")
-    if is_unknown(value):
-        out.unknown(r, "storageEncrypted", "encryption at rest")
-    elif not truthy(value):
+    encrypted = out.flag(r, "storageEncrypted", "encryption at rest")
+    if encrypted is False:
         out.violation(f"{r.label()} storage is not encrypted.")
-    elif not _is_set(r.get("kmsKeyId")):
+    elif encrypted and not _is_set(r.get("kmsKeyId")):
         out.violation(f"{r.label()} is encrypted with the AWS-managed key: set kmsKeyId to a customer key.")
 
 
@@ -329,10 +320,7 @@ def kms_key_rotation(r: Res, _cfg: Config, out: Findings) -> None:
     ) not in (None, "SYMMETRIC_DEFAULT"):
         return  # AWS supports automatic rotation for symmetric keys only.
     # Unset enableKeyRotation is KMS's false.
-    value = r.get("enableKeyRotation")
-    if is_unknown(value):
-        out.unknown(r, "enableKeyRotation", "rotation")
-    elif not truthy(value):
+    if out.flag(r, "enableKeyRotation", "rotation") is False:
         out.violation(f"{r.label()} does not rotate its key material.")
 
 

@@ -155,10 +155,7 @@ def rds_not_public(r: Res, _cfg: Config, out: Findings) -> None:
     Remediation: Set publicly_accessible=False and use a DB subnet group of private subnets.
     """
     # Unset publiclyAccessible is AWS's false.
-    value = r.get("publiclyAccessible")
-    if is_unknown(value):
-        out.unknown(r, "publiclyAccessible", "public access")
-    elif truthy(value):
+    if out.flag(r, "publiclyAccessible", "public access"):
         out.violation(f"{r.label()} is publicly accessible.")
 
 
@@ -222,10 +219,7 @@ def alb_drop_invalid_headers(r: Res, _cfg: Config, out: Findings) -> None:
     if r.get("loadBalancerType", "application") not in ("application", None):
         return
     # Unset dropInvalidHeaderFields is AWS's false.
-    value = r.get("dropInvalidHeaderFields")
-    if is_unknown(value):
-        out.unknown(r, "dropInvalidHeaderFields", "header handling")
-    elif not truthy(value):
+    if out.flag(r, "dropInvalidHeaderFields", "header handling") is False:
         out.violation(f"{r.label()} forwards requests with invalid HTTP headers (request smuggling risk).")
 
 

@@ -12,16 +12,23 @@ from . import _aws as aws
 from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
 from ._util import Res, Stack, as_int, as_list, is_unknown, stack_config, truthy
 
+
+def _gib(lowest: int, highest: int, step: int = 1) -> list[int]:
+    """Memory sizes in MiB from `lowest` to `highest` GiB in `step` GiB increments, as the
+    guide words them ("between 2 GB and 8 GB in 1-GB increments")."""
+    return list(range(lowest * 1024, highest * 1024 + 1, step * 1024))
+
+
 # Fargate task sizes (CPU units -> allowed memory MiB), from the ECS developer guide
 # "Task CPU and memory" table.
 FARGATE_SIZES: dict[int, list[int]] = {
     256: [512, 1024, 2048],
-    512: list(range(1024, 4096 + 1, 1024)),
-    1024: list(range(2048, 8192 + 1, 1024)),
-    2048: list(range(4096, 16384 + 1, 1024)),
-    4096: list(range(8192, 30720 + 1, 1024)),
-    8192: list(range(16384, 61440 + 1, 4096)),
-    16384: list(range(32768, 122880 + 1, 8192)),
+    512: _gib(1, 4),
+    1024: _gib(2, 8),
+    2048: _gib(4, 16),
+    4096: _gib(8, 30),
+    8192: _gib(16, 60, 4),
+    16384: _gib(32, 120, 8),
 }
 
 
@@ -69,11 +76,8 @@ def fargate_task_size_valid(r: Res, _cfg: Config, out: Findings) -> None:
         return
     cpu_raw, mem_raw = r.get("cpu"), r.get("memory")
     if is_unknown(cpu_raw) or is_unknown(mem_raw):
-        out.cannot_decide(
-            f"{r.label()}: its cpu or memory is unknown before creation, so the Fargate size cannot be judged",
-            prop="cpu" if is_unknown(cpu_raw) else "memory",
-            remedy=LITERAL,
-        )
+        prop = "cpu" if is_unknown(cpu_raw) else "memory"
+        out.unknown(r, prop, "the Fargate size", subject="its cpu or memory")
         return
     cpu, mem = parse_cpu(cpu_raw), parse_memory(mem_raw)
     if cpu is None or mem is None:
@@ -149,10 +153,11 @@ def image_pinned(r: Res, _cfg: Config, out: Findings) -> None:
     for c in aws.containers(r, out, "image pinning") or []:
         image = c.get("image")
         if is_unknown(image):
-            out.cannot_decide(
-                f"{r.label()}: the image of container '{c.get('name')}' is unknown before creation, so image "
-                "pinning cannot be judged",
-                prop="containerDefinitions",
+            out.unknown(
+                r,
+                "containerDefinitions",
+                "image pinning",
+                subject=f"the image of container '{c.get('name')}'",
                 remedy="build the image reference from values known before creation (a repository URL from "
                 "names you set, a version tag or digest from the stack configuration)",
             )

@@ -44,22 +44,26 @@ def levers(resources, **kw):
 def test_fargate_levers_graviton_spot_and_right_sizing() -> None:
     found = levers(API)
     graviton = found["graviton"]
-    assert graviton.baseline_saving == pytest.approx(2 * (X86_TASK_HOUR - ARM_TASK_HOUR) * H, abs=CENTS)
-    assert graviton.peak_saving == pytest.approx(4 * (X86_TASK_HOUR - ARM_TASK_HOUR) * H, abs=CENTS)
+    assert graviton.baseline_saving_monthly == pytest.approx(
+        2 * (X86_TASK_HOUR - ARM_TASK_HOUR) * H, abs=CENTS
+    )
+    assert graviton.peak_saving_monthly == pytest.approx(4 * (X86_TASK_HOUR - ARM_TASK_HOUR) * H, abs=CENTS)
     spot = found["fargate-spot"]
     # One task stays on-demand; the others run on Spot at 70% off.
-    assert spot.baseline_saving == pytest.approx(1 * 0.70 * X86_TASK_HOUR * H, abs=CENTS)
-    assert spot.peak_saving == pytest.approx(3 * 0.70 * X86_TASK_HOUR * H, abs=CENTS)
+    assert spot.baseline_saving_monthly == pytest.approx(1 * 0.70 * X86_TASK_HOUR * H, abs=CENTS)
+    assert spot.peak_saving_monthly == pytest.approx(3 * 0.70 * X86_TASK_HOUR * H, abs=CENTS)
     smaller = found["right-size"]
     half_task_hour = 0.5 * 0.04048 + 1 * 0.004445
-    assert smaller.baseline_saving == pytest.approx(2 * (X86_TASK_HOUR - half_task_hour) * H, abs=CENTS)
+    assert smaller.baseline_saving_monthly == pytest.approx(
+        2 * (X86_TASK_HOUR - half_task_hour) * H, abs=CENTS
+    )
     # The saving shows on the service's item; the lever says so and what the item becomes.
     assert graviton.resources == [
         {
             "urn": "urn:api",
             "name": "api",
-            "baselineSaving": graviton.baseline_saving,
-            "peakSaving": graviton.peak_saving,
+            "baselineSaving": graviton.baseline_saving_monthly,
+            "peakSaving": graviton.peak_saving_monthly,
             "after": "2 task(s) baseline, 4 at peak; 1 vCPU/2 GB arm64 = $0.03950/task-hour",
         }
     ]
@@ -69,10 +73,10 @@ def test_fargate_levers_graviton_spot_and_right_sizing() -> None:
 def test_nat_levers_single_gateway_and_nat_instances() -> None:
     found = levers([VPC], usage={"natGbPerMonth": 20})
     # The GB processed stay the same; one gateway and its elastic IP go.
-    assert found["single-nat"].baseline_saving == pytest.approx(1 * (0.045 + 0.005) * H, abs=CENTS)
+    assert found["single-nat"].baseline_saving_monthly == pytest.approx(1 * (0.045 + 0.005) * H, abs=CENTS)
     gateways = 2 * (0.045 + 0.005) * H + 20 * 0.045
     instances = 2 * (0.0042 * H + 8 * 0.08 + 0.005 * H)  # t4g.nano + 8 GB gp3 + its elastic IP
-    assert found["nat-instance"].baseline_saving == pytest.approx(gateways - instances, abs=CENTS)
+    assert found["nat-instance"].baseline_saving_monthly == pytest.approx(gateways - instances, abs=CENTS)
     assert "egress" in found["single-nat"].trade_off
 
 
@@ -84,14 +88,14 @@ def test_explicit_nat_gateways_keep_one_and_drop_the_others_eips() -> None:
         res("aws:ec2/natGateway:NatGateway", "nat-b", {"allocationId": "eipalloc-b"}),
     ]
     found = levers(resources, usage={"natGbPerMonth": 0})
-    assert found["single-nat"].baseline_saving == pytest.approx((0.045 + 0.005) * H, abs=CENTS)
+    assert found["single-nat"].baseline_saving_monthly == pytest.approx((0.045 + 0.005) * H, abs=CENTS)
 
 
 def test_rds_levers_single_az_and_one_class_down() -> None:
     found = levers([DB])
-    assert found["rds-single-az"].baseline_saving == pytest.approx(0.065 * H + 20 * 0.115, abs=CENTS)
+    assert found["rds-single-az"].baseline_saving_monthly == pytest.approx(0.065 * H + 20 * 0.115, abs=CENTS)
     # Multi-AZ bills both instances: the step down saves twice the hourly difference.
-    assert found["rds-smaller"].baseline_saving == pytest.approx(2 * (0.065 - 0.032) * H, abs=CENTS)
+    assert found["rds-smaller"].baseline_saving_monthly == pytest.approx(2 * (0.065 - 0.032) * H, abs=CENTS)
 
 
 def test_a_change_the_model_cannot_price_is_left_out_of_the_lever() -> None:
@@ -100,7 +104,7 @@ def test_a_change_the_model_cannot_price_is_left_out_of_the_lever() -> None:
     assert "rds-smaller" not in levers([tiny])
     lever = levers([tiny, DB])["rds-smaller"]
     assert [r["name"] for r in lever.resources] == ["db"]
-    assert lever.baseline_saving == pytest.approx(2 * (0.065 - 0.032) * H, abs=CENTS)
+    assert lever.baseline_saving_monthly == pytest.approx(2 * (0.065 - 0.032) * H, abs=CENTS)
 
 
 def test_one_lever_per_kind_with_each_resources_share() -> None:
@@ -110,18 +114,18 @@ def test_one_lever_per_kind_with_each_resources_share() -> None:
     per_vcpu_gb = (0.04048 - 0.03238, 0.004445 - 0.00356)
     assert shares["api"] == pytest.approx(2 * (1 * per_vcpu_gb[0] + 2 * per_vcpu_gb[1]) * H, abs=CENTS)
     assert shares["w"] == pytest.approx(1 * (2 * per_vcpu_gb[0] + 4 * per_vcpu_gb[1]) * H, abs=CENTS)
-    assert lever.baseline_saving == pytest.approx(sum(shares.values()), abs=CENTS)
+    assert lever.baseline_saving_monthly == pytest.approx(sum(shares.values()), abs=CENTS)
 
 
 def test_interface_endpoints_in_one_az() -> None:
     found = levers([ENDPOINT])
-    assert found["endpoints-one-az"].baseline_saving == pytest.approx(1 * 0.01 * H, abs=CENTS)
+    assert found["endpoints-one-az"].baseline_saving_monthly == pytest.approx(1 * 0.01 * H, abs=CENTS)
 
 
 def test_levers_are_sorted_by_saving_and_in_the_estimate_json() -> None:
     est = estimate([*API, VPC, DB, ENDPOINT], advice=True)
     assert est.advice is not None
-    savings = [lever.baseline_saving for lever in est.advice]
+    savings = [lever.baseline_saving_monthly for lever in est.advice]
     assert savings == sorted(savings, reverse=True) and len(savings) == 8
     data = json.loads(json.dumps(est.to_dict()))
     first = data["advice"][0]

@@ -94,36 +94,33 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
         PULUMI_DRY_RUN="true",
     )
     env.pop("PYTHONPATH", None)  # the pack must stand on its own directory
-    proc = subprocess.Popen(
+    # Leaving the block closes the pipes and reaps the host; the host keeps no state, so
+    # killing it is a clean end.
+    with subprocess.Popen(
         [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
         cwd=PACK_DIR,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    try:
-        port_line: list[bytes] = []
-        reader = threading.Thread(
-            target=lambda: port_line.append(proc.stdout.readline()) if proc.stdout else None
-        )
-        reader.start()
-        reader.join(timeout=30)
-        first = port_line[0].decode().strip() if port_line else ""
-        if not first.isdigit():
-            proc.kill()
-            _, err = proc.communicate(timeout=5)
-            pytest.fail(f"pack did not print its port first (got {first!r}); stderr:\n{err.decode()}")
-        channel = grpc.insecure_channel(f"127.0.0.1:{first}")
-        grpc.channel_ready_future(channel).result(timeout=10)
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.terminate()
+    ) as proc:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            port_line: list[bytes] = []
+            reader = threading.Thread(
+                target=lambda: port_line.append(proc.stdout.readline()) if proc.stdout else None
+            )
+            reader.start()
+            reader.join(timeout=30)
+            first = port_line[0].decode().strip() if port_line else ""
+            if not first.isdigit():
+                proc.kill()
+                _, err = proc.communicate(timeout=5)
+                pytest.fail(f"pack did not print its port first (got {first!r}); stderr:\n{err.decode()}")
+            channel = grpc.insecure_channel(f"127.0.0.1:{first}")
+            grpc.channel_ready_future(channel).result(timeout=10)
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+            channel.close()
+        finally:
             proc.kill()
-            proc.wait()
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:

@@ -37,6 +37,16 @@ def _unknown(typ: str, prop: str, **known: Any) -> tuple[list[R], str]:
     return [R(typ, "res", {prop: UNKNOWN, **known})], prop
 
 
+def _unknown_target(target: R, typ: str, prop: str) -> tuple[list[R], str]:
+    """`target`, and a resource of `typ` that would name it in `prop`, unknown before creation and
+    depending on nothing: whether it is about `target` cannot be judged."""
+    return [target, R(typ, "ref", {prop: UNKNOWN})], prop
+
+
+BUCKET = R("aws:s3/bucket:Bucket", "b", {"bucket": "b"})
+SELECTION = "aws:backup/selection:Selection"
+
+
 # policy -> (resources whose unknown values it cannot judge, the property it must name); None where
 # an unknown value still decides (an unknown key ARN is a key this stack creates; an unknown list of
 # alarm actions is a list of actions).
@@ -49,12 +59,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
     "log-group-encrypted": None,
     "log-group-retention": _unknown("aws:cloudwatch/logGroup:LogGroup", "retentionInDays"),
     "sns-topic-encrypted": None,
-    "s3-bucket-encrypted-private": (
-        [
-            R("aws:s3/bucket:Bucket", "b", {"bucket": "b"}),
-            R("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "pab", {"bucket": UNKNOWN}),
-        ],
-        "bucket",
+    "s3-bucket-encrypted-private": _unknown_target(
+        BUCKET, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket"
     ),
     "rds-encrypted": _unknown("aws:rds/instance:Instance", "storageEncrypted"),
     "kms-key-rotation": _unknown("aws:kms/key:Key", "enableKeyRotation"),
@@ -106,12 +112,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
     ),
     "rds-not-public": _unknown("aws:rds/instance:Instance", "publiclyAccessible"),
     "efs-mount-target-private": _unknown("aws:efs/mountTarget:MountTarget", "subnetId"),
-    "vpc-flow-logs-enabled": (
-        [
-            R("aws:ec2/vpc:Vpc", "vpc", {"id": "vpc-1"}),
-            R("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": UNKNOWN}),
-        ],
-        "vpcId",
+    "vpc-flow-logs-enabled": _unknown_target(
+        R("aws:ec2/vpc:Vpc", "vpc", {"id": "vpc-1"}), "aws:ec2/flowLog:FlowLog", "vpcId"
     ),
     "alb-drop-invalid-headers": _unknown("aws:lb/loadBalancer:LoadBalancer", "dropInvalidHeaderFields"),
     "single-writer-storage": (
@@ -133,12 +135,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "desiredCount",
     ),
-    "efs-backup-enabled": (
-        [
-            R("aws:efs/fileSystem:FileSystem", "fs", {"id": "fs-1"}),
-            R("aws:backup/selection:Selection", "sel", {"resources": UNKNOWN}),
-        ],
-        "resources",
+    "efs-backup-enabled": _unknown_target(
+        R("aws:efs/fileSystem:FileSystem", "fs", {"id": "fs-1"}), SELECTION, "resources"
     ),
     "rds-backup-retention": _unknown("aws:rds/instance:Instance", "backupRetentionPeriod"),
     "stateful-resources-protected": _unknown("aws:rds/instance:Instance", "deletionProtection"),
@@ -169,13 +167,7 @@ CASES: dict[str, tuple[list[R], str] | None] = {
         ],
         "accessLogs",
     ),
-    "s3-bucket-access-logging": (
-        [
-            R("aws:s3/bucket:Bucket", "b", {"bucket": "b"}),
-            R("aws:s3/bucketLogging:BucketLogging", "log", {"bucket": UNKNOWN}),
-        ],
-        "bucket",
-    ),
+    "s3-bucket-access-logging": _unknown_target(BUCKET, "aws:s3/bucketLogging:BucketLogging", "bucket"),
     "rds-performance-insights": _unknown(
         "aws:rds/instance:Instance", "performanceInsightsEnabled", engine="postgres"
     ),
@@ -186,12 +178,8 @@ CASES: dict[str, tuple[list[R], str] | None] = {
     ),
     "ec2-no-public-ip": _unknown("aws:ec2/instance:Instance", "associatePublicIpAddress"),
     "ec2-private-subnets": _unknown("aws:autoscaling/group:Group", "vpcZoneIdentifiers"),
-    "ebs-volume-backed-up": (
-        [
-            R("aws:ebs/volume:Volume", "v", {"arn": UNKNOWN}),
-            R("aws:backup/selection:Selection", "sel", {"resources": UNKNOWN}),
-        ],
-        "resources",
+    "ebs-volume-backed-up": _unknown_target(
+        R("aws:ebs/volume:Volume", "v", {"arn": UNKNOWN}), SELECTION, "resources"
     ),
     "container-memory-fits": _unknown(TD, "memory", containerDefinitions="[]"),
     "image-from-private-registry": ([R(TD, "td", UNKNOWN_CONTAINERS)], "containerDefinitions"),

@@ -155,7 +155,9 @@ def advise(
             )
             if lever is not None:
                 levers.append(lever)
-    return sorted(levers, key=lambda lever: (-lever.baseline_saving, -lever.peak_saving, lever.id))
+    return sorted(
+        levers, key=lambda lever: (-lever.baseline_saving_monthly, -lever.peak_saving_monthly, lever.id)
+    )
 
 
 # --- Fargate ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -247,6 +247,17 @@ def elasticache_table(engine: str) -> str:
     return f"elasticache.{engine}.nodeHour"
 
 
+def _camel_case(fields: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`asdict`'s dict_factory for the JSON documents: a field `baseline_monthly` is the key
+    `baselineMonthly` (the keys of plain dicts within are kept as they are)."""
+    return {_camel(name): value for name, value in fields}
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 @dataclass
 class CostItem:
     urn: str
@@ -260,26 +271,20 @@ class CostItem:
 @dataclass
 class Lever:
     """A change to the stack's own resources that lowers its bill, priced by re-estimating a
-    modified copy: `baseline_saving`/`peak_saving` are the differences in monthly totals, and
-    `resources` says where they come from, one entry per resource whose price moved
+    modified copy: `baseline_saving_monthly`/`peak_saving_monthly` are the differences in monthly
+    totals, and `resources` says where they come from, one entry per resource whose price moved
     ``{urn, name, baselineSaving, peakSaving, after}`` (`after`: its item's detail in the copy)."""
 
     id: str
     title: str
-    baseline_saving: float
-    peak_saving: float
+    baseline_saving_monthly: float
+    peak_saving_monthly: float
     resources: list[dict[str, Any]]
     trade_off: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "baselineSavingMonthly": self.baseline_saving,
-            "peakSavingMonthly": self.peak_saving,
-            "resources": [dict(r) for r in self.resources],
-            "tradeOff": self.trade_off,
-        }
+        """JSON-ready, camelCase keys (`_camel_case`)."""
+        return asdict(self, dict_factory=_camel_case)
 
 
 @dataclass
@@ -297,28 +302,8 @@ class CostEstimate:
     advice: list[Lever] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, camelCase keys (see the module docstring)."""
-        return {
-            "currency": self.currency,
-            "region": self.region,
-            "baselineMonthly": self.baseline_monthly,
-            "peakMonthly": self.peak_monthly,
-            "items": [
-                {
-                    "urn": i.urn,
-                    "name": i.name,
-                    "type": i.type,
-                    "baselineMonthly": i.baseline_monthly,
-                    "peakMonthly": i.peak_monthly,
-                    "detail": i.detail,
-                }
-                for i in self.items
-            ],
-            "unpriced": [dict(u) for u in self.unpriced],
-            "assumptions": dict(self.assumptions),
-            "prices": {k: dict(v) for k, v in self.prices.items()},
-            "advice": None if self.advice is None else [lever.to_dict() for lever in self.advice],
-        }
+        """JSON-ready, camelCase keys (see the module docstring), items and levers alike."""
+        return asdict(self, dict_factory=_camel_case)
 
     def top_items(self, n: int = 5, peak: bool = False) -> list[CostItem]:
         key = (lambda i: i.peak_monthly) if peak else (lambda i: i.baseline_monthly)
