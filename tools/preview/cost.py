@@ -37,7 +37,8 @@ from .analyzer import PolicyConfig
 COST_POLICY = "cost-ceiling"
 
 _SCRIPT = """
-import importlib, json, sys
+import gc, importlib, json, sys
+gc.disable()  # a one-shot process, as the preview's own (see tools/preview/__main__.py)
 from pulumi_policy.deserialize import deserialize_properties
 sys.path.insert(0, ".")
 model = importlib.import_module(sys.argv[1])
