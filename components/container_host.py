@@ -20,6 +20,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+import session_manager
 from components.backup import BackupSpec, daily_backups
 from components.outputs import register_typed_outputs
 
@@ -559,18 +560,7 @@ def session_manager_statements(*, account: str, region: str) -> list[dict[str, A
         {
             "Sid": "SessionManagerChannels",
             "Effect": "Allow",
-            "Action": [
-                "ec2messages:AcknowledgeMessage",
-                "ec2messages:DeleteMessage",
-                "ec2messages:FailMessage",
-                "ec2messages:GetEndpoint",
-                "ec2messages:GetMessages",
-                "ec2messages:SendReply",
-                "ssmmessages:CreateControlChannel",
-                "ssmmessages:CreateDataChannel",
-                "ssmmessages:OpenControlChannel",
-                "ssmmessages:OpenDataChannel",
-            ],
+            "Action": [*session_manager.MESSAGE_ACTIONS, *session_manager.CHANNEL_ACTIONS],
             "Resource": "*",
         },
     ]
