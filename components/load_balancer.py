@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.bucket import abort_incomplete_uploads, private_bucket
+from components.bucket import private_bucket, whole_bucket_rule
 from components.outputs import register_typed_outputs
 from components.service_iam import alb_logs_bucket_policy
 from stack_config import LoadBalancerConfig
@@ -281,13 +281,10 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
             policy=lambda arn: pulumi.Output.all(arn, account, principal).apply(
                 lambda v: json.dumps(alb_logs_bucket_policy(v[0], v[1], v[2]))
             ),
-            lifecycle=aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-access-logs",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            lifecycle=whole_bucket_rule(
+                "expire-access-logs",
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
                     days=ACCESS_LOG_EXPIRATION_DAYS
                 ),
-                abort_incomplete_multipart_upload=abort_incomplete_uploads(),
             ),
         )
