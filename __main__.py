@@ -37,50 +37,27 @@ encryption = Encryption(key.key_arn, f"alias/wwhd-{stack}")
 boundary = workloads.boundary_arn(provider)
 
 network = WwhdNetwork("wwhd", workloads.network_args(cfg, key.key_arn, boundary), with_provider)
-data = (
-    WwhdDataVolume("wwhd", workloads.data_args(cfg, key.key_arn, network, boundary), with_provider)
-    if cfg.uses_efs
-    else None
-)
-database = (
-    WwhdDatabase("wwhd", workloads.database_args(cfg, key.key_arn, network, boundary), with_provider)
-    if cfg.postgres
-    else None
-)
-platform = WwhdPlatform("wwhd", workloads.platform_args(cfg, names, key.key_arn, network), with_provider)
+base = workloads.Foundation(cfg, names, encryption, boundary, network)
+data = WwhdDataVolume("wwhd", workloads.data_args(base), with_provider) if cfg.uses_efs else None
+database = WwhdDatabase("wwhd", workloads.database_args(base), with_provider) if cfg.postgres else None
+platform = WwhdPlatform("wwhd", workloads.platform_args(base), with_provider)
 
 host = (
-    WwhdContainerHost(
-        "wwhd-qdrant-host",
-        workloads.qdrant_host_args(cfg, names, network, encryption, boundary),
-        with_provider,
-    )
+    WwhdContainerHost("wwhd-qdrant-host", workloads.qdrant_host_args(base), with_provider)
     if cfg.qdrant.placement == "instance"
     else None
 )
 # Qdrant first: the API's tasks start once the service they search exists.
 qdrant_storage = workloads.qdrant_storage(cfg, host, data)
 qdrant = (
-    WwhdService(
-        "wwhd-qdrant",
-        workloads.qdrant(cfg, names, platform, network, qdrant_storage, encryption, boundary),
-        with_provider,
-    )
+    WwhdService("wwhd-qdrant", workloads.qdrant(base, platform, qdrant_storage), with_provider)
     if qdrant_storage is not None
     else None
 )
 start_after = [r for r in (data, qdrant) if r is not None]
-api = WwhdService(
-    "wwhd-api",
-    workloads.api(cfg, names, platform, network, data, database, start_after, encryption, boundary),
-    with_provider,
-)
+api = WwhdService("wwhd-api", workloads.api(base, platform, data, database, start_after), with_provider)
 extras = {
-    s.name: WwhdService(
-        f"wwhd-svc-{s.name}",
-        workloads.extra(s, cfg, platform, network, data, encryption, boundary),
-        with_provider,
-    )
+    s.name: WwhdService(f"wwhd-svc-{s.name}", workloads.extra(base, s, platform, data), with_provider)
     for s in cfg.services
 }
 if data is not None:

@@ -119,6 +119,20 @@ def boundary_arn(provider: pulumi.ProviderResource) -> pulumi.Output[str]:
     )
 
 
+@dataclass(frozen=True)
+class Foundation:
+    """What the components above the network are built on: the validated configuration, the
+    pinned names, the stack key, the roles' boundary and the network."""
+
+    cfg: StackConfig
+    names: PhysicalNames
+    encryption: Encryption
+    """The stack key, by ARN and alias."""
+    boundary: pulumi.Input[str]
+    """ARN of the permissions boundary every role carries (``boundary_arn``)."""
+    network: WwhdNetwork
+
+
 # --- beneath the services -------------------------------------------------------------------
 
 
@@ -146,14 +160,13 @@ def network_args(
     )
 
 
-def data_args(
-    cfg: StackConfig, key_arn: pulumi.Input[str], network: WwhdNetwork, boundary: pulumi.Input[str]
-) -> WwhdDataVolumeArgs:
+def data_args(base: Foundation) -> WwhdDataVolumeArgs:
     """The file system of SQLite, Qdrant (sidecar or service) and the services with a directory."""
+    cfg, network = base.cfg, base.network
     assert network.efs_security_group_id is not None, "the network makes the group when cfg.uses_efs"
     return WwhdDataVolumeArgs(
         storage=cfg.storage,
-        key_arn=key_arn,
+        key_arn=base.encryption.key_arn,
         private_subnet_ids=network.private_subnet_ids,
         subnet_count=network.private_subnet_count,
         efs_security_group_id=network.efs_security_group_id,
@@ -162,33 +175,31 @@ def data_args(
         qdrant_on_efs=cfg.qdrant_on_efs,
         service_directories=cfg.efs_services,
         tags=cfg.stack_tags,
-        permissions_boundary=boundary,
+        permissions_boundary=base.boundary,
     )
 
 
-def database_args(
-    cfg: StackConfig, key_arn: pulumi.Input[str], network: WwhdNetwork, boundary: pulumi.Input[str]
-) -> WwhdDatabaseArgs:
+def database_args(base: Foundation) -> WwhdDatabaseArgs:
     """The RDS PostgreSQL instance of ``wwhd:database``."""
+    cfg, network = base.cfg, base.network
     assert network.db_security_group_id is not None, "the network makes the group when cfg.postgres"
     return WwhdDatabaseArgs(
         config=cfg.database,
-        key_arn=key_arn,
+        key_arn=base.encryption.key_arn,
         private_subnet_ids=network.private_subnet_ids,
         db_security_group_id=network.db_security_group_id,
         log_retention_days=cfg.monitoring.log_retention_days,
-        permissions_boundary=boundary,
+        permissions_boundary=base.boundary,
     )
 
 
-def platform_args(
-    cfg: StackConfig, names: PhysicalNames, key_arn: pulumi.Input[str], network: WwhdNetwork
-) -> WwhdPlatformArgs:
+def platform_args(base: Foundation) -> WwhdPlatformArgs:
     """The cluster, load balancer, registry, shared secrets and discovery namespace."""
+    cfg, names, network = base.cfg, base.names, base.network
     placement, images = cfg.qdrant.placement, cfg.images
     return WwhdPlatformArgs(
         region=cfg.region,
-        key_arn=key_arn,
+        key_arn=base.encryption.key_arn,
         cluster_name=names.cluster,
         repository_name=names.repository,
         network=PlatformNetwork(network.vpc_id, network.public_subnet_ids, network.lb_security_group_id),
@@ -210,27 +221,22 @@ def platform_args(
     )
 
 
-def qdrant_host_args(
-    cfg: StackConfig,
-    names: PhysicalNames,
-    network: WwhdNetwork,
-    encryption: Encryption,
-    boundary: pulumi.Input[str],
-) -> WwhdContainerHostArgs:
+def qdrant_host_args(base: Foundation) -> WwhdContainerHostArgs:
     """Qdrant's container instance (``placement: instance``): its storage on an EBS volume, as
     Qdrant does not support network file systems; the host is the volume's, in the AZ of its
     subnet."""
+    cfg, network, encryption = base.cfg, base.network, base.encryption
     q, storage = cfg.qdrant, cfg.storage
     assert network.qdrant_host_security_group_id is not None, "the network makes it for placement instance"
     return WwhdContainerHostArgs(
-        cluster_name=names.cluster,
+        cluster_name=base.names.cluster,
         region=cfg.region,
         subnet_id=network.private_subnet_ids.apply(lambda ids: ids[q.subnet_index]),
         availability_zone=network.private_subnet_azs.apply(lambda azs: azs[q.subnet_index]),
         security_group_ids=[network.qdrant_host_security_group_id],
         key_arn=encryption.key_arn,
         key_alias=encryption.key_alias,
-        permissions_boundary=boundary,
+        permissions_boundary=base.boundary,
         backup_retention_days=storage.backup_retention_days,
         instance_type=q.instance_type,
         architecture=q.host_architecture,
@@ -288,18 +294,15 @@ def keep_alive_seconds(idle_timeout: int) -> int:
 
 
 def api(
-    cfg: StackConfig,
-    names: PhysicalNames,
+    base: Foundation,
     platform: WwhdPlatform,
-    network: WwhdNetwork,
     data: WwhdDataVolume | None,
     database: WwhdDatabase | None,
     start_after: Sequence[pulumi.Resource],
-    encryption: Encryption,
-    boundary_arn: pulumi.Input[str],
 ) -> WwhdServiceArgs:
     """The API service: the FastAPI container, Qdrant beside it when it is a sidecar, the
     OpenTelemetry collector when tracing is on; its permissions, routing and autoscaling."""
+    cfg, names, network, encryption = base.cfg, base.names, base.network, base.encryption
     svc, region = cfg.service, cfg.region
     sidecar = cfg.qdrant.placement == "sidecar"
     tracing = cfg.monitoring.tracing
@@ -426,7 +429,9 @@ def api(
         logs=Logs(LogGroupSpec(names.api_log_group, cfg.monitoring.log_retention_days), extra_logs),
         encryption=encryption,
         permissions=Permissions(
-            task=statements, boundary_arn=boundary_arn, cache_prefixes=tuple(platform.cache_prefixes.values())
+            task=statements,
+            boundary_arn=base.boundary,
+            cache_prefixes=tuple(platform.cache_prefixes.values()),
         ),
         routing=Route(
             container=c.API_CONTAINER,
@@ -444,18 +449,13 @@ def api(
 
 
 def qdrant(
-    cfg: StackConfig,
-    names: PhysicalNames,
-    platform: WwhdPlatform,
-    network: WwhdNetwork,
-    storage: WwhdDataVolume | WwhdContainerHost,
-    encryption: Encryption,
-    boundary_arn: pulumi.Input[str],
+    base: Foundation, platform: WwhdPlatform, storage: WwhdDataVolume | WwhdContainerHost
 ) -> WwhdServiceArgs:
     """Qdrant alone, one task at a time, found by the API as ``qdrant.<namespace>``: on its
     container host with its storage on the host's EBS volume (``instance``), or on Fargate with
     its storage on its EFS access point (``service``). Its task role holds nothing: Qdrant calls
     no AWS API, and the file system policy admits the role through its own access point."""
+    cfg, names, network = base.cfg, base.names, base.network
     q = cfg.qdrant
     assert network.qdrant_security_group_id is not None and platform.namespace_id is not None
     on_host = isinstance(storage, WwhdContainerHost)
@@ -508,9 +508,9 @@ def qdrant(
             spot_percent=100 if cfg.service.spot_percent == 100 and not on_host else 0,
         ),
         logs=Logs(LogGroupSpec(names.qdrant_log_group, cfg.monitoring.log_retention_days)),
-        encryption=encryption,
+        encryption=base.encryption,
         permissions=Permissions(
-            boundary_arn=boundary_arn, cache_prefixes=tuple(platform.cache_prefixes.values())
+            boundary_arn=base.boundary, cache_prefixes=tuple(platform.cache_prefixes.values())
         ),
         discovery=Discovery(platform.namespace_id, DISCOVERY_NAME),
         # One writer on its storage: stop the old task before the new one starts.
@@ -523,15 +523,10 @@ def qdrant(
 
 
 def extra(
-    spec: ExtraServiceConfig,
-    cfg: StackConfig,
-    platform: WwhdPlatform,
-    network: WwhdNetwork,
-    data: WwhdDataVolume | None,
-    encryption: Encryption,
-    boundary_arn: pulumi.Input[str],
+    base: Foundation, spec: ExtraServiceConfig, platform: WwhdPlatform, data: WwhdDataVolume | None
 ) -> WwhdServiceArgs:
     """One entry of ``wwhd:services``."""
+    cfg, network = base.cfg, base.network
     stack = pulumi.get_stack()
     efs_volumes: list[EfsVolume] = []
     if spec.efs:
@@ -587,9 +582,9 @@ def extra(
             requests_per_target=cfg.service.requests_per_target if route is not None else None,
         ),
         logs=Logs(LogGroupSpec(f"/ecs/wwhd-{stack}-{spec.name}", cfg.monitoring.log_retention_days)),
-        encryption=encryption,
+        encryption=base.encryption,
         permissions=Permissions(
-            boundary_arn=boundary_arn, cache_prefixes=tuple(platform.cache_prefixes.values())
+            boundary_arn=base.boundary, cache_prefixes=tuple(platform.cache_prefixes.values())
         ),
         routing=route,
         deployment=Deployment(health_check_grace_seconds=cfg.service.health_check_grace_seconds),

@@ -9,13 +9,13 @@ URNs are what they were before this module existed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from components.roles import service_role
 
 # AWS Backup starts the job within START_WINDOW minutes of 02:00 UTC (seed 000), so the RDS
 # backup window (WwhdDatabase, from 03:00 UTC) never competes with it.
@@ -117,11 +117,11 @@ def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec)
         opts=child,
     )
 
-    role = aws.iam.Role(
+    role = service_role(
         f"{name}-backup-role",
+        principal=BACKUP_SERVICE_PRINCIPAL,
         description=f"W.W.H.D. AWS Backup: back up and restore {spec.what}",
-        assume_role_policy=json.dumps(backup_trust_policy()),
-        permissions_boundary=spec.permissions_boundary,
+        boundary=spec.permissions_boundary,
         opts=child,
     )
     attachments = [
@@ -137,17 +137,3 @@ def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec)
         opts=pulumi.ResourceOptions(parent=parent, depends_on=attachments),
     )
     return DailyBackups(vault, plan, copy_vault, role)
-
-
-def backup_trust_policy() -> dict[str, Any]:
-    """AWS Backup assumes the role to run backup, copy and restore jobs."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": BACKUP_SERVICE_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }

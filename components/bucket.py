@@ -86,8 +86,22 @@ def private_bucket(
     return bucket, bucket_policy
 
 
-def abort_incomplete_uploads() -> aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs:
-    """The multipart clean-up every lifecycle rule of the stack carries."""
-    return aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-        days_after_initiation=ABORT_MULTIPART_DAYS
+def whole_bucket_rule(
+    rule_id: str,
+    *,
+    expiration: aws.s3.BucketLifecycleConfigurationRuleExpirationArgs | None = None,
+    noncurrent_version_expiration: aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs
+    | None = None,
+) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """An enabled lifecycle rule over every object of the bucket, with the multipart clean-up
+    every rule of the stack carries. Default: no expiration."""
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=rule_id,
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+        expiration=expiration,
+        noncurrent_version_expiration=noncurrent_version_expiration,
+        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=ABORT_MULTIPART_DAYS
+        ),
     )

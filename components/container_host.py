@@ -20,8 +20,10 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+import session_manager
 from components.backup import BackupSpec, daily_backups
 from components.outputs import register_typed_outputs
+from components.roles import service_role
 
 TOKEN = "wwhd:index:WwhdContainerHost"
 
@@ -64,6 +66,11 @@ DATA_DIRECTORIES = ("storage", "snapshots")
 HOST_TAG = "wwhd:host"
 VOLUME_TAG = "wwhd:data-volume"
 
+# EC2 assumes the instance role for the instances launched with its profile. No confused-deputy
+# condition: EC2 puts neither aws:SourceAccount nor aws:SourceArn in the request (a trust policy
+# requiring them would leave the instance without credentials), and the role can only reach an
+# instance through an instance profile that someone of this account allowed to pass it
+# (iam:PassRole never crosses accounts).
 EC2_PRINCIPAL = "ec2.amazonaws.com"
 # How long a new instance waits for the old one to release the volume before giving up.
 ATTACH_TIMEOUT_SECONDS = 600
@@ -276,11 +283,11 @@ class WwhdContainerHost(pulumi.ComponentResource):
         )
 
         account = aws.get_caller_identity_output(opts=invoke).account_id
-        role = aws.iam.Role(
+        role = service_role(
             f"{name}-instance",
+            principal=EC2_PRINCIPAL,
             description=f"W.W.H.D. {name}: ECS agent, Session Manager, its data volume",
-            assume_role_policy=json.dumps(ec2_trust_policy()),
-            permissions_boundary=args.permissions_boundary,
+            boundary=args.permissions_boundary,
             opts=child,
         )
         role_policy = aws.iam.RolePolicy(
@@ -438,20 +445,6 @@ def metric_namespace(stack: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._/#:-]", "-", f"WWHD/{stack}/{name}")
 
 
-def ec2_trust_policy() -> dict[str, Any]:
-    """EC2 assumes the role for the instances launched with its profile. No confused-deputy
-    condition: EC2 puts neither aws:SourceAccount nor aws:SourceArn in the request (a trust
-    policy requiring them would leave the instance without credentials), and the role can only
-    reach an instance through an instance profile that someone of this account allowed to pass
-    it (iam:PassRole never crosses accounts)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": EC2_PRINCIPAL}, "Action": "sts:AssumeRole"}
-        ],
-    }
-
-
 def instance_policy(
     *, account: str, region: str, cluster_name: str, key_alias: str, host_id: str, metric_namespace: str
 ) -> dict[str, Any]:
@@ -559,18 +552,7 @@ def session_manager_statements(*, account: str, region: str) -> list[dict[str, A
         {
             "Sid": "SessionManagerChannels",
             "Effect": "Allow",
-            "Action": [
-                "ec2messages:AcknowledgeMessage",
-                "ec2messages:DeleteMessage",
-                "ec2messages:FailMessage",
-                "ec2messages:GetEndpoint",
-                "ec2messages:GetMessages",
-                "ec2messages:SendReply",
-                "ssmmessages:CreateControlChannel",
-                "ssmmessages:CreateDataChannel",
-                "ssmmessages:OpenControlChannel",
-                "ssmmessages:OpenDataChannel",
-            ],
+            "Action": [*session_manager.MESSAGE_ACTIONS, *session_manager.CHANNEL_ACTIONS],
             "Resource": "*",
         },
     ]

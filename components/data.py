@@ -282,21 +282,17 @@ def file_system_policy(file_system_arn: str, writers: Sequence[tuple[str, str, s
     """
     statements: list[dict[str, Any]] = [
         {
-            "Sid": "DenyWithoutTls",
+            "Sid": sid,
             "Effect": "Deny",
             "Principal": {"AWS": "*"},
             "Action": EFS_CLIENT_ACTIONS,
             "Resource": file_system_arn,
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
-        {
-            "Sid": "DenyWithoutAccessPoint",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": EFS_CLIENT_ACTIONS,
-            "Resource": file_system_arn,
-            "Condition": {"Null": {"elasticfilesystem:AccessPointArn": "true"}},
-        },
+            "Condition": condition,
+        }
+        for sid, condition in (
+            ("DenyWithoutTls", {"Bool": {"aws:SecureTransport": "false"}}),
+            ("DenyWithoutAccessPoint", {"Null": {"elasticfilesystem:AccessPointArn": "true"}}),
+        )
     ]
     for sid, role_arn, access_point_arn in writers:
         statements.append(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.outputs import register_typed_outputs
+from components.roles import service_role
 from stack_config import LOG_RETENTION_DAYS, DatabaseConfig
 
 TOKEN = "wwhd:index:WwhdDatabase"
@@ -154,11 +154,11 @@ class WwhdDatabase(pulumi.ComponentResource):
 
         monitoring_role = None
         if args.enhanced_monitoring_interval:
-            monitoring_role = aws.iam.Role(
+            monitoring_role = service_role(
                 f"{name}-db-monitoring",
+                principal=MONITORING_PRINCIPAL,
                 description="W.W.H.D. PostgreSQL: Enhanced Monitoring publishes OS metrics",
-                assume_role_policy=json.dumps(monitoring_trust_policy()),
-                permissions_boundary=args.permissions_boundary,
+                boundary=args.permissions_boundary,
                 opts=child,
             )
             aws.iam.RolePolicyAttachment(
@@ -248,13 +248,3 @@ def _secret_arn(secrets: Sequence[Any] | None) -> str:
     if not secrets:
         raise ValueError("RDS returned no master user secret although manage_master_user_password is set")
     return secrets[0].secret_arn
-
-
-def monitoring_trust_policy() -> dict[str, Any]:
-    """RDS Enhanced Monitoring assumes the role to publish OS metrics."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": MONITORING_PRINCIPAL}, "Action": "sts:AssumeRole"}
-        ],
-    }

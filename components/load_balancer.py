@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.bucket import abort_incomplete_uploads, private_bucket
+from components.bucket import private_bucket, whole_bucket_rule
 from components.outputs import register_typed_outputs
 from components.service_iam import alb_logs_bucket_policy
 from stack_config import LoadBalancerConfig
@@ -53,6 +53,44 @@ class WwhdLoadBalancerArgs:
     """The load balancer's security group (80/443 in, the app port out)."""
     container_port: int = 8000
     """Port of the API tasks (targets are task IPs)."""
+
+
+def ip_target_group(
+    name: str,
+    *,
+    port: int,
+    vpc_id: pulumi.Input[str],
+    health_check_path: str,
+    deregistration_delay: int,
+    stickiness: bool,
+    opts: pulumi.ResourceOptions,
+) -> aws.lb.TargetGroup:
+    """An HTTP target group of task IPs (awsvpc tasks register by address), healthy after 2
+    checks answered 200 at ``health_check_path``, unhealthy after 3 failed. With
+    ``stickiness`` a load-balancer cookie keeps a client on one task for a day."""
+    return aws.lb.TargetGroup(
+        name,
+        port=port,
+        protocol="HTTP",
+        target_type="ip",
+        vpc_id=vpc_id,
+        deregistration_delay=deregistration_delay,
+        health_check=aws.lb.TargetGroupHealthCheckArgs(
+            enabled=True,
+            path=health_check_path,
+            protocol="HTTP",
+            port="traffic-port",
+            healthy_threshold=2,
+            unhealthy_threshold=3,
+            timeout=5,
+            interval=30,
+            matcher="200",
+        ),
+        stickiness=aws.lb.TargetGroupStickinessArgs(
+            type="lb_cookie", enabled=stickiness, cookie_duration=STICKINESS_SECONDS
+        ),
+        opts=opts,
+    )
 
 
 class WwhdLoadBalancer(pulumi.ComponentResource):
@@ -112,27 +150,13 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=alb_depends),
         )
 
-        target_group = aws.lb.TargetGroup(
+        target_group = ip_target_group(
             f"{name}-api",
             port=args.container_port,
-            protocol="HTTP",
-            target_type="ip",
             vpc_id=args.vpc_id,
+            health_check_path=HEALTH_CHECK_PATH,
             deregistration_delay=cfg.deregistration_delay,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                path=HEALTH_CHECK_PATH,
-                protocol="HTTP",
-                port="traffic-port",
-                healthy_threshold=2,
-                unhealthy_threshold=3,
-                timeout=5,
-                interval=30,
-                matcher="200",
-            ),
-            stickiness=aws.lb.TargetGroupStickinessArgs(
-                type="lb_cookie", enabled=cfg.stickiness, cookie_duration=STICKINESS_SECONDS
-            ),
+            stickiness=cfg.stickiness,
             opts=child,
         )
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)]
@@ -257,13 +281,10 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
             policy=lambda arn: pulumi.Output.all(arn, account, principal).apply(
                 lambda v: json.dumps(alb_logs_bucket_policy(v[0], v[1], v[2]))
             ),
-            lifecycle=aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-access-logs",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            lifecycle=whole_bucket_rule(
+                "expire-access-logs",
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
                     days=ACCESS_LOG_EXPIRATION_DAYS
                 ),
-                abort_incomplete_multipart_upload=abort_incomplete_uploads(),
             ),
         )

@@ -263,21 +263,35 @@ COMPARISONS = {
 Dimensions = Mapping[str, pulumi.Input[str]]
 
 
+Threshold = Callable[[AlarmThresholds, WwhdMonitoringArgs], float]
+"""Reads an alarm's threshold from the thresholds (or the args, for derived figures)."""
+
+
+@dataclass(frozen=True)
+class Fires:
+    """When an alarm fires, and how loud."""
+
+    severity: Severity
+    comparison: Literal[">", ">=", "<"]
+    threshold: float | Threshold
+    """A fixed figure, or read from the thresholds."""
+    periods: int = 1
+    """Consecutive periods that must all breach. Default 1."""
+    missing: TreatMissing = "notBreaching"
+    """How silence reads. Default notBreaching: most metrics here are request-driven."""
+
+
 @dataclass(frozen=True)
 class AlarmRow:
     """One line of an alarm table: an ``AlarmSpec`` waiting for its dimensions and thresholds.
 
-    ``what`` and ``description`` are format strings over ``svc`` (the watched service's label),
-    ``title`` (its display name), ``impact`` and the thresholds ``t``; ``threshold`` reads the
-    thresholds (or the args, for derived figures)."""
+    ``what``, ``description``, ``expression`` and ``label`` are format strings over ``svc`` (the
+    watched service's label), ``title`` (its display name), ``impact`` and the thresholds
+    ``t``."""
 
     what: str
-    severity: Severity
     description: str
-    comparison: Literal[">", ">=", "<"]
-    threshold: Callable[[AlarmThresholds, WwhdMonitoringArgs], float]
-    periods: int
-    missing: TreatMissing
+    fires: Fires
     metric: tuple[str, str, str, int] | None = None
     """(namespace, metric, statistic, period) of a single metric."""
     inputs: Mapping[str, tuple[str, str, str, int]] = field(default_factory=dict)
@@ -307,14 +321,15 @@ class AlarmRow:
             "connections": int(max_connections * t.db_connections_percent / 100),
         }
         name = self.what.format(**words) if prefix or self.default_name is None else self.default_name
+        fires = self.fires
         return AlarmSpec(
             what=name,
-            severity=self.severity,
+            severity=fires.severity,
             description=self.description.format(**words),
-            comparison=self.comparison,
-            threshold=self.threshold(t, args),
-            periods=self.periods,
-            missing=self.missing,
+            comparison=fires.comparison,
+            threshold=fires.threshold(t, args) if callable(fires.threshold) else fires.threshold,
+            periods=fires.periods,
+            missing=fires.missing,
             metric=Metric(*self.metric[:2], dims, *self.metric[2:]) if self.metric else None,
             inputs={k: Metric(m[0], m[1], dims, m[2], m[3]) for k, m in self.inputs.items()},
             expression=self.expression.format(**words) if self.expression else None,
@@ -331,6 +346,59 @@ ECS_, INSIGHTS_, ALB_, EFS_, RDS_, EC2_ = (
     "AWS/EC2",
 )
 
+
+def threshold_field(name: str) -> Threshold:
+    """The threshold read from the ``AlarmThresholds`` field ``name``."""
+    return lambda t, _: getattr(t, name)
+
+
+def utilization_high(what: str, subject: str, threshold: str, namespace: str, metric: str) -> AlarmRow:
+    """A warning when the average utilization of ``metric`` stays above the ``threshold``
+    percent (an ``AlarmThresholds`` field) for two 5-minute periods."""
+    return AlarmRow(
+        what,
+        f"{subject} above {{t.{threshold}:g}}% for 10 minutes.",
+        Fires("warning", ">", threshold_field(threshold), periods=2),
+        metric=(namespace, metric, "Average", 300),
+    )
+
+
+def latency_high(what: str, severity: Severity, threshold: str, periods: int) -> AlarmRow:
+    """The target's p95 response time above ``threshold`` seconds (an ``AlarmThresholds``
+    field) for ``periods`` 5-minute periods."""
+    return AlarmRow(
+        "{svc}-" + what,
+        f"{{title}} p95 response time above {{t.{threshold}:g}} s for {periods * 5} minutes.",
+        Fires(severity, ">", threshold_field(threshold), periods=periods),
+        metric=(ALB_, "TargetResponseTime", "p95", 300),
+        default_name=what,
+    )
+
+
+def free_storage_floor(t: AlarmThresholds, args: WwhdMonitoringArgs) -> float:
+    """Bytes: ``db_free_storage_percent`` of the database's allocated storage."""
+    return int((args.db_allocated_storage_gb or 0) * GIB * t.db_free_storage_percent / 100)
+
+
+def connections_ceiling(t: AlarmThresholds, args: WwhdMonitoringArgs) -> float:
+    """``db_connections_percent`` of the database's max_connections."""
+    return int((args.max_connections or 0) * t.db_connections_percent / 100)
+
+
+def server_errors(
+    what: str, source: str, threshold: str, metric: str, default_name: str | None = None, why: str = ""
+) -> AlarmRow:
+    """Critical when ``source`` answers more 5xx in a minute than ``threshold`` (an
+    ``AlarmThresholds`` field) allows; ``why`` adds the likely causes to the description."""
+    return AlarmRow(
+        what,
+        f"More than {{t.{threshold}:g}} {source} 5xx responses in a minute{why}.",
+        Fires("critical", ">", threshold_field(threshold)),
+        metric=(ALB_, metric, "Sum", 60),
+        default_name=default_name,
+    )
+
+
 # Missing data, deliberately: request-driven metrics (5xx, 4xx share, latency, unhealthy hosts,
 # error lines) publish nothing when nobody calls at night, so silence is not breaching; task
 # counts publish nothing when nothing runs, so silence is breaching; utilization publishes
@@ -339,38 +407,18 @@ ECS_, INSIGHTS_, ALB_, EFS_, RDS_, EC2_ = (
 # keeps its state ("missing").
 
 SERVICE_ALARMS = (
-    AlarmRow(
-        "{svc}-cpu-high",
-        "warning",
-        "{title} service CPU above {t.cpu_percent:g}% for 10 minutes.",
-        ">",
-        lambda t, _: t.cpu_percent,
-        2,
-        "notBreaching",
-        metric=(ECS_, "CPUUtilization", "Average", 300),
-    ),
-    AlarmRow(
-        "{svc}-memory-high",
-        "warning",
-        "{title} service memory above {t.memory_percent:g}% for 10 minutes.",
-        ">",
-        lambda t, _: t.memory_percent,
-        2,
-        "notBreaching",
-        metric=(ECS_, "MemoryUtilization", "Average", 300),
+    utilization_high("{svc}-cpu-high", "{title} service CPU", "cpu_percent", ECS_, "CPUUtilization"),
+    utilization_high(
+        "{svc}-memory-high", "{title} service memory", "memory_percent", ECS_, "MemoryUtilization"
     ),
 )
 # A single-writer deploy stops the old task before starting the new one, and a scale-out
 # raises desired before tasks run: five minutes rides both out.
 TASKS_BELOW_DESIRED = AlarmRow(
     "{svc}-tasks-below-desired",
-    "critical",
     "Fewer {title} tasks running than desired for 5 minutes (tasks crash, fail health checks or "
     "cannot be placed; see the service's events).",
-    ">",
-    lambda t, _: 0,
-    5,
-    "breaching",
+    Fires("critical", ">", 0, periods=5, missing="breaching"),
     inputs={
         "desired": (INSIGHTS_, "DesiredTaskCount", "Average", 60),
         "running": (INSIGHTS_, "RunningTaskCount", "Average", 60),
@@ -381,60 +429,36 @@ TASKS_BELOW_DESIRED = AlarmRow(
 # A singleton: no task, no service. Five minutes covers a stop-then-start deploy.
 NOT_RUNNING = AlarmRow(
     "{svc}-not-running",
-    "critical",
     "No {title} task running for 5 minutes: {impact}.",
-    "<",
-    lambda t, _: 1,
-    5,
-    "breaching",
+    Fires("critical", "<", 1, periods=5, missing="breaching"),
     metric=(INSIGHTS_, "RunningTaskCount", "Minimum", 60),
 )
 TARGET_ALARMS = (
     AlarmRow(
         "{svc}-unhealthy-targets",
-        "critical",
         "At least {t.unhealthy_targets} {title} target(s) failing load balancer health checks.",
-        ">=",
-        lambda t, _: t.unhealthy_targets,
-        1,
-        "notBreaching",
+        Fires("critical", ">=", lambda t, _: t.unhealthy_targets),
         metric=(ALB_, "UnHealthyHostCount", "Maximum", 60),
         default_name="unhealthy-targets",
     ),
-    AlarmRow(
-        "{svc}-target-5xx",
-        "critical",
-        "More than {t.target_5xx_per_minute:g} {title} 5xx responses in a minute.",
-        ">",
-        lambda t, _: t.target_5xx_per_minute,
-        1,
-        "notBreaching",
-        metric=(ALB_, "HTTPCode_Target_5XX_Count", "Sum", 60),
-        default_name="target-5xx",
+    server_errors(
+        "{svc}-target-5xx", "{title}", "target_5xx_per_minute", "HTTPCode_Target_5XX_Count", "target-5xx"
     ),
 )
 # The load balancer's own 5xx are published per load balancer only.
-ALB_5XX = AlarmRow(
+ALB_5XX = server_errors(
     "alb-5xx",
-    "critical",
-    "More than {t.alb_5xx_per_minute:g} load balancer 5xx responses in a minute (no healthy target, or "
-    "targets resetting or timing out).",
-    ">",
-    lambda t, _: t.alb_5xx_per_minute,
-    1,
-    "notBreaching",
-    metric=(ALB_, "HTTPCode_ELB_5XX_Count", "Sum", 60),
+    "load balancer",
+    "alb_5xx_per_minute",
+    "HTTPCode_ELB_5XX_Count",
+    why=" (no healthy target, or targets resetting or timing out)",
 )
 TARGET_LATENCY_ALARMS = (
     AlarmRow(
         "{svc}-4xx-rate",
-        "warning",
         "More than {t.error_4xx_rate_percent:g}% of {title} requests answered 4xx for 10 minutes "
         f"(counted from {MIN_REQUESTS_FOR_4XX_RATE} requests per 5 minutes).",
-        ">",
-        lambda t, _: t.error_4xx_rate_percent,
-        2,
-        "notBreaching",
+        Fires("warning", ">", lambda t, _: t.error_4xx_rate_percent, periods=2),
         inputs={
             "requests": (ALB_, "RequestCount", "Sum", 300),
             "client_errors": (ALB_, "HTTPCode_Target_4XX_Count", "Sum", 300),
@@ -445,125 +469,49 @@ TARGET_LATENCY_ALARMS = (
         label="{title} 4xx share of requests (%)",
         default_name="api-4xx-rate",
     ),
-    AlarmRow(
-        "{svc}-latency-p95",
-        "warning",
-        "{title} p95 response time above {t.latency_p95_seconds:g} s for 10 minutes.",
-        ">",
-        lambda t, _: t.latency_p95_seconds,
-        2,
-        "notBreaching",
-        metric=(ALB_, "TargetResponseTime", "p95", 300),
-        default_name="latency-p95",
-    ),
-    AlarmRow(
-        "{svc}-latency-critical",
-        "critical",
-        "{title} p95 response time above {t.latency_critical_seconds:g} s for 5 minutes.",
-        ">",
-        lambda t, _: t.latency_critical_seconds,
-        1,
-        "notBreaching",
-        metric=(ALB_, "TargetResponseTime", "p95", 300),
-        default_name="latency-critical",
-    ),
+    latency_high("latency-p95", "warning", "latency_p95_seconds", periods=2),
+    latency_high("latency-critical", "critical", "latency_critical_seconds", periods=1),
 )
 EFS_BURST = AlarmRow(
     # Credits exist only in bursting mode; elastic throughput has none to run out of.
     "efs-burst-credits-low",
-    "warning",
     "EFS burst credits below {t.efs_burst_credit_floor_tib:g} TiB: the file system will fall back to its "
     "baseline throughput; consider elastic throughput.",
-    "<",
-    lambda t, _: int(t.efs_burst_credit_floor_tib * TIB),
-    1,
-    "missing",
+    Fires("warning", "<", lambda t, _: int(t.efs_burst_credit_floor_tib * TIB), missing="missing"),
     metric=(EFS_, "BurstCreditBalance", "Minimum", 300),
 )
 EFS_IO = AlarmRow(
     # The General Purpose I/O ceiling applies in every throughput mode: this is the EFS alarm an
     # elastic file system keeps.
     "efs-io-limit",
-    "warning",
     "EFS above 90% of the General Purpose I/O limit for 15 minutes.",
-    ">",
-    lambda t, _: 90,
-    3,
-    "notBreaching",
+    Fires("warning", ">", 90, periods=3),
     metric=(EFS_, "PercentIOLimit", "Average", 300),
 )
 DATABASE_ALARMS = (
-    AlarmRow(
-        "db-cpu-high",
-        "warning",
-        "Database CPU above {t.cpu_percent:g}% for 10 minutes.",
-        ">",
-        lambda t, _: t.cpu_percent,
-        2,
-        "notBreaching",
-        metric=(RDS_, "CPUUtilization", "Average", 300),
-    ),
+    utilization_high("db-cpu-high", "Database CPU", "cpu_percent", RDS_, "CPUUtilization"),
     # Storage autoscaling grows the volume when free space stays under 10%: this says it is
     # happening, or that the volume has reached its ceiling.
     AlarmRow(
         "db-storage-low",
-        "critical",
         "Database free storage below {t.db_free_storage_percent:g}% of the allocated {allocated} GiB.",
-        "<",
-        lambda t, a: int((a.db_allocated_storage_gb or 0) * GIB * t.db_free_storage_percent / 100),
-        1,
-        "missing",
+        Fires("critical", "<", free_storage_floor, missing="missing"),
         metric=(RDS_, "FreeStorageSpace", "Minimum", 300),
     ),
     AlarmRow(
         "db-connections-high",
-        "warning",
         "Database connections above {t.db_connections_percent:g}% of max_connections ({connections} of "
         "{max_connections}) for 10 minutes.",
-        ">",
-        lambda t, a: int((a.max_connections or 0) * t.db_connections_percent / 100),
-        2,
-        "notBreaching",
+        Fires("warning", ">", connections_ceiling, periods=2),
         metric=(RDS_, "DatabaseConnections", "Maximum", 300),
     ),
 )
-# The host's Auto Scaling group replaces an instance whose status checks fail; the alarm says
-# it happened (a repeat points at the AMI or the boot script), and the singleton's not-running
-# alarm is the one that says Qdrant is down. No data means no instance, which that alarm covers.
-HOST_STATUS = AlarmRow(
-    "{svc}-host-status-check-failed",
-    "warning",
-    "The {title} host failed its EC2 status checks for 2 minutes; its Auto Scaling group replaces it.",
-    ">=",
-    lambda t, _: 1,
-    2,
-    "notBreaching",
-    metric=(EC2_, "StatusCheckFailed", "Maximum", 60),
-)
-# Qdrant stops accepting writes when its disk is full. A gap in the agent's data (an instance
-# being replaced) proves nothing either way. The namespace is the host's: filled in by
-# alarm_specs.
-HOST_VOLUME_FREE = AlarmRow(
-    "{svc}-volume-free-space-low",
-    "critical",
-    "Less than {t.qdrant_volume_free_percent:g}% of the {title} volume is free: raise qdrant.volumeGb, "
-    "then grow the file system (docs/operations.md).",
-    "<",
-    lambda t, _: t.qdrant_volume_free_percent,
-    1,
-    "missing",
-    expression="100 - used",
-    label="{title} volume free (%)",
-)
+# The metric is the API's error-line filter's: filled in by alarm_specs.
 ERROR_LINES = AlarmRow(
     "api-error-lines",
-    "warning",
     "More than {t.error_log_lines_per_5_minutes:g} ERROR/CRITICAL lines in the API log in 5 minutes; see the "
     "dashboard's latest errors.",
-    ">",
-    lambda t, _: t.error_log_lines_per_5_minutes,
-    1,
-    "notBreaching",
+    Fires("warning", ">", lambda t, _: t.error_log_lines_per_5_minutes),
 )
 
 
@@ -605,6 +553,28 @@ def alarm_specs(args: WwhdMonitoringArgs, error_namespace: str) -> list[AlarmSpe
     errors = ERROR_LINES.spec({}, args)
     specs.append(replace(errors, metric=Metric(error_namespace, ERROR_METRIC, {}, "Sum", 300)))
     return specs
+
+
+# The host's Auto Scaling group replaces an instance whose status checks fail; the alarm says
+# it happened (a repeat points at the AMI or the boot script), and the singleton's not-running
+# alarm is the one that says Qdrant is down. No data means no instance, which that alarm covers.
+HOST_STATUS = AlarmRow(
+    "{svc}-host-status-check-failed",
+    "The {title} host failed its EC2 status checks for 2 minutes; its Auto Scaling group replaces it.",
+    Fires("warning", ">=", 1, periods=2),
+    metric=(EC2_, "StatusCheckFailed", "Maximum", 60),
+)
+# Qdrant stops accepting writes when its disk is full. A gap in the agent's data (an instance
+# being replaced) proves nothing either way. The namespace is the host's: filled in by
+# alarm_specs.
+HOST_VOLUME_FREE = AlarmRow(
+    "{svc}-volume-free-space-low",
+    "Less than {t.qdrant_volume_free_percent:g}% of the {title} volume is free: raise qdrant.volumeGb, "
+    "then grow the file system (docs/operations.md).",
+    Fires("critical", "<", lambda t, _: t.qdrant_volume_free_percent, missing="missing"),
+    expression="100 - used",
+    label="{title} volume free (%)",
+)
 
 
 def host_alarm_specs(args: WwhdMonitoringArgs, host: WatchedHost) -> list[AlarmSpec]:

@@ -20,13 +20,14 @@ import pulumi_aws as aws
 import pulumi_awsx as awsx
 
 from components.container_host import (
+    EC2_PRINCIPAL,
     Architecture,
-    ec2_trust_policy,
     family_architecture,
     instance_family,
     session_manager_statements,
 )
 from components.outputs import register_typed_outputs
+from components.roles import service_role
 
 ROOT_VOLUME_GB = 8
 TOKEN = "wwhd:index:WwhdNatInstance"
@@ -127,11 +128,11 @@ class WwhdNatInstance(pulumi.ComponentResource):
         invoke = pulumi.InvokeOptions(parent=self)
 
         account = aws.get_caller_identity_output(opts=invoke).account_id
-        role = aws.iam.Role(
+        role = service_role(
             name,
+            principal=EC2_PRINCIPAL,
             description=f"W.W.H.D. {name}: Session Manager only",
-            assume_role_policy=json.dumps(ec2_trust_policy()),
-            permissions_boundary=args.permissions_boundary,
+            boundary=args.permissions_boundary,
             opts=child,
         )
         role_policy = aws.iam.RolePolicy(

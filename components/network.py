@@ -13,6 +13,7 @@ import pulumi_awsx as awsx
 
 from components.nat_instance import WwhdNatInstance, WwhdNatInstanceArgs
 from components.outputs import register_typed_outputs
+from components.roles import service_role
 from stack_config import NatStrategy, NetworkConfig
 
 TOKEN = "wwhd:index:WwhdNetwork"
@@ -399,27 +400,14 @@ class WwhdNetwork(pulumi.ComponentResource):
         group_arn = identity.account_id.apply(
             lambda account: f"arn:aws:logs:{args.region}:{account}:log-group:{group_name}"
         )
-        role = aws.iam.Role(
+        role = service_role(
             f"{name}-flow-logs",
+            principal="vpc-flow-logs.amazonaws.com",
             description="Lets VPC Flow Logs deliver to this stack's flow-log group",
-            assume_role_policy=identity.account_id.apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                # Confused-deputy guard: only flow logs of this account.
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
-                )
-            ),
-            permissions_boundary=args.permissions_boundary,
+            boundary=args.permissions_boundary,
             opts=child,
+            # Confused-deputy guard: only flow logs of this account.
+            source_account=identity.account_id,
         )
         aws.iam.RolePolicy(
             f"{name}-flow-logs",

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import service_iam as iam
-from components.bucket import abort_incomplete_uploads, private_bucket
+from components.bucket import private_bucket, whole_bucket_rule
 from components.legacy import NONE, Legacy
 from components.load_balancer import WwhdLoadBalancer, WwhdLoadBalancerArgs
 from components.outputs import register_typed_outputs
@@ -322,15 +322,12 @@ class WwhdPlatform(pulumi.ComponentResource):
             protect=args.protect,
             aliases=args.legacy.aliases(f"{name}-documents"),
             policy=lambda arn: arn.apply(lambda a: json.dumps(iam.documents_bucket_policy(a))),
-            lifecycle=aws.s3.BucketLifecycleConfigurationRuleArgs(
-                # Versioning keeps overwritten documents recoverable for a while, not forever.
-                id="expire-old-versions",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            # Versioning keeps overwritten documents recoverable for a while, not forever.
+            lifecycle=whole_bucket_rule(
+                "expire-old-versions",
                 noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                     noncurrent_days=DOCUMENTS_NONCURRENT_DAYS
                 ),
-                abort_incomplete_multipart_upload=abort_incomplete_uploads(),
             ),
         )
         return bucket

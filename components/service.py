@@ -13,14 +13,13 @@ import pulumi_aws as aws
 
 from components import service_iam as iam
 from components.legacy import NONE, Legacy
+from components.load_balancer import ip_target_group
 from components.outputs import register_typed_outputs
 
 TOKEN = "wwhd:index:WwhdService"
 
 SCALE_IN_COOLDOWN = 300
 SCALE_OUT_COOLDOWN = 60
-# A day: a reconnecting SSE/WebSocket client returns to the task that holds its stream.
-STICKINESS_SECONDS = 86400
 
 Architecture = Literal["x86_64", "arm64"]
 
@@ -432,27 +431,13 @@ class WwhdService(pulumi.ComponentResource):
         if route.target_group is not None:
             return route.target_group
         legacy = self._args.legacy
-        group = aws.lb.TargetGroup(
+        group = ip_target_group(
             name,
             port=route.port,
-            protocol="HTTP",
-            target_type="ip",
-            vpc_id=route.vpc_id,
+            vpc_id=route.vpc_id,  # type: ignore[arg-type] - Route checks it with no target_group
+            health_check_path=route.health_check_path,
             deregistration_delay=route.deregistration_delay,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                path=route.health_check_path,
-                protocol="HTTP",
-                port="traffic-port",
-                healthy_threshold=2,
-                unhealthy_threshold=3,
-                timeout=5,
-                interval=30,
-                matcher="200",
-            ),
-            stickiness=aws.lb.TargetGroupStickinessArgs(
-                type="lb_cookie", enabled=route.stickiness, cookie_duration=STICKINESS_SECONDS
-            ),
+            stickiness=route.stickiness,
             opts=legacy.options(self, name),
         )
         conditions = []

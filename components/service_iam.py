@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from session_manager import CHANNEL_ACTIONS
+
 VERSION = "2012-10-17"
 
 EXECUTION_MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -26,13 +28,6 @@ XRAY_ACTIONS = [
     "xray:GetSamplingTargets",
     "xray:PutTelemetryRecords",
     "xray:PutTraceSegments",
-]
-# ECS Exec's Session Manager channel; ssmmessages has no resource types either.
-SSM_EXEC_ACTIONS = [
-    "ssmmessages:CreateControlChannel",
-    "ssmmessages:CreateDataChannel",
-    "ssmmessages:OpenControlChannel",
-    "ssmmessages:OpenDataChannel",
 ]
 LOG_WRITE_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 # What the task's pull needs for an image behind a pull-through cache rule: ECR creates the
@@ -202,7 +197,10 @@ def api_task_statements(
     if tracing:
         statements.append({"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"})
     if ecs_exec:
-        statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": SSM_EXEC_ACTIONS, "Resource": "*"})
+        # ECS Exec opens Session Manager channels.
+        statements.append(
+            {"Sid": "EcsExec", "Effect": "Allow", "Action": list(CHANNEL_ACTIONS), "Resource": "*"}
+        )
     return statements
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import session_manager
+
 BOUNDARY_POLICY_NAME = "wwhd-workload-boundary"
 """The boundary's name: the contract with the main program, which forms the ARN from it
 (``boundary_policy_arn``) without reading this project's outputs."""
@@ -230,20 +232,12 @@ def workload_boundary(partition: str, account: str) -> dict[str, Any]:
                     "ec2:DescribeSnapshots",
                     "ec2:DescribeTags",
                     "ec2:DescribeVolumes",
-                    "ec2messages:AcknowledgeMessage",
-                    "ec2messages:DeleteMessage",
-                    "ec2messages:FailMessage",
-                    "ec2messages:GetEndpoint",
-                    "ec2messages:GetMessages",
-                    "ec2messages:SendReply",
+                    *session_manager.MESSAGE_ACTIONS,
                     "ecr:GetAuthorizationToken",
                     "ecs:DiscoverPollEndpoint",
                     "elasticfilesystem:CreateFileSystem",
                     "logs:DescribeLogGroups",
-                    "ssmmessages:CreateControlChannel",
-                    "ssmmessages:CreateDataChannel",
-                    "ssmmessages:OpenControlChannel",
-                    "ssmmessages:OpenDataChannel",
+                    *session_manager.CHANNEL_ACTIONS,
                     "tag:GetResources",
                     "xray:GetSamplingRules",
                     "xray:GetSamplingStatisticSummaries",
