@@ -331,18 +331,19 @@ class Registration:
     urn: str
     type: str
     name: str
-    custom: bool
-    remote: bool
     parent: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    id: str | None
-    dependencies: list[str]
-    property_dependencies: dict[str, list[str]]
     provider: str
-    protect: bool
-    retain_on_delete: bool
-    checked_inputs: dict[str, Any] = field(default_factory=dict)
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    checked_inputs: dict[str, Any]
+    custom: bool = True
+    remote: bool = False
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    protect: bool = False
+    retain_on_delete: bool = False
+    # The mocks' answer, once given.
+    id: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
@@ -1064,59 +1065,48 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return type("SupportsFeatureResponse", (object,), {"hasSupport": supported})
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
-        urn = self.make_urn(request.parent, request.type, request.name)
-        inputs = rpc.deserialize_properties(request.object)
-        registration = Registration(
-            urn=urn,
-            type=request.type,
-            name=request.name,
+        registration = self._record(
+            request,
+            rpc.deserialize_properties(request.object),
             custom=request.custom,
             remote=request.remote,
-            parent=request.parent,
-            inputs=inputs,
-            outputs={},
-            id=None,
-            dependencies=sorted(set(request.dependencies)),
             property_dependencies={k: sorted(set(v.urns)) for k, v in request.propertyDependencies.items()},
-            provider=request.provider,
             protect=request.protect,
             retain_on_delete=request.retainOnDelete,
-            checked_inputs=inputs,
         )
-        self.registrations.append(registration)
         if request.type == STACK_TYPE:
             self._registered(registration)
-            return resource_pb2.RegisterResourceResponse(urn=urn)
+            return resource_pb2.RegisterResourceResponse(urn=registration.urn)
         rid, wire = self._answer(registration, request.importId)
         self._registered(registration)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=wire)
+        return resource_pb2.RegisterResourceResponse(urn=registration.urn, id=rid, object=wire)
 
     def ReadResource(self, request):  # noqa: N802 - the gRPC method name
         """``Resource.get(name, id)``: an existing resource, answered like a registration with
         known outputs; they are stand-ins (AWS would read them from the account)."""
-        state = rpc.deserialize_properties(request.properties)
-        registration = Registration(
-            urn=self.make_urn(request.parent, request.type, request.name),
-            type=request.type,
-            name=request.name,
-            custom=True,
-            remote=False,
-            parent=request.parent,
-            inputs=state,
-            outputs={},
-            id=None,
-            dependencies=sorted(set(request.dependencies)),
-            property_dependencies={},
-            provider=request.provider,
-            protect=False,
-            retain_on_delete=False,
-            checked_inputs=state,
-        )
-        self.registrations.append(registration)
+        registration = self._record(request, rpc.deserialize_properties(request.properties))
         rid, wire = self._answer(registration, request.id)
         self.mocks.stand_ins.setdefault(f"read {request.type}", []).append(registration.outputs)
         self._registered(registration)
         return resource_pb2.ReadResourceResponse(urn=registration.urn, id=rid, properties=wire)
+
+    def _record(self, request: Any, inputs: dict[str, Any], **options: Any) -> Registration:
+        """Record a RegisterResource or ReadResource request (both name the resource's type, name,
+        parent, provider and dependencies) in the order it arrived; ``options`` are the fields only
+        a registration carries (a read is a custom resource with no options)."""
+        registration = Registration(
+            urn=self.make_urn(request.parent, request.type, request.name),
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            provider=request.provider,
+            dependencies=sorted(set(request.dependencies)),
+            inputs=inputs,
+            checked_inputs=inputs,
+            **options,
+        )
+        self.registrations.append(registration)
+        return registration
 
     def _registered(self, registration: Registration) -> None:
         if self.on_register is not None:
