@@ -263,18 +263,24 @@ class WwhdNetwork(pulumi.ComponentResource):
         if args.api_efs:
             mounts("api", api, "the API tasks")
 
+        def serves(
+            server: aws.ec2.SecurityGroup,
+            label: str,
+            port: int,
+            from_client: str,
+            to_server: str,
+            client: aws.ec2.SecurityGroup = api,
+            client_label: str = "api",
+        ) -> None:
+            # Both groups are the stack's own: the port is opened on each side, ingress to the
+            # server and egress from the client, each naming the other group.
+            self._rule(
+                "ingress", f"{name}-{label}-from-{client_label}", server, port, from_client, group=client
+            )
+            self._rule("egress", f"{name}-{client_label}-to-{label}", client, port, to_server, group=server)
+
         if qdrant is not None:
-            self._rule(
-                "ingress",
-                f"{name}-qdrant-from-api",
-                qdrant,
-                QDRANT_PORT,
-                "Qdrant from the API tasks",
-                group=api,
-            )
-            self._rule(
-                "egress", f"{name}-api-to-qdrant", api, QDRANT_PORT, "to the Qdrant service", group=qdrant
-            )
+            serves(qdrant, "qdrant", QDRANT_PORT, "Qdrant from the API tasks", "to the Qdrant service")
             if not args.qdrant_host:
                 # On Fargate the task's own ENI pulls the image and ships its logs; on a
                 # container host the ECS agent and Docker do that through the host's.
@@ -298,35 +304,20 @@ class WwhdNetwork(pulumi.ComponentResource):
                 cidr=ANYWHERE_V4,
             )
         if db is not None:
-            self._rule(
-                "ingress",
-                f"{name}-db-from-api",
-                db,
-                POSTGRES_PORT,
-                "PostgreSQL from the API tasks",
-                group=api,
-            )
-            self._rule("egress", f"{name}-api-to-db", api, POSTGRES_PORT, "to PostgreSQL", group=db)
+            serves(db, "db", POSTGRES_PORT, "PostgreSQL from the API tasks", "to PostgreSQL")
 
         self.service_security_group_ids = {}
         for svc in args.services:
             group = self._group(name, f"svc-{svc.name}", f"W.W.H.D. {svc.name} tasks")
             if svc.port is not None:
-                self._rule(
-                    "ingress",
-                    f"{name}-svc-{svc.name}-from-lb",
+                serves(
                     group,
+                    f"svc-{svc.name}",
                     svc.port,
                     "from the load balancer",
-                    group=lb,
-                )
-                self._rule(
-                    "egress",
-                    f"{name}-lb-to-svc-{svc.name}",
-                    lb,
-                    svc.port,
                     f"to the {svc.name} tasks",
-                    group=group,
+                    client=lb,
+                    client_label="lb",
                 )
             self._rule(
                 "egress",
