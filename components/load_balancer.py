@@ -165,43 +165,39 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
         if cfg.domain is not None and cfg.hosted_zone_id is not None:
             certificate_arn = self._certificate(name, cfg.domain, cfg.hosted_zone_id, alb)
 
-        self.listeners = []
-        if certificate_arn is not None:
-            self.listeners.append(
-                aws.lb.Listener(
-                    f"{name}-https",
-                    load_balancer_arn=alb.arn,
-                    port=443,
-                    protocol="HTTPS",
-                    ssl_policy=SSL_POLICY,
-                    certificate_arn=certificate_arn,
-                    default_actions=forward,
-                    opts=child,
-                )
+        def listener(
+            actions: list[aws.lb.ListenerDefaultActionArgs], certificate: pulumi.Input[str] | None = None
+        ) -> aws.lb.Listener:
+            """Port 443 over TLS with ``certificate``, else plain HTTP on port 80."""
+            tls = certificate is not None
+            return aws.lb.Listener(
+                f"{name}-https" if tls else f"{name}-http",
+                load_balancer_arn=alb.arn,
+                port=443 if tls else 80,
+                protocol="HTTPS" if tls else "HTTP",
+                ssl_policy=SSL_POLICY if tls else None,
+                certificate_arn=certificate,
+                default_actions=actions,
+                opts=child,
             )
-        if cfg.allow_plain_http or certificate_arn is None:
+
+        https = listener(forward, certificate_arn) if certificate_arn is not None else None
+        if cfg.allow_plain_http or https is None:
             # Dev only (the configuration refuses it elsewhere): port 80 serves the API.
-            http_actions = forward
+            http = listener(forward)
         else:
-            http_actions = [
-                aws.lb.ListenerDefaultActionArgs(
-                    type="redirect",
-                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                        protocol="HTTPS", port="443", status_code="HTTP_301"
-                    ),
-                )
-            ]
-        http = aws.lb.Listener(
-            f"{name}-http",
-            load_balancer_arn=alb.arn,
-            port=80,
-            protocol="HTTP",
-            default_actions=http_actions,
-            opts=child,
-        )
-        self.listeners.append(http)
-        serving = self.listeners[0] if certificate_arn is not None else http
-        self.rules_listener_arn = serving.arn
+            http = listener(
+                [
+                    aws.lb.ListenerDefaultActionArgs(
+                        type="redirect",
+                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                            protocol="HTTPS", port="443", status_code="HTTP_301"
+                        ),
+                    )
+                ]
+            )
+        self.listeners = [http] if https is None else [https, http]
+        self.rules_listener_arn = (http if https is None else https).arn
 
         if cfg.domain is not None:
             self.url = pulumi.Output.from_input(f"https://{cfg.domain}")
