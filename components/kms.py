@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.outputs import register_typed_outputs
+from iam_document import policy_document
 
 TOKEN = "wwhd:index:WwhdStackKey"
 
@@ -71,45 +72,42 @@ class WwhdStackKey(pulumi.ComponentResource):
 
 def _key_policy(account: str, region: str) -> dict:
     root = f"arn:aws:iam::{account}:root"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                # Without this statement IAM policies cannot grant use of the key at all,
-                # and the key could become unmanageable.
-                "Sid": "AccountAdministersThroughIam",
-                "Effect": "Allow",
-                "Principal": {"AWS": root},
-                "Action": "kms:*",
-                "Resource": "*",
+    return policy_document(
+        {
+            # Without this statement IAM policies cannot grant use of the key at all,
+            # and the key could become unmanageable.
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            # Logs encrypts as itself; the encryption context pins it to this account's groups.
+            "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": [
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"
+                }
             },
-            {
-                # Logs encrypts as itself; the encryption context pins it to this account's groups.
-                "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": [
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:Encrypt",
-                    "kms:GenerateDataKey*",
-                    "kms:ReEncrypt*",
-                ],
-                "Resource": "*",
-                "Condition": {
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"
-                    }
-                },
-            },
-            {
-                # Alarms publish to the encrypted SNS topic as the CloudWatch service.
-                "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            },
-        ],
-    }
+        },
+        {
+            # Alarms publish to the encrypted SNS topic as the CloudWatch service.
+            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        },
+    )

@@ -14,6 +14,7 @@ import pulumi_awsx as awsx
 from components.nat_instance import WwhdNatInstance, WwhdNatInstanceArgs
 from components.outputs import register_typed_outputs
 from components.roles import service_role
+from iam_document import policy_document
 from stack_config import NatStrategy, NetworkConfig
 
 TOKEN = "wwhd:index:WwhdNetwork"
@@ -406,26 +407,23 @@ class WwhdNetwork(pulumi.ComponentResource):
             # The group's ARN formed from its name: a new stack's document is judged whole.
             policy=group_arn.apply(
                 lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogStream",
-                                    "logs:DescribeLogStreams",
-                                    "logs:PutLogEvents",
-                                ],
-                                "Resource": [arn, f"{arn}:*"],
-                            },
-                            {
-                                # DescribeLogGroups has no resource-level scope.
-                                "Effect": "Allow",
-                                "Action": "logs:DescribeLogGroups",
-                                "Resource": "*",
-                            },
-                        ],
-                    }
+                    policy_document(
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "logs:CreateLogStream",
+                                "logs:DescribeLogStreams",
+                                "logs:PutLogEvents",
+                            ],
+                            "Resource": [arn, f"{arn}:*"],
+                        },
+                        {
+                            # DescribeLogGroups has no resource-level scope.
+                            "Effect": "Allow",
+                            "Action": "logs:DescribeLogGroups",
+                            "Resource": "*",
+                        },
+                    )
                 )
             ),
             opts=child,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iam_document import policy_document
 from wwhd_bootstrap.config import GithubConfig
 
 ISSUER_HOST = "token.actions.githubusercontent.com"
@@ -72,15 +73,12 @@ def trust_policy(provider_arn: str, subject: tuple[str, str]) -> dict[str, Any]:
     operator, value = subject
     conditions: dict[str, dict[str, str]] = {"StringEquals": {f"{ISSUER_HOST}:aud": AUDIENCE}}
     conditions.setdefault(operator, {})[f"{ISSUER_HOST}:sub"] = value
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "GitHubActions",
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": conditions,
-            }
-        ],
-    }
+    return policy_document(
+        {
+            "Sid": "GitHubActions",
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": conditions,
+        }
+    )
