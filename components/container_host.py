@@ -23,7 +23,7 @@ import pulumi_aws as aws
 import session_manager
 from components.backup import BackupSpec, daily_backups
 from components.outputs import register_typed_outputs
-from components.roles import service_role
+from components.roles import instance_role
 
 TOKEN = "wwhd:index:WwhdContainerHost"
 
@@ -66,12 +66,6 @@ DATA_DIRECTORIES = ("storage", "snapshots")
 HOST_TAG = "wwhd:host"
 VOLUME_TAG = "wwhd:data-volume"
 
-# EC2 assumes the instance role for the instances launched with its profile. No confused-deputy
-# condition: EC2 puts neither aws:SourceAccount nor aws:SourceArn in the request (a trust policy
-# requiring them would leave the instance without credentials), and the role can only reach an
-# instance through an instance profile that someone of this account allowed to pass it
-# (iam:PassRole never crosses accounts).
-EC2_PRINCIPAL = "ec2.amazonaws.com"
 # How long a new instance waits for the old one to release the volume before giving up.
 ATTACH_TIMEOUT_SECONDS = 600
 # The ECS agent and the CloudWatch and SSM agents share the instance with the task: ECS
@@ -282,32 +276,21 @@ class WwhdContainerHost(pulumi.ComponentResource):
             ),
         )
 
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        role = service_role(
+        host_role = instance_role(
             f"{name}-instance",
-            principal=EC2_PRINCIPAL,
+            profile=f"{name}-profile",
             description=f"W.W.H.D. {name}: ECS agent, Session Manager, its data volume",
+            policy=lambda account: instance_policy(
+                account=account,
+                region=args.region,
+                cluster_name=args.cluster_name,
+                key_alias=args.key_alias,
+                host_id=host_id,
+                metric_namespace=metric.namespace,
+            ),
             boundary=args.permissions_boundary,
             opts=child,
         )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-instance",
-            role=role.name,
-            policy=account.apply(
-                lambda a: json.dumps(
-                    instance_policy(
-                        account=a,
-                        region=args.region,
-                        cluster_name=args.cluster_name,
-                        key_alias=args.key_alias,
-                        host_id=host_id,
-                        metric_namespace=metric.namespace,
-                    )
-                )
-            ),
-            opts=child,
-        )
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
         image_id: pulumi.Input[str] = (
             args.image_id
@@ -331,7 +314,7 @@ class WwhdContainerHost(pulumi.ComponentResource):
             description=f"W.W.H.D. {name}: ECS container instance with its data volume",
             image_id=image_id,
             instance_type=args.instance_type,
-            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=host_role.profile.arn),
             # IMDSv2 only; one hop keeps containers in bridge mode off the instance role
             # (awsvpc tasks are blocked by ECS_AWSVPC_BLOCK_IMDS); the agents run on the host.
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
@@ -399,7 +382,7 @@ class WwhdContainerHost(pulumi.ComponentResource):
                 ),
             ),
             # The instance must be able to use its role (profile and policy) at first boot.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[host_role.policy]),
         )
 
         backups = daily_backups(
@@ -423,8 +406,8 @@ class WwhdContainerHost(pulumi.ComponentResource):
         self.asg_name = group.name
         self.asg_arn = group.arn
         self.launch_template_id = template.id
-        self.instance_role_arn = role.arn
-        self.instance_profile_name = profile.name
+        self.instance_role_arn = host_role.role.arn
+        self.instance_profile_name = host_role.profile.name
         self.placement_constraint = args.placement_constraint
         self.mount_path = args.mount_path
         self.storage_path = f"{args.mount_path}/storage"
