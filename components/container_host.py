@@ -21,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 import session_manager
-from components.backup import BackupSpec, daily_backups
+from components.backup import BackupPolicy, daily_backups
 from components.outputs import register_typed_outputs
 from components.roles import instance_role
 
@@ -112,15 +112,15 @@ class WwhdContainerHostArgs:
     """Groups of the instance's own network interface (the caller makes them; tasks in awsvpc
     mode carry their own)."""
     key_arn: pulumi.Input[str]
-    """The stack key: encrypts the data volume and seals the backup vault."""
+    """The stack key: encrypts the data volume."""
     key_alias: str
     """The stack key's alias (``alias/wwhd-<stack>``): the instance role reaches the key through
     it, so the role's policy is known before the key exists."""
     permissions_boundary: pulumi.Input[str]
     """Permissions boundary of every role created here (the bootstrap's
     ``arn:<partition>:iam::<account>:policy/wwhd-workload-boundary``)."""
-    backup_retention_days: int
-    """Days each daily recovery point of the volume is kept."""
+    backups: BackupPolicy
+    """How the volume is backed up (the stack's one policy, from ``wwhd:storage``)."""
     instance_type: str = "t4g.small"
     """EC2 instance type (a Nitro type of ``architecture``). Default t4g.small (2 vCPU, 2 GiB,
     about 12 USD a month on demand in us-west-2)."""
@@ -138,13 +138,12 @@ class WwhdContainerHostArgs:
     instance_attribute: tuple[str, str] = ("wwhd.role", "qdrant")
     """Custom ECS container instance attribute (``ECS_INSTANCE_ATTRIBUTES``) that the task's
     placement constraint requires. Default ``wwhd.role = qdrant``."""
-    backup_copy_region: str | None = None
-    """Copy each recovery point to a vault in this region. Default: none."""
     protect: bool = False
-    """Protect the volume and the backup vaults from deletion. Default False (True in prod)."""
+    """Protect the volume from deletion (``backups`` says whether its vaults are). Default False
+    (True in prod)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of the instance and its root volume (the launch template tags what the provider's
-    default tags do not reach) and of the copy-region provider. Default: none."""
+    default tags do not reach). Default: none."""
 
     def __post_init__(self) -> None:
         where = "WwhdContainerHostArgs"
@@ -173,8 +172,6 @@ class WwhdContainerHostArgs:
             problems.append(f"mount_path: {self.mount_path!r} is not a plain absolute data path")
         if not all(_ATTRIBUTE.match(part) for part in self.instance_attribute):
             problems.append("instance_attribute: name and value are 1-128 letters, digits, '.', '-' or '_'")
-        if self.backup_copy_region == self.region:
-            problems.append(f"backup_copy_region: is the stack's own region {self.region}")
         if self.image_id is not None and not re.fullmatch(r"ami-[0-9a-f]{8,17}", self.image_id):
             problems.append(f"image_id: {self.image_id!r} is not an AMI id")
         if problems:
@@ -388,17 +385,10 @@ class WwhdContainerHost(pulumi.ComponentResource):
         backups = daily_backups(
             self,
             name,
-            BackupSpec(
-                key_arn=args.key_arn,
-                retention_days=args.backup_retention_days,
-                resources=[volume.arn],
-                selection="ebs",
-                what=f"the {name} data volume",
-                copy_region=args.backup_copy_region,
-                protect=args.protect,
-                permissions_boundary=args.permissions_boundary,
-                tags=args.tags,
-            ),
+            args.backups,
+            resources=[volume.arn],
+            selection="ebs",
+            what=f"the {name} data volume",
         )
 
         self.volume_id = volume.id
