@@ -293,18 +293,14 @@ class WwhdContainerHost(pulumi.ComponentResource):
             args.image_id
             or aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=invoke).value
         )
-        script = volume.id.apply(
-            lambda volume_id: user_data(
-                HostBoot(
-                    region=args.region,
-                    volume_id=volume_id,
-                    mount_path=args.mount_path,
-                    cluster_name=args.cluster_name,
-                    instance_attribute=args.instance_attribute,
-                    metric_namespace=metric.namespace,
-                )
-            )
+        boot = HostBoot(
+            region=args.region,
+            mount_path=args.mount_path,
+            cluster_name=args.cluster_name,
+            instance_attribute=args.instance_attribute,
+            metric_namespace=metric.namespace,
         )
+        script = volume.id.apply(lambda volume_id: user_data(boot, volume_id))
         instance_tags = {**args.tags, "Name": name, HOST_TAG: host_id}
         template = aws.ec2.LaunchTemplate(
             f"{name}-template",
@@ -547,10 +543,9 @@ class HostPaths:
 
 @dataclass(frozen=True)
 class HostBoot:
-    """What the boot script needs to know."""
+    """What the boot script needs to know besides the volume's id: all known at preview."""
 
     region: str
-    volume_id: str
     mount_path: str
     cluster_name: str
     instance_attribute: tuple[str, str]
@@ -597,12 +592,12 @@ def ecs_config(boot: HostBoot) -> dict[str, str]:
     }
 
 
-def user_data(boot: HostBoot) -> str:
-    """The boot script (bash, ECS-optimized Amazon Linux 2023): settings as shell variables,
-    then the fixed steps of ``_BOOT_STEPS``."""
+def user_data(boot: HostBoot, volume_id: str) -> str:
+    """The boot script (bash, ECS-optimized Amazon Linux 2023) that attaches ``volume_id``:
+    settings as shell variables, then the fixed steps of ``_BOOT_STEPS``."""
     settings = {
         "REGION": boot.region,
-        "VOLUME_ID": boot.volume_id,
+        "VOLUME_ID": volume_id,
         "MOUNT": boot.mount_path,
         "DEVICE_NAME": DATA_DEVICE,
         "FS_TYPE": FILE_SYSTEM,

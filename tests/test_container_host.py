@@ -416,7 +416,6 @@ VOLUME_ID = "vol-0123456789abcdef0"
 def boot(paths: HostPaths | None = None) -> HostBoot:
     return HostBoot(
         region=REGION,
-        volume_id=VOLUME_ID,
         mount_path="/var/lib/qdrant",
         cluster_name=CLUSTER,
         instance_attribute=("wwhd.role", "qdrant"),
@@ -429,13 +428,11 @@ def test_script_in_the_template_is_the_rendered_boot_script(mocks: RecordingMoni
     build(mocks)
     script = script_of(mocks)
     volume_id = mocks.one(EBS_VOLUME).outputs["id"]
-    assert script == user_data(
-        replace(boot(), volume_id=volume_id, metric_namespace="WWHD/test/wwhd-qdrant-host")
-    )
+    assert script == user_data(replace(boot(), metric_namespace="WWHD/test/wwhd-qdrant-host"), volume_id)
 
 
 def test_script_parses() -> None:
-    subprocess.run(["bash", "-n"], input=user_data(boot()), text=True, check=True)
+    subprocess.run(["bash", "-n"], input=user_data(boot(), VOLUME_ID), text=True, check=True)
 
 
 # Stand-ins for what the script calls on the AMI. Each records its arguments in $STATE/calls;
@@ -489,7 +486,9 @@ def run_boot(
         disk_by_id=str(by_id),
         metadata="http://metadata.test",
     )
-    script = user_data(replace(boot(paths), mount_path=str(tmp_path / "mnt"), attach_timeout=attach_timeout))
+    script = user_data(
+        replace(boot(paths), mount_path=str(tmp_path / "mnt"), attach_timeout=attach_timeout), VOLUME_ID
+    )
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(state)}
     done = subprocess.run(["bash", "-c", script], env=env, text=True, capture_output=True, timeout=60)
     return done, state
