@@ -273,18 +273,18 @@ class WwhdContainerHost(pulumi.ComponentResource):
             ),
         )
 
+        boot = HostBoot(
+            region=args.region,
+            mount_path=args.mount_path,
+            cluster_name=args.cluster_name,
+            instance_attribute=args.instance_attribute,
+            metric_namespace=metric.namespace,
+        )
         host_role = instance_role(
             f"{name}-instance",
             profile=f"{name}-profile",
             description=f"W.W.H.D. {name}: ECS agent, Session Manager, its data volume",
-            policy=lambda account: instance_policy(
-                account=account,
-                region=args.region,
-                cluster_name=args.cluster_name,
-                key_alias=args.key_alias,
-                host_id=host_id,
-                metric_namespace=metric.namespace,
-            ),
+            policy=lambda account: instance_policy(account, boot, key_alias=args.key_alias, host_id=host_id),
             boundary=args.permissions_boundary,
             opts=child,
         )
@@ -292,13 +292,6 @@ class WwhdContainerHost(pulumi.ComponentResource):
         image_id: pulumi.Input[str] = (
             args.image_id
             or aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=invoke).value
-        )
-        boot = HostBoot(
-            region=args.region,
-            mount_path=args.mount_path,
-            cluster_name=args.cluster_name,
-            instance_attribute=args.instance_attribute,
-            metric_namespace=metric.namespace,
         )
         script = volume.id.apply(lambda volume_id: user_data(boot, volume_id))
         instance_tags = {**args.tags, "Name": name, HOST_TAG: host_id}
@@ -414,12 +407,11 @@ def metric_namespace(stack: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._/#:-]", "-", f"WWHD/{stack}/{name}")
 
 
-def instance_policy(
-    *, account: str, region: str, cluster_name: str, key_alias: str, host_id: str, metric_namespace: str
-) -> dict[str, Any]:
-    """The instance role's permissions: the ECS agent in one cluster, Session Manager, attaching
-    this host's volume to this host's instances, and metrics in one namespace. ``Resource: "*"``
-    only for actions IAM authorizes on nothing narrower."""
+def instance_policy(account: str, boot: HostBoot, *, key_alias: str, host_id: str) -> dict[str, Any]:
+    """The instance role's permissions: the ECS agent in ``boot``'s cluster, Session Manager,
+    attaching this host's volume to this host's instances, and metrics in ``boot``'s namespace.
+    ``Resource: "*"`` only for actions IAM authorizes on nothing narrower."""
+    region, cluster_name = boot.region, boot.cluster_name
     here = f"{region}:{account}"
     cluster = f"arn:aws:ecs:{here}:cluster/{cluster_name}"
     through_ec2 = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
@@ -501,7 +493,7 @@ def instance_policy(
                 "Effect": "Allow",
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+                "Condition": {"StringEquals": {"cloudwatch:namespace": boot.metric_namespace}},
             },
         ],
     }
