@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pulumi
@@ -19,6 +20,7 @@ import pulumi_aws as aws
 
 from components import containers as c
 from components import service_iam as iam
+from components.backup import BackupPolicy
 from components.container_host import WwhdContainerHost, WwhdContainerHostArgs
 from components.data import Writer, WwhdDataVolume, WwhdDataVolumeArgs
 from components.database import POSTGRES_PORT, WwhdDatabase, WwhdDatabaseArgs
@@ -132,6 +134,20 @@ class Foundation:
     """ARN of the permissions boundary every role carries (``boundary_arn``)."""
     network: WwhdNetwork
 
+    @cached_property
+    def backups(self) -> BackupPolicy:
+        """The backup policy of ``wwhd:storage``, shared by the data volume and the Qdrant host."""
+        cfg, storage = self.cfg, self.cfg.storage
+        return BackupPolicy(
+            region=cfg.region,
+            key_arn=self.encryption.key_arn,
+            retention_days=storage.backup_retention_days,
+            copy_region=storage.backup_copy_region,
+            protect=storage.protect,
+            permissions_boundary=self.boundary,
+            tags=cfg.stack_tags,
+        )
+
 
 # --- beneath the services -------------------------------------------------------------------
 
@@ -170,12 +186,10 @@ def data_args(base: Foundation) -> WwhdDataVolumeArgs:
         private_subnet_ids=network.private_subnet_ids,
         subnet_count=network.private_subnet_count,
         efs_security_group_id=network.efs_security_group_id,
-        region=cfg.region,
+        backups=base.backups,
         sqlite=not cfg.postgres,
         qdrant_on_efs=cfg.qdrant_on_efs,
         service_directories=cfg.efs_services,
-        tags=cfg.stack_tags,
-        permissions_boundary=base.boundary,
     )
 
 
@@ -226,7 +240,7 @@ def qdrant_host_args(base: Foundation) -> WwhdContainerHostArgs:
     Qdrant does not support network file systems; the host is the volume's, in the AZ of its
     subnet."""
     cfg, network, encryption = base.cfg, base.network, base.encryption
-    q, storage = cfg.qdrant, cfg.storage
+    q = cfg.qdrant
     assert network.qdrant_host_security_group_id is not None, "the network makes it for placement instance"
     return WwhdContainerHostArgs(
         cluster_name=base.names.cluster,
@@ -237,13 +251,12 @@ def qdrant_host_args(base: Foundation) -> WwhdContainerHostArgs:
         key_arn=encryption.key_arn,
         key_alias=encryption.key_alias,
         permissions_boundary=base.boundary,
-        backup_retention_days=storage.backup_retention_days,
+        backups=base.backups,
         instance_type=q.instance_type,
         architecture=q.host_architecture,
         image_id=q.ami_id,
         volume_gb=q.volume_gb,
-        backup_copy_region=storage.backup_copy_region,
-        protect=storage.protect,
+        protect=cfg.storage.protect,
         tags=cfg.stack_tags,
     )
 

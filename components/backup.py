@@ -31,19 +31,16 @@ BACKUP_MANAGED_POLICIES = {
 
 
 @dataclass(frozen=True)
-class BackupSpec:
-    """What is backed up, how long it is kept, and where the backups live."""
+class BackupPolicy:
+    """How the stack keeps its backups: one value, built once from ``wwhd:storage`` and handed
+    to every component that backs something up, so their vaults, retention and copies agree."""
 
+    region: str
+    """AWS region of the stack (a copy region equal to it is refused)."""
     key_arn: pulumi.Input[str]
     """The stack key: seals the vault in the stack's region."""
     retention_days: int
     """Days each daily recovery point (and its copy) is kept."""
-    resources: Sequence[pulumi.Input[str]]
-    """ARNs of the resources the selection backs up."""
-    selection: str
-    """Suffix of the selection's logical name (``<name>-backup-<selection>``): what it selects."""
-    what: str
-    """How the backup role's description names the data (``the data volume``)."""
     copy_region: str | None = None
     """A second region that receives a copy of each recovery point. Default: none."""
     protect: bool = False
@@ -53,6 +50,10 @@ class BackupSpec:
     tags: Mapping[str, str] = field(default_factory=dict)
     """Default tags of the provider made for the copy region (the stack's provider does not
     reach another region). Default: none."""
+
+    def __post_init__(self) -> None:
+        if self.copy_region == self.region:
+            raise ValueError(f"invalid BackupPolicy: copy_region: is the stack's own region {self.region}")
 
 
 @dataclass(frozen=True)
@@ -65,25 +66,36 @@ class DailyBackups:
     role: aws.iam.Role
 
 
-def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec) -> DailyBackups:
-    """The vault, copy vault, daily plan, role and selection of ``spec``, children of ``parent``."""
+def daily_backups(
+    parent: pulumi.ComponentResource,
+    name: str,
+    policy: BackupPolicy,
+    *,
+    resources: Sequence[pulumi.Input[str]],
+    selection: str,
+    what: str,
+) -> DailyBackups:
+    """The vault, copy vault, daily plan, role and selection that back ``resources`` up under
+    ``policy``, children of ``parent``. ``selection`` is the suffix of the selection's logical
+    name (``<name>-backup-<selection>``); ``what`` is how the role's description names the data
+    (``the data volume``)."""
     child = pulumi.ResourceOptions(parent=parent)
 
     vault = aws.backup.Vault(
         f"{name}-vault",
-        kms_key_arn=spec.key_arn,
+        kms_key_arn=policy.key_arn,
         force_destroy=False,
-        opts=pulumi.ResourceOptions(parent=parent, protect=spec.protect),
+        opts=pulumi.ResourceOptions(parent=parent, protect=policy.protect),
     )
 
     copy_vault = None
     copy_actions = None
-    if spec.copy_region is not None:
+    if policy.copy_region is not None:
         # The stack's provider is pinned to its region: the copy vault needs its own.
         copy_provider = aws.Provider(
             f"{name}-copy-region",
-            region=spec.copy_region,
-            default_tags=aws.ProviderDefaultTagsArgs(tags=dict(spec.tags)) if spec.tags else None,
+            region=policy.copy_region,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=dict(policy.tags)) if policy.tags else None,
             opts=child,
         )
         # No kms_key_arn: the stack key is single-region and a vault can only use a key of
@@ -91,12 +103,12 @@ def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec)
         copy_vault = aws.backup.Vault(
             f"{name}-vault-copy",
             force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=parent, provider=copy_provider, protect=spec.protect),
+            opts=pulumi.ResourceOptions(parent=parent, provider=copy_provider, protect=policy.protect),
         )
         copy_actions = [
             aws.backup.PlanRuleCopyActionArgs(
                 destination_vault_arn=copy_vault.arn,
-                lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=spec.retention_days),
+                lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=policy.retention_days),
             )
         ]
 
@@ -110,7 +122,7 @@ def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec)
                 schedule_expression_timezone="Etc/UTC",
                 start_window=BACKUP_START_WINDOW_MINUTES,
                 completion_window=BACKUP_COMPLETION_WINDOW_MINUTES,
-                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=spec.retention_days),
+                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=policy.retention_days),
                 copy_actions=copy_actions,
             )
         ],
@@ -120,8 +132,8 @@ def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec)
     role = service_role(
         f"{name}-backup-role",
         principal=BACKUP_SERVICE_PRINCIPAL,
-        description=f"W.W.H.D. AWS Backup: back up and restore {spec.what}",
-        boundary=spec.permissions_boundary,
+        description=f"W.W.H.D. AWS Backup: back up and restore {what}",
+        boundary=policy.permissions_boundary,
         opts=child,
     )
     attachments = [
@@ -129,10 +141,10 @@ def daily_backups(parent: pulumi.ComponentResource, name: str, spec: BackupSpec)
         for job, arn in BACKUP_MANAGED_POLICIES.items()
     ]
     aws.backup.Selection(
-        f"{name}-backup-{spec.selection}",
+        f"{name}-backup-{selection}",
         plan_id=plan.id,
         iam_role_arn=role.arn,
-        resources=list(spec.resources),
+        resources=list(resources),
         # Backup assumes the role at the first job: its permissions must be attached first.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=attachments),
     )

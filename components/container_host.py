@@ -21,9 +21,9 @@ import pulumi
 import pulumi_aws as aws
 
 import session_manager
-from components.backup import BackupSpec, daily_backups
+from components.backup import BackupPolicy, daily_backups
 from components.outputs import register_typed_outputs
-from components.roles import service_role
+from components.roles import instance_role
 
 TOKEN = "wwhd:index:WwhdContainerHost"
 
@@ -66,12 +66,6 @@ DATA_DIRECTORIES = ("storage", "snapshots")
 HOST_TAG = "wwhd:host"
 VOLUME_TAG = "wwhd:data-volume"
 
-# EC2 assumes the instance role for the instances launched with its profile. No confused-deputy
-# condition: EC2 puts neither aws:SourceAccount nor aws:SourceArn in the request (a trust policy
-# requiring them would leave the instance without credentials), and the role can only reach an
-# instance through an instance profile that someone of this account allowed to pass it
-# (iam:PassRole never crosses accounts).
-EC2_PRINCIPAL = "ec2.amazonaws.com"
 # How long a new instance waits for the old one to release the volume before giving up.
 ATTACH_TIMEOUT_SECONDS = 600
 # The ECS agent and the CloudWatch and SSM agents share the instance with the task: ECS
@@ -118,15 +112,15 @@ class WwhdContainerHostArgs:
     """Groups of the instance's own network interface (the caller makes them; tasks in awsvpc
     mode carry their own)."""
     key_arn: pulumi.Input[str]
-    """The stack key: encrypts the data volume and seals the backup vault."""
+    """The stack key: encrypts the data volume."""
     key_alias: str
     """The stack key's alias (``alias/wwhd-<stack>``): the instance role reaches the key through
     it, so the role's policy is known before the key exists."""
     permissions_boundary: pulumi.Input[str]
     """Permissions boundary of every role created here (the bootstrap's
     ``arn:<partition>:iam::<account>:policy/wwhd-workload-boundary``)."""
-    backup_retention_days: int
-    """Days each daily recovery point of the volume is kept."""
+    backups: BackupPolicy
+    """How the volume is backed up (the stack's one policy, from ``wwhd:storage``)."""
     instance_type: str = "t4g.small"
     """EC2 instance type (a Nitro type of ``architecture``). Default t4g.small (2 vCPU, 2 GiB,
     about 12 USD a month on demand in us-west-2)."""
@@ -144,13 +138,12 @@ class WwhdContainerHostArgs:
     instance_attribute: tuple[str, str] = ("wwhd.role", "qdrant")
     """Custom ECS container instance attribute (``ECS_INSTANCE_ATTRIBUTES``) that the task's
     placement constraint requires. Default ``wwhd.role = qdrant``."""
-    backup_copy_region: str | None = None
-    """Copy each recovery point to a vault in this region. Default: none."""
     protect: bool = False
-    """Protect the volume and the backup vaults from deletion. Default False (True in prod)."""
+    """Protect the volume from deletion (``backups`` says whether its vaults are). Default False
+    (True in prod)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of the instance and its root volume (the launch template tags what the provider's
-    default tags do not reach) and of the copy-region provider. Default: none."""
+    default tags do not reach). Default: none."""
 
     def __post_init__(self) -> None:
         where = "WwhdContainerHostArgs"
@@ -179,8 +172,6 @@ class WwhdContainerHostArgs:
             problems.append(f"mount_path: {self.mount_path!r} is not a plain absolute data path")
         if not all(_ATTRIBUTE.match(part) for part in self.instance_attribute):
             problems.append("instance_attribute: name and value are 1-128 letters, digits, '.', '-' or '_'")
-        if self.backup_copy_region == self.region:
-            problems.append(f"backup_copy_region: is the stack's own region {self.region}")
         if self.image_id is not None and not re.fullmatch(r"ami-[0-9a-f]{8,17}", self.image_id):
             problems.append(f"image_id: {self.image_id!r} is not an AMI id")
         if problems:
@@ -282,56 +273,34 @@ class WwhdContainerHost(pulumi.ComponentResource):
             ),
         )
 
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        role = service_role(
+        boot = HostBoot(
+            region=args.region,
+            mount_path=args.mount_path,
+            cluster_name=args.cluster_name,
+            instance_attribute=args.instance_attribute,
+            metric_namespace=metric.namespace,
+        )
+        host_role = instance_role(
             f"{name}-instance",
-            principal=EC2_PRINCIPAL,
+            profile=f"{name}-profile",
             description=f"W.W.H.D. {name}: ECS agent, Session Manager, its data volume",
+            policy=lambda account: instance_policy(account, boot, key_alias=args.key_alias, host_id=host_id),
             boundary=args.permissions_boundary,
             opts=child,
         )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-instance",
-            role=role.name,
-            policy=account.apply(
-                lambda a: json.dumps(
-                    instance_policy(
-                        account=a,
-                        region=args.region,
-                        cluster_name=args.cluster_name,
-                        key_alias=args.key_alias,
-                        host_id=host_id,
-                        metric_namespace=metric.namespace,
-                    )
-                )
-            ),
-            opts=child,
-        )
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
         image_id: pulumi.Input[str] = (
             args.image_id
             or aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=invoke).value
         )
-        script = volume.id.apply(
-            lambda volume_id: user_data(
-                HostBoot(
-                    region=args.region,
-                    volume_id=volume_id,
-                    mount_path=args.mount_path,
-                    cluster_name=args.cluster_name,
-                    instance_attribute=args.instance_attribute,
-                    metric_namespace=metric.namespace,
-                )
-            )
-        )
+        script = volume.id.apply(lambda volume_id: user_data(boot, volume_id))
         instance_tags = {**args.tags, "Name": name, HOST_TAG: host_id}
         template = aws.ec2.LaunchTemplate(
             f"{name}-template",
             description=f"W.W.H.D. {name}: ECS container instance with its data volume",
             image_id=image_id,
             instance_type=args.instance_type,
-            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=host_role.profile.arn),
             # IMDSv2 only; one hop keeps containers in bridge mode off the instance role
             # (awsvpc tasks are blocked by ECS_AWSVPC_BLOCK_IMDS); the agents run on the host.
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
@@ -399,23 +368,16 @@ class WwhdContainerHost(pulumi.ComponentResource):
                 ),
             ),
             # The instance must be able to use its role (profile and policy) at first boot.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[host_role.policy]),
         )
 
         backups = daily_backups(
             self,
             name,
-            BackupSpec(
-                key_arn=args.key_arn,
-                retention_days=args.backup_retention_days,
-                resources=[volume.arn],
-                selection="ebs",
-                what=f"the {name} data volume",
-                copy_region=args.backup_copy_region,
-                protect=args.protect,
-                permissions_boundary=args.permissions_boundary,
-                tags=args.tags,
-            ),
+            args.backups,
+            resources=[volume.arn],
+            selection="ebs",
+            what=f"the {name} data volume",
         )
 
         self.volume_id = volume.id
@@ -423,8 +385,8 @@ class WwhdContainerHost(pulumi.ComponentResource):
         self.asg_name = group.name
         self.asg_arn = group.arn
         self.launch_template_id = template.id
-        self.instance_role_arn = role.arn
-        self.instance_profile_name = profile.name
+        self.instance_role_arn = host_role.role.arn
+        self.instance_profile_name = host_role.profile.name
         self.placement_constraint = args.placement_constraint
         self.mount_path = args.mount_path
         self.storage_path = f"{args.mount_path}/storage"
@@ -445,12 +407,11 @@ def metric_namespace(stack: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._/#:-]", "-", f"WWHD/{stack}/{name}")
 
 
-def instance_policy(
-    *, account: str, region: str, cluster_name: str, key_alias: str, host_id: str, metric_namespace: str
-) -> dict[str, Any]:
-    """The instance role's permissions: the ECS agent in one cluster, Session Manager, attaching
-    this host's volume to this host's instances, and metrics in one namespace. ``Resource: "*"``
-    only for actions IAM authorizes on nothing narrower."""
+def instance_policy(account: str, boot: HostBoot, *, key_alias: str, host_id: str) -> dict[str, Any]:
+    """The instance role's permissions: the ECS agent in ``boot``'s cluster, Session Manager,
+    attaching this host's volume to this host's instances, and metrics in ``boot``'s namespace.
+    ``Resource: "*"`` only for actions IAM authorizes on nothing narrower."""
+    region, cluster_name = boot.region, boot.cluster_name
     here = f"{region}:{account}"
     cluster = f"arn:aws:ecs:{here}:cluster/{cluster_name}"
     through_ec2 = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
@@ -532,7 +493,7 @@ def instance_policy(
                 "Effect": "Allow",
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+                "Condition": {"StringEquals": {"cloudwatch:namespace": boot.metric_namespace}},
             },
         ],
     }
@@ -574,10 +535,9 @@ class HostPaths:
 
 @dataclass(frozen=True)
 class HostBoot:
-    """What the boot script needs to know."""
+    """What the boot script needs to know besides the volume's id: all known at preview."""
 
     region: str
-    volume_id: str
     mount_path: str
     cluster_name: str
     instance_attribute: tuple[str, str]
@@ -624,12 +584,12 @@ def ecs_config(boot: HostBoot) -> dict[str, str]:
     }
 
 
-def user_data(boot: HostBoot) -> str:
-    """The boot script (bash, ECS-optimized Amazon Linux 2023): settings as shell variables,
-    then the fixed steps of ``_BOOT_STEPS``."""
+def user_data(boot: HostBoot, volume_id: str) -> str:
+    """The boot script (bash, ECS-optimized Amazon Linux 2023) that attaches ``volume_id``:
+    settings as shell variables, then the fixed steps of ``_BOOT_STEPS``."""
     settings = {
         "REGION": boot.region,
-        "VOLUME_ID": boot.volume_id,
+        "VOLUME_ID": volume_id,
         "MOUNT": boot.mount_path,
         "DEVICE_NAME": DATA_DEVICE,
         "FS_TYPE": FILE_SYSTEM,

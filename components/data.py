@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.backup import BackupSpec, daily_backups
+from components.backup import BackupPolicy, daily_backups
 from components.outputs import register_typed_outputs
 from stack_config import StorageConfig
 
@@ -55,10 +55,9 @@ class WwhdDataVolumeArgs:
     """What the data volume is built from."""
 
     storage: StorageConfig
-    """The ``wwhd:storage`` section: IA transition, throughput mode, backup retention and copy
-    region, protection."""
+    """The ``wwhd:storage`` section: IA transition, throughput mode, protection."""
     key_arn: pulumi.Input[str]
-    """The stack key (``WwhdStackKey.key_arn``): encrypts the file system and the backup vault."""
+    """The stack key (``WwhdStackKey.key_arn``): encrypts the file system."""
     private_subnet_ids: pulumi.Input[Sequence[str]]
     """Private subnets of the stack: one mount target in each."""
     subnet_count: int
@@ -67,8 +66,8 @@ class WwhdDataVolumeArgs:
     a resource of its own rather than one created inside an ``apply``."""
     efs_security_group_id: pulumi.Input[str]
     """The mount targets' group (NFS from the task groups only)."""
-    region: str
-    """AWS region of the stack (a copy region equal to it is refused)."""
+    backups: BackupPolicy
+    """How the file system is backed up (the stack's one policy, from ``wwhd:storage``)."""
     sqlite: bool = True
     """The API keeps SQLite on EFS (``database.engine: sqlite``): create the ``/data`` access
     point. Default True."""
@@ -77,12 +76,6 @@ class WwhdDataVolumeArgs:
     ``/qdrant`` access point. Default True."""
     service_directories: Sequence[str] = ()
     """Extra services with a directory of their own (``/services/<name>``). Default: none."""
-    permissions_boundary: pulumi.Input[str] | None = None
-    """Permissions boundary of the backup role (the bootstrap's ``wwhd-workload-boundary``).
-    Default: none."""
-    tags: Mapping[str, str] = field(default_factory=dict)
-    """Default tags of the provider made for the backup copy region (the stack's provider does
-    not reach another region). Default: none."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,8 +85,6 @@ class WwhdDataVolumeArgs:
             problems.append(
                 "sqlite/qdrant_on_efs/service_directories: nothing would be stored; do not create the volume"
             )
-        if self.storage.backup_copy_region == self.region:
-            problems.append(f"storage.backup_copy_region: is the stack's own region {self.region}")
         if problems:
             raise ValueError("invalid WwhdDataVolumeArgs: " + "; ".join(problems))
 
@@ -193,17 +184,10 @@ class WwhdDataVolume(pulumi.ComponentResource):
         backups = daily_backups(
             self,
             name,
-            BackupSpec(
-                key_arn=args.key_arn,
-                retention_days=storage.backup_retention_days,
-                resources=[fs.arn],
-                selection="efs",
-                what="the data volume",
-                copy_region=storage.backup_copy_region,
-                protect=storage.protect,
-                permissions_boundary=args.permissions_boundary,
-                tags=args.tags,
-            ),
+            args.backups,
+            resources=[fs.arn],
+            selection="efs",
+            what="the data volume",
         )
 
         self.file_system_id = fs.id

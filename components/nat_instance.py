@@ -10,7 +10,6 @@ its network interface in each private subnet's route table.
 from __future__ import annotations
 
 import ipaddress
-import json
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +19,13 @@ import pulumi_aws as aws
 import pulumi_awsx as awsx
 
 from components.container_host import (
-    EC2_PRINCIPAL,
     Architecture,
     family_architecture,
     instance_family,
     session_manager_statements,
 )
 from components.outputs import register_typed_outputs
-from components.roles import service_role
+from components.roles import instance_role
 
 ROOT_VOLUME_GB = 8
 TOKEN = "wwhd:index:WwhdNatInstance"
@@ -127,28 +125,17 @@ class WwhdNatInstance(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
 
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        role = service_role(
+        nat_role = instance_role(
             name,
-            principal=EC2_PRINCIPAL,
+            profile=name,
             description=f"W.W.H.D. {name}: Session Manager only",
+            policy=lambda account: {
+                "Version": "2012-10-17",
+                "Statement": session_manager_statements(account=account, region=args.region),
+            },
             boundary=args.permissions_boundary,
             opts=child,
         )
-        role_policy = aws.iam.RolePolicy(
-            name,
-            role=role.name,
-            policy=account.apply(
-                lambda a: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": session_manager_statements(account=a, region=args.region),
-                    }
-                )
-            ),
-            opts=child,
-        )
-        profile = aws.iam.InstanceProfile(name, role=role.name, opts=child)
 
         burstable = (instance_family(args.instance_type) or "").startswith(_BURSTABLE_PREFIX)
         instance = aws.ec2.Instance(
@@ -161,7 +148,7 @@ class WwhdNatInstance(pulumi.ComponentResource):
             # the internet, which EC2 drops unless the source/destination check is off.
             associate_public_ip_address=True,
             source_dest_check=False,
-            iam_instance_profile=profile.name,
+            iam_instance_profile=nat_role.profile.name,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
@@ -188,7 +175,7 @@ class WwhdNatInstance(pulumi.ComponentResource):
             user_data_replace_on_change=True,
             tags={"Name": name},
             # The agent must find its role's policy at first boot.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[nat_role.policy]),
         )
 
         for az_number in range(1, args.private_subnet_count + 1):
@@ -221,7 +208,7 @@ class WwhdNatInstance(pulumi.ComponentResource):
         self.instance_id = instance.id
         self.network_interface_id = instance.primary_network_interface_id
         self.public_ip = instance.public_ip
-        self.instance_role_arn = role.arn
+        self.instance_role_arn = nat_role.role.arn
         register_typed_outputs(self)
 
 

@@ -19,7 +19,7 @@ import pulumi_aws as aws
 import pytest
 from policy_sentry.querying.actions import get_action_data, get_actions_that_support_wildcard_arns_only
 
-from components.backup import BACKUP_SCHEDULE
+from components.backup import BACKUP_SCHEDULE, BackupPolicy
 from components.container_host import (
     AMI_PARAMETERS,
     HOST_TAG,
@@ -58,6 +58,16 @@ AMI = "ami-0123456789abcdef0"
 HOST_ID = "test/wwhd-qdrant-host"
 
 
+def backups(**overrides: Any) -> BackupPolicy:
+    values: dict[str, Any] = {
+        "region": REGION,
+        "key_arn": KEY,
+        "retention_days": 30,
+        "permissions_boundary": BOUNDARY,
+    }
+    return BackupPolicy(**(values | overrides))
+
+
 def args(**overrides: Any) -> WwhdContainerHostArgs:
     values: dict[str, Any] = {
         "cluster_name": CLUSTER,
@@ -68,7 +78,7 @@ def args(**overrides: Any) -> WwhdContainerHostArgs:
         "key_arn": KEY,
         "key_alias": KEY_ALIAS,
         "permissions_boundary": BOUNDARY,
-        "backup_retention_days": 30,
+        "backups": backups(),
     }
     return WwhdContainerHostArgs(**(values | overrides))
 
@@ -147,7 +157,6 @@ def test_instance_family_architecture(instance_type: str, architecture: str) -> 
         ({"mount_path": "/etc/qdrant"}, "not a plain absolute data path"),
         ({"mount_path": "relative"}, "not a plain absolute data path"),
         ({"instance_attribute": ("wwhd role", "qdrant")}, "instance_attribute"),
-        ({"backup_copy_region": REGION}, "is the stack's own region"),
         ({"image_id": "ubuntu"}, "not an AMI id"),
     ],
 )
@@ -179,7 +188,7 @@ def test_volume_is_encrypted_gp3_in_the_instance_az(mocks: RecordingMonitor) -> 
 
 @pytest.mark.parametrize("protect", [True, False])
 def test_volume_is_always_retained_and_protected_when_asked(mocks: RecordingMonitor, protect: bool) -> None:
-    build(mocks, protect=protect)
+    build(mocks, protect=protect, backups=backups(protect=protect))
     v = mocks.one(EBS_VOLUME)
     assert v.retain_on_delete is True
     assert v.protect is protect
@@ -188,7 +197,7 @@ def test_volume_is_always_retained_and_protected_when_asked(mocks: RecordingMoni
 
 
 def test_volume_is_backed_up_daily_with_the_stack_retention(mocks: RecordingMonitor) -> None:
-    build(mocks, backup_retention_days=14)
+    build(mocks, backups=backups(retention_days=14))
     volume = mocks.one(EBS_VOLUME)
     selection = mocks.one("aws:backup/selection:Selection")
     assert selection.inputs["resources"] == [volume.outputs["arn"]]
@@ -202,7 +211,7 @@ def test_volume_is_backed_up_daily_with_the_stack_retention(mocks: RecordingMoni
 
 
 def test_copy_region_gets_a_vault_and_a_copy_action(mocks: RecordingMonitor) -> None:
-    build(mocks, backup_copy_region="us-east-1")
+    build(mocks, backups=backups(copy_region="us-east-1"))
     copy_vault = mocks.one("aws:backup/vault:Vault", "wwhd-qdrant-host-vault-copy")
     (rule,) = mocks.one("aws:backup/plan:Plan").inputs["rules"]
     assert rule["copyActions"][0]["destinationVaultArn"] == copy_vault.outputs["arn"]
@@ -407,7 +416,6 @@ VOLUME_ID = "vol-0123456789abcdef0"
 def boot(paths: HostPaths | None = None) -> HostBoot:
     return HostBoot(
         region=REGION,
-        volume_id=VOLUME_ID,
         mount_path="/var/lib/qdrant",
         cluster_name=CLUSTER,
         instance_attribute=("wwhd.role", "qdrant"),
@@ -420,13 +428,11 @@ def test_script_in_the_template_is_the_rendered_boot_script(mocks: RecordingMoni
     build(mocks)
     script = script_of(mocks)
     volume_id = mocks.one(EBS_VOLUME).outputs["id"]
-    assert script == user_data(
-        replace(boot(), volume_id=volume_id, metric_namespace="WWHD/test/wwhd-qdrant-host")
-    )
+    assert script == user_data(replace(boot(), metric_namespace="WWHD/test/wwhd-qdrant-host"), volume_id)
 
 
 def test_script_parses() -> None:
-    subprocess.run(["bash", "-n"], input=user_data(boot()), text=True, check=True)
+    subprocess.run(["bash", "-n"], input=user_data(boot(), VOLUME_ID), text=True, check=True)
 
 
 # Stand-ins for what the script calls on the AMI. Each records its arguments in $STATE/calls;
@@ -480,7 +486,9 @@ def run_boot(
         disk_by_id=str(by_id),
         metadata="http://metadata.test",
     )
-    script = user_data(replace(boot(paths), mount_path=str(tmp_path / "mnt"), attach_timeout=attach_timeout))
+    script = user_data(
+        replace(boot(paths), mount_path=str(tmp_path / "mnt"), attach_timeout=attach_timeout), VOLUME_ID
+    )
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(state)}
     done = subprocess.run(["bash", "-c", script], env=env, text=True, capture_output=True, timeout=60)
     return done, state

@@ -10,7 +10,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from components.backup import BACKUP_MANAGED_POLICIES
+from components.backup import BACKUP_MANAGED_POLICIES, BackupPolicy
 from components.data import (
     EFS_MOUNT,
     EFS_ROOT,
@@ -47,6 +47,18 @@ def storage(**overrides: Any) -> StorageConfig:
     return StorageConfig(**(values | overrides))
 
 
+def policy(config: StorageConfig) -> BackupPolicy:
+    """The backup policy of ``config``, as the program builds it from ``wwhd:storage``."""
+    return BackupPolicy(
+        region=REGION,
+        key_arn=KEY,
+        retention_days=config.backup_retention_days,
+        copy_region=config.backup_copy_region,
+        protect=config.protect,
+        tags={"Project": "wwhd"},
+    )
+
+
 def build(
     monitor: RecordingMonitor,
     config: StorageConfig | None = None,
@@ -56,18 +68,18 @@ def build(
     qdrant_task_role_arn: str | None = None,
     subnet_count: int = 2,
 ) -> WwhdDataVolume:
+    config = config or storage()
     volume = WwhdDataVolume(
         "t",
         WwhdDataVolumeArgs(
-            storage=config or storage(),
+            storage=config,
             key_arn=KEY,
             private_subnet_ids=SUBNETS[:subnet_count],
             subnet_count=subnet_count,
             efs_security_group_id=EFS_SG,
-            region=REGION,
+            backups=policy(config),
             sqlite=sqlite,
             qdrant_on_efs=qdrant_on_efs,
-            tags={"Project": "wwhd"},
         ),
     )
     # As __main__.py does once the services (and so their task roles) exist.
@@ -188,7 +200,7 @@ def test_nothing_to_store_is_refused() -> None:
     with pytest.raises(ValueError, match="sqlite/qdrant_on_efs"):
         WwhdDataVolumeArgs(
             storage=storage(), key_arn=KEY, private_subnet_ids=SUBNETS, subnet_count=2,
-            efs_security_group_id=EFS_SG, region=REGION,
+            efs_security_group_id=EFS_SG, backups=policy(storage()),
             sqlite=False, qdrant_on_efs=False,
         )  # fmt: skip
 
@@ -368,11 +380,8 @@ def test_copy_to_a_vault_in_the_copy_region(mocks: RecordingMonitor) -> None:
 
 
 def test_copy_region_equal_to_the_stack_region_is_refused() -> None:
-    with pytest.raises(ValueError, match="backup_copy_region"):
-        WwhdDataVolumeArgs(
-            storage=storage(backup_copy_region=REGION), key_arn=KEY, private_subnet_ids=SUBNETS,
-            subnet_count=2, efs_security_group_id=EFS_SG, region=REGION,
-        )  # fmt: skip
+    with pytest.raises(ValueError, match="copy_region: is the stack's own region us-west-2"):
+        policy(storage(backup_copy_region=REGION))
 
 
 # --- protection --------------------------------------------------------------------------------

@@ -656,6 +656,7 @@ def test_the_qdrant_container_host_is_priced_whole(mocks) -> None:
     """Issue 18's host as the component registers it (instance profile, launch template, group,
     data volume, daily backups copied to a second region): nothing unpriced, the vaults keep the
     volume's snapshots and nothing else."""
+    from components.backup import BackupPolicy
     from components.container_host import WwhdContainerHost, WwhdContainerHostArgs
     from tools.mocks import settle
 
@@ -670,8 +671,12 @@ def test_the_qdrant_container_host_is_priced_whole(mocks) -> None:
             key_arn="arn:aws:kms:us-west-2:123456789012:key/host",
             key_alias="alias/wwhd-test",
             permissions_boundary="arn:aws:iam::123456789012:policy/wwhd-workload-boundary",
-            backup_retention_days=30,
-            backup_copy_region="us-east-1",
+            backups=BackupPolicy(
+                region="us-west-2",
+                key_arn="arn:aws:kms:us-west-2:123456789012:key/host",
+                retention_days=30,
+                copy_region="us-east-1",
+            ),
         ),
     )
     settle()
