@@ -9,6 +9,7 @@ statements. The bootstrap imports this module from the repository root, as it im
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 POLICY_VERSION = "2012-10-17"
@@ -16,6 +17,6 @@ POLICY_VERSION = "2012-10-17"
 which policy variables (``${aws:username}``) are plain text."""
 
 
-def policy_document(*statements: dict[str, Any]) -> dict[str, Any]:
+def policy_document(*statements: Mapping[str, Any]) -> dict[str, Any]:
     """``{"Version": ..., "Statement": [...]}`` holding ``statements`` in order."""
     return {"Version": POLICY_VERSION, "Statement": list(statements)}

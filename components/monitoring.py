@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from components.containers import TRACE_SERVICE_NAME
 from components.dashboard import DashboardRefs, HostRef, ServiceRef, dashboard_body
 from components.outputs import register_typed_outputs
+from iam_document import policy_document
 from stack_config import AlarmThresholds, Environment, MonitoringConfig
 
 TOKEN = "wwhd:index:WwhdMonitoring"
@@ -861,40 +862,35 @@ def unique_addresses(emails: Sequence[str]) -> list[str]:
 
 def topic_policy(topic_arn: str, account: str, region: str, alarm_prefix: str) -> dict[str, Any]:
     """The alarm topic's policy: the account through IAM, and this stack's alarms."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                # Replaces SNS's default statement: the account manages and uses the topic
-                # through IAM, like every other resource of the stack.
-                "Sid": "AccountManagesTopicThroughIam",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": [
-                    "sns:GetTopicAttributes",
-                    "sns:SetTopicAttributes",
-                    "sns:AddPermission",
-                    "sns:RemovePermission",
-                    "sns:DeleteTopic",
-                    "sns:Subscribe",
-                    "sns:ListSubscriptionsByTopic",
-                    "sns:Publish",
-                ],
-                "Resource": topic_arn,
+    return policy_document(
+        {
+            # Replaces SNS's default statement: the account manages and uses the topic
+            # through IAM, like every other resource of the stack.
+            "Sid": "AccountManagesTopicThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": [
+                "sns:GetTopicAttributes",
+                "sns:SetTopicAttributes",
+                "sns:AddPermission",
+                "sns:RemovePermission",
+                "sns:DeleteTopic",
+                "sns:Subscribe",
+                "sns:ListSubscriptionsByTopic",
+                "sns:Publish",
+            ],
+            "Resource": topic_arn,
+        },
+        {
+            # Confused-deputy guard: only this account's alarms of this stack publish.
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm_prefix}*"},
             },
-            {
-                # Confused-deputy guard: only this account's alarms of this stack publish.
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm_prefix}*"
-                    },
-                },
-            },
-        ],
-    }
+        },
+    )

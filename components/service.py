@@ -15,6 +15,7 @@ from components import service_iam as iam
 from components.legacy import NONE, Legacy
 from components.load_balancer import ip_target_group
 from components.outputs import register_typed_outputs
+from iam_document import policy_document
 
 TOKEN = "wwhd:index:WwhdService"
 
@@ -364,7 +365,7 @@ class WwhdService(pulumi.ComponentResource):
                     f"{name}-task",
                     role=task_role.name,
                     policy=pulumi.Output.from_input(permissions.task).apply(
-                        lambda statements: json.dumps({"Version": iam.VERSION, "Statement": list(statements)})
+                        lambda statements: json.dumps(policy_document(*statements))
                     ),
                     opts=legacy.options(self, f"{name}-task"),
                 )

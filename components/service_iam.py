@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from iam_document import policy_document
 from session_manager import CHANNEL_ACTIONS
-
-VERSION = "2012-10-17"
 
 EXECUTION_MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 
@@ -35,28 +34,22 @@ LOG_WRITE_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 PULL_THROUGH_ACTIONS = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
 
 
-def _doc(statements: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"Version": VERSION, "Statement": statements}
-
-
 ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 
 
 def ecs_tasks_trust_policy(account: str, region: str) -> dict[str, Any]:
     """Trust ECS tasks of this account and region only (confused-deputy guard: another
     account's ECS cannot be made to assume the role on its behalf)."""
-    return _doc(
-        [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ECS_TASKS_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{region}:{account}:*"},
-                },
-            }
-        ]
+    return policy_document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ECS_TASKS_PRINCIPAL},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{region}:{account}:*"},
+            },
+        }
     )
 
 
@@ -136,7 +129,7 @@ def execution_policy(
                 "Resource": [scope.arn("ecr", f"repository/{prefix}/*") for prefix in sorted(cache_prefixes)],
             }
         )
-    return _doc(statements)
+    return policy_document(*statements)
 
 
 def efs_statement(sid: str, file_system_arn: str, access_point_arn: str) -> dict[str, Any]:
@@ -217,7 +210,7 @@ def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:
 
 def documents_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     """TLS only; access itself is granted by the task role (same account)."""
-    return _doc([deny_insecure_transport(bucket_arn)])
+    return policy_document(deny_insecure_transport(bucket_arn))
 
 
 def alb_logs_bucket_policy(bucket_arn: str, account: str, principal: dict[str, str]) -> dict[str, Any]:
@@ -226,15 +219,13 @@ def alb_logs_bucket_policy(bucket_arn: str, account: str, principal: dict[str, s
     ``principal`` is ``{"AWS": <ELB account root ARN>}`` in regions opened before August 2022
     (us-west-2: 797873946194) and ``{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}``
     in later ones, as the ALB guide's "Attach a policy to your S3 bucket" step says."""
-    return _doc(
-        [
-            {
-                "Sid": "ElbLogDelivery",
-                "Effect": "Allow",
-                "Principal": principal,
-                "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/AWSLogs/{account}/*",
-            },
-            deny_insecure_transport(bucket_arn),
-        ]
+    return policy_document(
+        {
+            "Sid": "ElbLogDelivery",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account}/*",
+        },
+        deny_insecure_transport(bucket_arn),
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iam_document import policy_document
 from wwhd_bootstrap.boundary import boundary_policy_arn
 
 ROLE_NAME_PREFIX = "wwhd-"
@@ -116,7 +117,7 @@ def preview_policy(partition: str, state_bucket: str | None, secrets_key_arn: st
                 "Resource": secrets_key_arn,
             }
         )
-    return {"Version": "2012-10-17", "Statement": statements}
+    return policy_document(*statements)
 
 
 def _deny_except(sid: str, actions: tuple[str, ...], allowed: str | None) -> dict[str, Any]:
@@ -141,87 +142,84 @@ def deploy_iam_policy(partition: str, account: str, protected_arns: list[str]) -
     # role writes that support the key (the service authorization reference); a role of the
     # program without the boundary can only be given it, nothing else.
     within_boundary = {"StringEquals": {"iam:PermissionsBoundary": boundary}}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ReadIam", "Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"},
-            {
-                "Sid": "ManageProgramRolesWithinTheBoundary",
-                "Effect": "Allow",
-                "Action": [
-                    "iam:CreateRole",
-                    "iam:DeleteRole",
-                    "iam:DeleteRolePolicy",
-                    "iam:PutRolePermissionsBoundary",
-                    "iam:PutRolePolicy",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:UpdateRole",
-                    "iam:UpdateRoleDescription",
-                ],
-                "Resource": roles,
-                "Condition": within_boundary,
-            },
-            {
-                # IAM's tagging actions take no iam:PermissionsBoundary key; a tag grants nothing.
-                "Sid": "TagProgramRoles",
-                "Effect": "Allow",
-                "Action": ["iam:TagRole", "iam:UntagRole"],
-                "Resource": roles,
-            },
-            {
-                "Sid": "AttachProgramManagedPolicies",
-                "Effect": "Allow",
-                "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-                "Resource": roles,
-                "Condition": {
-                    "ArnEquals": {
-                        "iam:PolicyARN": [managed_policy_arn(partition, p) for p in PROGRAM_MANAGED_POLICIES]
-                    },
-                    **within_boundary,
+    return policy_document(
+        {"Sid": "ReadIam", "Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"},
+        {
+            "Sid": "ManageProgramRolesWithinTheBoundary",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:DeleteRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PutRolePolicy",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+            ],
+            "Resource": roles,
+            "Condition": within_boundary,
+        },
+        {
+            # IAM's tagging actions take no iam:PermissionsBoundary key; a tag grants nothing.
+            "Sid": "TagProgramRoles",
+            "Effect": "Allow",
+            "Action": ["iam:TagRole", "iam:UntagRole"],
+            "Resource": roles,
+        },
+        {
+            "Sid": "AttachProgramManagedPolicies",
+            "Effect": "Allow",
+            "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            "Resource": roles,
+            "Condition": {
+                "ArnEquals": {
+                    "iam:PolicyARN": [managed_policy_arn(partition, p) for p in PROGRAM_MANAGED_POLICIES]
                 },
+                **within_boundary,
             },
-            {
-                "Sid": "ManageProgramInstanceProfiles",
-                "Effect": "Allow",
-                "Action": [
-                    "iam:AddRoleToInstanceProfile",
-                    "iam:CreateInstanceProfile",
-                    "iam:DeleteInstanceProfile",
-                    "iam:RemoveRoleFromInstanceProfile",
-                    "iam:TagInstanceProfile",
-                    "iam:UntagInstanceProfile",
-                ],
-                "Resource": f"arn:{partition}:iam::{account}:instance-profile/{ROLE_NAME_PREFIX}*",
-            },
-            {
-                "Sid": "PassProgramRoles",
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": roles,
-                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
-            },
-            {
-                "Sid": "KeepTheBoundary",
-                "Effect": "Deny",
-                "Action": ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
-                "Resource": "*",
-            },
-            {
-                "Sid": "NoOtherBoundary",
-                "Effect": "Deny",
-                "Action": ["iam:PutRolePermissionsBoundary", "iam:PutUserPermissionsBoundary"],
-                "Resource": "*",
-                "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}},
-            },
-            {
-                # Covers the boundary policy too: no new version, default version or deletion.
-                "Sid": "KeepOffTheBootstrap",
-                "Effect": "Deny",
-                "NotAction": ["iam:Get*", "iam:List*"],
-                "Resource": [*protected_arns, boundary],
-            },
-        ],
-    }
+        },
+        {
+            "Sid": "ManageProgramInstanceProfiles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:AddRoleToInstanceProfile",
+                "iam:CreateInstanceProfile",
+                "iam:DeleteInstanceProfile",
+                "iam:RemoveRoleFromInstanceProfile",
+                "iam:TagInstanceProfile",
+                "iam:UntagInstanceProfile",
+            ],
+            "Resource": f"arn:{partition}:iam::{account}:instance-profile/{ROLE_NAME_PREFIX}*",
+        },
+        {
+            "Sid": "PassProgramRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+        },
+        {
+            "Sid": "KeepTheBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "NoOtherBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:PutRolePermissionsBoundary", "iam:PutUserPermissionsBoundary"],
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}},
+        },
+        {
+            # Covers the boundary policy too: no new version, default version or deletion.
+            "Sid": "KeepOffTheBootstrap",
+            "Effect": "Deny",
+            "NotAction": ["iam:Get*", "iam:List*"],
+            "Resource": [*protected_arns, boundary],
+        },
+    )
 
 
 IMAGE_REPOSITORIES = ("wwhd/*/api", "wwhd-prod-backend")
@@ -249,22 +247,17 @@ pushing an image"), plus two metadata reads. No layer download, no delete, no po
 def image_push_policy(partition: str, account: str) -> dict[str, Any]:
     """The image role's inline policy: a registry login anywhere (``GetAuthorizationToken``
     takes no resource), pushes only to the stacks' repositories of this account."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "LogInToTheRegistry",
-                "Effect": "Allow",
-                "Action": "ecr:GetAuthorizationToken",
-                "Resource": "*",
-            },
-            {
-                "Sid": "PushApiImages",
-                "Effect": "Allow",
-                "Action": list(IMAGE_PUSH_ACTIONS),
-                "Resource": [
-                    f"arn:{partition}:ecr:*:{account}:repository/{name}" for name in IMAGE_REPOSITORIES
-                ],
-            },
-        ],
-    }
+    return policy_document(
+        {
+            "Sid": "LogInToTheRegistry",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",
+        },
+        {
+            "Sid": "PushApiImages",
+            "Effect": "Allow",
+            "Action": list(IMAGE_PUSH_ACTIONS),
+            "Resource": [f"arn:{partition}:ecr:*:{account}:repository/{name}" for name in IMAGE_REPOSITORIES],
+        },
+    )
