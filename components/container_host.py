@@ -24,6 +24,7 @@ import session_manager
 from components.backup import BackupPolicy, daily_backups
 from components.outputs import register_typed_outputs
 from components.roles import instance_role
+from iam_document import policy_document
 
 TOKEN = "wwhd:index:WwhdContainerHost"
 
@@ -418,85 +419,82 @@ def instance_policy(account: str, boot: HostBoot, *, key_alias: str, host_id: st
     # The stack key by its alias: its key id is random, so unknown until it exists.
     stack_key = f"arn:aws:kms:{here}:key/*"
     aliased = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": key_alias}}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                # AmazonEC2ContainerServiceforEC2Role's ECS actions, scoped to the cluster,
-                # without CreateCluster (the agent is told which cluster to join). Image pulls and
-                # log writes are the task execution role's.
-                "Sid": "EcsAgentCluster",
-                "Effect": "Allow",
-                "Action": [
-                    "ecs:DeregisterContainerInstance",
-                    "ecs:RegisterContainerInstance",
-                    "ecs:SubmitAttachmentStateChanges",
-                    "ecs:SubmitContainerStateChange",
-                    "ecs:SubmitTaskStateChange",
-                ],
-                "Resource": cluster,
+    return policy_document(
+        {
+            # AmazonEC2ContainerServiceforEC2Role's ECS actions, scoped to the cluster,
+            # without CreateCluster (the agent is told which cluster to join). Image pulls and
+            # log writes are the task execution role's.
+            "Sid": "EcsAgentCluster",
+            "Effect": "Allow",
+            "Action": [
+                "ecs:DeregisterContainerInstance",
+                "ecs:RegisterContainerInstance",
+                "ecs:SubmitAttachmentStateChanges",
+                "ecs:SubmitContainerStateChange",
+                "ecs:SubmitTaskStateChange",
+            ],
+            "Resource": cluster,
+        },
+        {
+            "Sid": "EcsAgentInstance",
+            "Effect": "Allow",
+            "Action": ["ecs:Poll", "ecs:StartTelemetrySession", "ecs:UpdateContainerInstancesState"],
+            "Resource": f"arn:aws:ecs:{here}:container-instance/{cluster_name}/*",
+        },
+        {
+            "Sid": "EcsAgentEndpoint",
+            "Effect": "Allow",
+            "Action": "ecs:DiscoverPollEndpoint",
+            "Resource": "*",
+        },
+        *session_manager_statements(account=account, region=region),
+        {
+            # AttachVolume is authorized on the volume and on the instance: each must carry
+            # this host's tag (the volume from the program or the restore runbook, the
+            # instance from the launch template).
+            "Sid": "AttachOwnVolume",
+            "Effect": "Allow",
+            "Action": "ec2:AttachVolume",
+            "Resource": f"arn:aws:ec2:{here}:volume/*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{VOLUME_TAG}": host_id}},
+        },
+        {
+            "Sid": "AttachToOwnInstances",
+            "Effect": "Allow",
+            "Action": "ec2:AttachVolume",
+            "Resource": f"arn:aws:ec2:{here}:instance/*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{HOST_TAG}": host_id}},
+        },
+        {"Sid": "WatchVolume", "Effect": "Allow", "Action": "ec2:DescribeVolumes", "Resource": "*"},
+        {
+            # Attaching a volume encrypted with a customer managed key makes EC2 create a
+            # grant and decrypt the volume's data key on the caller's behalf (EBS User Guide:
+            # requirements for EBS encryption); only through EC2, grants only for AWS resources.
+            "Sid": "GrantVolumeKeyToEc2",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": stack_key,
+            "Condition": {
+                "StringEquals": through_ec2,
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+                **aliased,
             },
-            {
-                "Sid": "EcsAgentInstance",
-                "Effect": "Allow",
-                "Action": ["ecs:Poll", "ecs:StartTelemetrySession", "ecs:UpdateContainerInstancesState"],
-                "Resource": f"arn:aws:ecs:{here}:container-instance/{cluster_name}/*",
-            },
-            {
-                "Sid": "EcsAgentEndpoint",
-                "Effect": "Allow",
-                "Action": "ecs:DiscoverPollEndpoint",
-                "Resource": "*",
-            },
-            *session_manager_statements(account=account, region=region),
-            {
-                # AttachVolume is authorized on the volume and on the instance: each must carry
-                # this host's tag (the volume from the program or the restore runbook, the
-                # instance from the launch template).
-                "Sid": "AttachOwnVolume",
-                "Effect": "Allow",
-                "Action": "ec2:AttachVolume",
-                "Resource": f"arn:aws:ec2:{here}:volume/*",
-                "Condition": {"StringEquals": {f"aws:ResourceTag/{VOLUME_TAG}": host_id}},
-            },
-            {
-                "Sid": "AttachToOwnInstances",
-                "Effect": "Allow",
-                "Action": "ec2:AttachVolume",
-                "Resource": f"arn:aws:ec2:{here}:instance/*",
-                "Condition": {"StringEquals": {f"aws:ResourceTag/{HOST_TAG}": host_id}},
-            },
-            {"Sid": "WatchVolume", "Effect": "Allow", "Action": "ec2:DescribeVolumes", "Resource": "*"},
-            {
-                # Attaching a volume encrypted with a customer managed key makes EC2 create a
-                # grant and decrypt the volume's data key on the caller's behalf (EBS User Guide:
-                # requirements for EBS encryption); only through EC2, grants only for AWS resources.
-                "Sid": "GrantVolumeKeyToEc2",
-                "Effect": "Allow",
-                "Action": "kms:CreateGrant",
-                "Resource": stack_key,
-                "Condition": {
-                    "StringEquals": through_ec2,
-                    "Bool": {"kms:GrantIsForAWSResource": "true"},
-                    **aliased,
-                },
-            },
-            {
-                "Sid": "UseVolumeKeyThroughEc2",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:DescribeKey"],
-                "Resource": stack_key,
-                "Condition": {"StringEquals": through_ec2, **aliased},
-            },
-            {
-                "Sid": "PublishHostMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": boot.metric_namespace}},
-            },
-        ],
-    }
+        },
+        {
+            "Sid": "UseVolumeKeyThroughEc2",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": stack_key,
+            "Condition": {"StringEquals": through_ec2, **aliased},
+        },
+        {
+            "Sid": "PublishHostMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": boot.metric_namespace}},
+        },
+    )
 
 
 def session_manager_statements(*, account: str, region: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from components.backup import BackupPolicy, daily_backups
 from components.outputs import register_typed_outputs
+from iam_document import policy_document
 from stack_config import StorageConfig
 
 TOKEN = "wwhd:index:WwhdDataVolume"
@@ -289,4 +290,4 @@ def file_system_policy(file_system_arn: str, writers: Sequence[tuple[str, str, s
                 "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": access_point_arn}},
             }
         )
-    return {"Version": "2012-10-17", "Statement": statements}
+    return policy_document(*statements)

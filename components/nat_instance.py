@@ -26,6 +26,7 @@ from components.container_host import (
 )
 from components.outputs import register_typed_outputs
 from components.roles import instance_role
+from iam_document import policy_document
 
 ROOT_VOLUME_GB = 8
 TOKEN = "wwhd:index:WwhdNatInstance"
@@ -129,10 +130,9 @@ class WwhdNatInstance(pulumi.ComponentResource):
             name,
             profile=name,
             description=f"W.W.H.D. {name}: Session Manager only",
-            policy=lambda account: {
-                "Version": "2012-10-17",
-                "Statement": session_manager_statements(account=account, region=args.region),
-            },
+            policy=lambda account: policy_document(
+                *session_manager_statements(account=account, region=args.region)
+            ),
             boundary=args.permissions_boundary,
             opts=child,
         )

@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from iam_document import policy_document
+
 # EC2 assumes the instance role for the instances launched with its profile. No confused-deputy
 # condition: EC2 puts neither aws:SourceAccount nor aws:SourceArn in the request (a trust policy
 # requiring them would leave the instance without credentials), and the role can only reach an
@@ -35,7 +37,7 @@ def service_trust_policy(principal: str, source_account: str | None = None) -> d
     }
     if source_account is not None:
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
-    return {"Version": "2012-10-17", "Statement": [statement]}
+    return policy_document(statement)
 
 
 def service_role(
