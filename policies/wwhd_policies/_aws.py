@@ -1,13 +1,18 @@
-"""AWS type tokens and the shape knowledge several policies share: ECS containers, subnets and
-route tables, security group ingress, managed policy attachments, load balancers, log buckets."""
+"""AWS type tokens and the shape knowledge several policies (and the cost model) share: ECS task
+sizes and containers, subnets and route tables, security group ingress, managed policy attachments,
+load balancers, log buckets."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._policy import KNOWN_BEFORE_CREATION, Findings
-from ._util import Res, Stack, as_list, is_unknown, parse_json, truthy
+from ._util import KNOWN_BEFORE_CREATION, Res, Stack, as_int, as_list, is_unknown, parse_json, truthy
+
+if TYPE_CHECKING:
+    # Annotations only: this module, which the cost model reads, stays free of the SDK (see _util).
+    from ._policy import Findings
 
 EFS_FS = "aws:efs/fileSystem:FileSystem"
 EFS_MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
@@ -100,6 +105,47 @@ def deps_of(stack: Stack, r: Res, key: str, types: tuple[str, ...] | None = None
         stack.by_urn[u] for u in dict.fromkeys(r.property_dependencies.get(key, ())) if u in stack.by_urn
     ]
     return found if types is None else [d for d in found if d.type in types]
+
+
+# --- ECS tasks ----------------------------------------------------------------------------
+
+
+def _gib(lowest: int, highest: int, step: int = 1) -> list[int]:
+    """Memory sizes in MiB from `lowest` to `highest` GiB in `step` GiB increments, as the
+    guide words them ("between 2 GB and 8 GB in 1-GB increments")."""
+    return list(range(lowest * 1024, highest * 1024 + 1, step * 1024))
+
+
+# Fargate task sizes (CPU units -> allowed memory MiB), from the ECS developer guide
+# "Task CPU and memory" table.
+FARGATE_SIZES: dict[int, list[int]] = {
+    256: [512, 1024, 2048],
+    512: _gib(1, 4),
+    1024: _gib(2, 8),
+    2048: _gib(4, 16),
+    4096: _gib(8, 30),
+    8192: _gib(16, 60, 4),
+    16384: _gib(32, 120, 8),
+}
+
+
+def _in_units(value: Any, unit: str) -> int | None:
+    """A number ("512", 512.0), or "<n> <unit>" in units of 1024 ("0.5 vCPU", "1 GB")."""
+    if isinstance(value, str):
+        m = re.fullmatch(rf"\s*([\d.]+)\s*{unit}\s*", value, re.IGNORECASE)
+        if m:
+            return int(float(m.group(1)) * 1024)
+    return as_int(value)
+
+
+def parse_cpu(value: Any) -> int | None:
+    """ "512", 512.0 or "0.5 vCPU" -> CPU units."""
+    return _in_units(value, "vcpu")
+
+
+def parse_memory(value: Any) -> int | None:
+    """ "1024", 1024.0 or "1 GB" -> MiB."""
+    return _in_units(value, "gb")
 
 
 def containers(

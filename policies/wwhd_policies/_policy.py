@@ -21,19 +21,22 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from ._util import Res, Stack, as_list, is_unknown, plain, stack_name, truthy
+from ._util import (
+    KNOWN_BEFORE_CREATION,
+    LITERAL,
+    Res,
+    Stack,
+    as_list,
+    is_unknown,
+    plain,
+    stack_name,
+    truthy,
+)
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
 
-# What makes most preview-time unknowns decidable (style guide: documents and container
-# definitions built from values known before creation).
-KNOWN_BEFORE_CREATION = (
-    "build it from values known before creation (names you set, account and region from invokes)"
-)
-# ... and what makes an unknown setting (a flag, a size) decidable.
-LITERAL = "set it from a value known before creation (a literal or the stack configuration)"
 UNDECIDED_PREFIX = "undecided"
 # The per-stack config property every policy accepts, and its two values.
 UNDECIDED_OPTION = "undecided"

@@ -4,6 +4,10 @@ pulumi_policy hands policies proxies that raise on unknown values the moment the
 The policies here first copy the properties into plain dicts and lists (keeping the unknown
 sentinels as strings) so that one rule can tell "unknown" from "missing": an unknown KMS key
 is a key that will exist, an unknown CPU size cannot be judged.
+
+This module imports nothing from the SDK (its types only for the type checker): the cost model
+builds on it, and the offline preview imports the cost model in a process of its own, where
+loading pulumi_policy (with pulumi and grpc) would cost more than the estimate.
 """
 
 from __future__ import annotations
@@ -11,38 +15,35 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pulumi_policy import (
-    PolicyResource,
-    ResourceValidationArgs,
-    StackValidationArgs,
-)
-from pulumi_policy.proxy import (
-    UNKNOWN_ARCHIVE_VALUE,
-    UNKNOWN_ARRAY_VALUE,
-    UNKNOWN_ASSET_VALUE,
-    UNKNOWN_BOOLEAN_VALUE,
-    UNKNOWN_NUMBER_VALUE,
-    UNKNOWN_OBJECT_VALUE,
-    UNKNOWN_STRING_VALUE,
-    _DictProxy,
-    _ListProxy,
-)
+if TYPE_CHECKING:
+    from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
+# The engine's sentinels for values unknown during preview, as pulumi_policy.proxy defines them
+# (UNKNOWN_*_VALUE; a test holds them equal). They are protocol constants, like the secret
+# signature below.
 UNKNOWNS = frozenset(
     {
-        UNKNOWN_BOOLEAN_VALUE,
-        UNKNOWN_NUMBER_VALUE,
-        UNKNOWN_STRING_VALUE,
-        UNKNOWN_ARRAY_VALUE,
-        UNKNOWN_ASSET_VALUE,
-        UNKNOWN_ARCHIVE_VALUE,
-        UNKNOWN_OBJECT_VALUE,
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+        "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
+        "e48ece36-62e2-4504-bad9-02848725956a",  # archive
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
     }
 )
 _SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+# What makes most preview-time unknowns decidable (style guide: documents and container
+# definitions built from values known before creation).
+KNOWN_BEFORE_CREATION = (
+    "build it from values known before creation (names you set, account and region from invokes)"
+)
+# ... and what makes an unknown setting (a flag, a size) decidable.
+LITERAL = "set it from a value known before creation (a literal or the stack configuration)"
 
 
 def is_unknown(value: Any) -> bool:
@@ -56,10 +57,6 @@ def plain(value: Any) -> Any:
     first: the SDK's trees are dicts, lists and scalars, and the abstract-base-class checks of
     the general case cost several times more per value."""
     t = type(value)
-    if t in _PROXY_TYPES:
-        # The proxies answer "__target" with the raw container, without the unknown check.
-        value = value["__target"]
-        t = type(value)
     if t in _SCALARS:
         return value
     if t is dict:
@@ -68,6 +65,11 @@ def plain(value: Any) -> Any:
         return {k if type(k) is str else str(k): plain(v) for k, v in value.items()}
     if t is list:
         return [plain(v) for v in value]
+    if t.__module__ == _PROXY_MODULE and t.__name__ in _PROXY_NAMES:
+        # The SDK's proxies answer "__target" with the raw container, without the unknown check
+        # (reading their items would raise on an unknown). Known by name: no proxy exists unless
+        # the SDK made it.
+        return plain(value["__target"])
     if isinstance(value, Mapping):
         if value.get(_SECRET_SIG_KEY) == _SECRET_SIG and "value" in value:
             return plain(value["value"])
@@ -79,7 +81,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-_PROXY_TYPES = (_DictProxy, _ListProxy)
+_PROXY_MODULE, _PROXY_NAMES = "pulumi_policy.proxy", ("_DictProxy", "_ListProxy")
 _SCALARS = (str, int, float, bool, type(None))
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, setting, stack_policy
-from ._util import Stack, as_float, as_list, stack_config
+from ._policy import ADVISORY, MANDATORY, Config, Findings, setting, stack_policy
+from ._util import LITERAL, Stack, as_float, as_list, stack_config
 from .cost_model import CostEstimate, advise, estimate
 
 

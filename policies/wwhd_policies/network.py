@@ -7,8 +7,8 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
-from ._util import Res, Stack, as_int, as_list, is_unknown, truthy
+from ._policy import ADVISORY, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
+from ._util import LITERAL, Res, Stack, as_int, as_list, is_unknown, truthy
 
 
 @stack_policy("ecs-service-private-networking", MANDATORY, Severity.HIGH)

@@ -9,50 +9,12 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import _aws as aws
-from ._policy import ADVISORY, LITERAL, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
-from ._util import Res, Stack, as_int, as_list, is_unknown, stack_config, truthy
-
-
-def _gib(lowest: int, highest: int, step: int = 1) -> list[int]:
-    """Memory sizes in MiB from `lowest` to `highest` GiB in `step` GiB increments, as the
-    guide words them ("between 2 GB and 8 GB in 1-GB increments")."""
-    return list(range(lowest * 1024, highest * 1024 + 1, step * 1024))
-
-
-# Fargate task sizes (CPU units -> allowed memory MiB), from the ECS developer guide
-# "Task CPU and memory" table.
-FARGATE_SIZES: dict[int, list[int]] = {
-    256: [512, 1024, 2048],
-    512: _gib(1, 4),
-    1024: _gib(2, 8),
-    2048: _gib(4, 16),
-    4096: _gib(8, 30),
-    8192: _gib(16, 60, 4),
-    16384: _gib(32, 120, 8),
-}
-
-
-def _in_units(value: Any, unit: str) -> int | None:
-    """A number ("512", 512.0), or "<n> <unit>" in units of 1024 ("0.5 vCPU", "1 GB")."""
-    if isinstance(value, str):
-        m = re.fullmatch(rf"\s*([\d.]+)\s*{unit}\s*", value, re.IGNORECASE)
-        if m:
-            return int(float(m.group(1)) * 1024)
-    return as_int(value)
-
-
-def parse_cpu(value: Any) -> int | None:
-    """ "512", 512.0 or "0.5 vCPU" -> CPU units."""
-    return _in_units(value, "vcpu")
-
-
-def parse_memory(value: Any) -> int | None:
-    """ "1024", 1024.0 or "1 GB" -> MiB."""
-    return _in_units(value, "gb")
+from ._policy import ADVISORY, MANDATORY, Config, Findings, resource_policy, setting, stack_policy
+from ._util import LITERAL, Res, Stack, as_int, as_list, is_unknown, stack_config, truthy
 
 
 def fargate_size_valid(cpu: int, memory: int) -> bool:
-    return memory in FARGATE_SIZES.get(cpu, [])
+    return memory in aws.FARGATE_SIZES.get(cpu, [])
 
 
 @resource_policy(
@@ -79,17 +41,17 @@ def fargate_task_size_valid(r: Res, _cfg: Config, out: Findings) -> None:
         prop = "cpu" if is_unknown(cpu_raw) else "memory"
         out.unknown(r, prop, "the Fargate size", subject="its cpu or memory")
         return
-    cpu, mem = parse_cpu(cpu_raw), parse_memory(mem_raw)
+    cpu, mem = aws.parse_cpu(cpu_raw), aws.parse_memory(mem_raw)
     if cpu is None or mem is None:
         out.violation(f"{r.label()}: Fargate task definitions need task-level cpu and memory.")
         return
     if not fargate_size_valid(cpu, mem):
-        allowed = FARGATE_SIZES.get(cpu)
+        allowed = aws.FARGATE_SIZES.get(cpu)
         hint = (
             f"with cpu {cpu} memory may be {allowed[0]}-{allowed[-1]} MiB in steps of "
             f"{allowed[1] - allowed[0] if len(allowed) > 1 else allowed[0]}"
             if allowed
-            else f"cpu must be one of {sorted(FARGATE_SIZES)}"
+            else f"cpu must be one of {sorted(aws.FARGATE_SIZES)}"
         )
         out.violation(f"{r.label()}: cpu {cpu} / memory {mem} MiB is not a Fargate size ({hint}).")
 
@@ -208,7 +170,7 @@ def container_memory_fits(r: Res, cfg: Config, out: Findings) -> None:
     task_raw = r.get("memory")
     if is_unknown(task_raw):
         out.unknown(r, "memory", "whether its containers' hard limits fit", subject="its memory")
-    task = None if is_unknown(task_raw) else parse_memory(task_raw)
+    task = None if is_unknown(task_raw) else aws.parse_memory(task_raw)
     floor = as_int(cfg.get("minEssentialMemoryMib")) or 0
     limits: list[tuple[str, int]] = []
     for c in conts:

@@ -13,7 +13,6 @@ from pulumi_policy import Severity
 
 from . import _aws as aws
 from ._policy import (
-    KNOWN_BEFORE_CREATION,
     MANDATORY,
     Config,
     Findings,
@@ -21,7 +20,7 @@ from ._policy import (
     stack_policy,
     stacks_schema,
 )
-from ._util import Res, Stack, all_of, any_of, as_list, is_unknown, parse_json, truthy
+from ._util import KNOWN_BEFORE_CREATION, Res, Stack, all_of, any_of, as_list, is_unknown, parse_json, truthy
 from .security import allow_statements, policy_documents
 
 SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"

@@ -12,7 +12,6 @@ from pulumi_policy import Severity
 from . import _aws as aws
 from ._policy import (
     ADVISORY,
-    KNOWN_BEFORE_CREATION,
     MANDATORY,
     Config,
     Findings,
@@ -20,7 +19,16 @@ from ._policy import (
     setting,
     stack_policy,
 )
-from ._util import Res, Stack, as_list, contains_unknown, is_unknown, parse_json, truthy
+from ._util import (
+    KNOWN_BEFORE_CREATION,
+    Res,
+    Stack,
+    as_list,
+    contains_unknown,
+    is_unknown,
+    parse_json,
+    truthy,
+)
 
 _POLICY_DOC_TYPES = (aws.IAM_ROLE_POLICY, aws.IAM_POLICY, aws.IAM_USER_POLICY, aws.IAM_GROUP_POLICY)
 # What carries permissions documents: the policy resources, and roles with inline policies.

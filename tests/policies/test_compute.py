@@ -7,14 +7,14 @@ import json
 
 import pytest
 from pulumi_policy.proxy import UnknownValueError
-from wwhd_policies import compute, security
+from wwhd_policies import _ec2, compute, security
 
 from .conftest import UNKNOWN, R, check_resource, check_stack, urn
 
-LT = compute.LAUNCH_TEMPLATE
-INSTANCE = compute.INSTANCE
-VOLUME = compute.EBS_VOLUME
-ASG = compute.AUTOSCALING_GROUP
+LT = _ec2.LAUNCH_TEMPLATE
+INSTANCE = _ec2.INSTANCE
+VOLUME = _ec2.EBS_VOLUME
+ASG = _ec2.AUTOSCALING_GROUP
 
 GOOD_TEMPLATE = {
     "instanceType": "t4g.small",
@@ -87,7 +87,7 @@ def test_imdsv1_allowed_or_unset_violates() -> None:
     assert check_resource(compute.ec2_imdsv2_required, LT, optional, name="lt") == [
         "LaunchTemplate 'lt' allows IMDSv1 (httpTokens 'optional')."
     ]
-    found = check_resource(compute.ec2_imdsv2_required, compute.LAUNCH_CONFIGURATION, {})
+    found = check_resource(compute.ec2_imdsv2_required, _ec2.LAUNCH_CONFIGURATION, {})
     assert len(found) == 1 and "httpTokens unset" in found[0]
 
 
@@ -103,7 +103,7 @@ def test_no_public_ip_passes() -> None:
     assert check_resource(compute.ec2_no_public_ip, LT, GOOD_TEMPLATE) == []
     assert check_resource(compute.ec2_no_public_ip, INSTANCE, {"associatePublicIpAddress": False}) == []
     # Unset: the subnet decides, which ec2-private-subnets judges.
-    assert check_resource(compute.ec2_no_public_ip, compute.LAUNCH_CONFIGURATION, {}) == []
+    assert check_resource(compute.ec2_no_public_ip, _ec2.LAUNCH_CONFIGURATION, {}) == []
 
 
 def test_public_ip_violates() -> None:
@@ -174,7 +174,7 @@ def test_volume_selected_by_tag_wildcard_or_dlm_passes() -> None:
     )
     wildcard = R(compute.aws.BACKUP_SELECTION, "all", {"resources": ["arn:aws:ec2:*:*:volume/*"]})
     dlm = R(
-        compute.DLM_POLICY,
+        _ec2.DLM_POLICY,
         "dlm",
         {"state": "ENABLED", "policyDetails": {"resourceTypes": ["VOLUME"], "targetTags": {"app": "qdrant"}}},
     )
@@ -195,7 +195,7 @@ def test_volume_nobody_backs_up_violates() -> None:
         ("Volume 'data' is not snapshotted by any AWS Backup selection or DLM policy.", urn(VOLUME, "data"))
     ]
     disabled = R(
-        compute.DLM_POLICY,
+        _ec2.DLM_POLICY,
         "dlm",
         {"state": "DISABLED", "policyDetails": {"targetTags": {"app": "qdrant"}}},
     )

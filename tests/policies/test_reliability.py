@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from wwhd_policies import _aws
 from wwhd_policies import reliability as rel
 
 import stack_config
@@ -43,7 +44,7 @@ def test_fargate_sizes_that_do_not_exist(cpu: str, memory: str) -> None:
 def test_the_pack_and_the_program_know_the_same_fargate_sizes() -> None:
     """The pack cannot import the program (only policies/ is published), so each keeps a copy of
     the guide's table: a stack the program accepts is one the pack accepts."""
-    assert {cpu: tuple(memory) for cpu, memory in rel.FARGATE_SIZES.items()} == stack_config.FARGATE_SIZES
+    assert {cpu: tuple(memory) for cpu, memory in _aws.FARGATE_SIZES.items()} == stack_config.FARGATE_SIZES
 
 
 def test_fargate_size_unknown_is_undecided() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from pulumi_policy.proxy import UnknownValueError
-from wwhd_policies import ALL_POLICIES, _policy
+from wwhd_policies import ALL_POLICIES, _policy, _util, encryption
 
 from .conftest import UNKNOWN, R, check_resource
 
@@ -253,7 +253,7 @@ def test_the_option_is_in_every_policys_schema(pack) -> None:
 
 def test_one_message_per_resource_names_every_unknown_property() -> None:
     """Two unknown settings of one repository: one undecided message with both properties."""
-    policy = next(p for p in ALL_POLICIES if p.name == "ecr-repository-hardened")
+    policy = encryption.ecr_repository_hardened
     props = {
         "imageScanningConfiguration": UNKNOWN,
         "imageTagMutability": UNKNOWN,
@@ -277,7 +277,7 @@ def test_a_reason_alone_is_a_well_formed_message() -> None:
     out = _policy.Findings()
     out.cannot_decide("2 resource(s) could not be priced")
     [(message, urn)] = out.undecided
-    assert message == f"undecided [value]: 2 resource(s) could not be priced; {_policy.KNOWN_BEFORE_CREATION}"
+    assert message == f"undecided [value]: 2 resource(s) could not be priced; {_util.KNOWN_BEFORE_CREATION}"
     assert urn is None
     with pytest.raises(UnknownValueError, match="could not be priced"):
         out.emit(lambda *_: None, undecided_as_advisory=True)

@@ -18,7 +18,6 @@ from typing import Any
 
 from .. import _aws as aws
 from .._util import Res, Stack, as_list, is_unknown, truthy
-from ..reliability import FARGATE_SIZES, parse_cpu, parse_memory
 from .model import (
     EIP,
     NAT_GATEWAY,
@@ -221,11 +220,11 @@ def _spot_share(stack: Stack) -> Iterator[_Proposal]:
 
 def one_fargate_step_down(cpu: int, memory: int) -> tuple[int, int] | None:
     """Half the CPU and, as near as Fargate allows, half the memory; None at the smallest size."""
-    smaller = [c for c in sorted(FARGATE_SIZES) if c < cpu]
+    smaller = [c for c in sorted(aws.FARGATE_SIZES) if c < cpu]
     if not smaller:
         return None
     new_cpu = smaller[-1]
-    allowed = FARGATE_SIZES[new_cpu]
+    allowed = aws.FARGATE_SIZES[new_cpu]
     fitting = [m for m in allowed if m <= memory // 2]
     return new_cpu, (fitting[-1] if fitting else allowed[0])
 
@@ -233,7 +232,7 @@ def one_fargate_step_down(cpu: int, memory: int) -> tuple[int, int] | None:
 def _right_size(stack: Stack) -> Iterator[_Proposal]:
     props: dict[str, dict[str, Any]] = {}
     for _svc, td in _fargate_services(stack):
-        cpu, memory = parse_cpu(td.get("cpu")), parse_memory(td.get("memory"))
+        cpu, memory = aws.parse_cpu(td.get("cpu")), aws.parse_memory(td.get("memory"))
         step = one_fargate_step_down(cpu, memory) if cpu and memory else None
         if step is not None:
             props[td.urn] = {**td.props, "cpu": str(step[0]), "memory": str(step[1])}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _aws as aws
+from .. import _ec2 as ec2
 from .._util import (
     Res,
     Stack,
@@ -43,18 +44,6 @@ from .._util import (
     plain,
     truthy,
 )
-from ..compute import (
-    AUTOSCALING_GROUP,
-    EBS_VOLUME,
-    INSTANCE,
-    LAUNCH_CONFIGURATION,
-    LAUNCH_TEMPLATE,
-    BackupCoverage,
-    block_devices,
-    public_ip_requests,
-    template_ref,
-)
-from ..reliability import parse_cpu, parse_memory
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
 EC2_TABLE = "ec2.linux.instanceHour"
@@ -478,7 +467,7 @@ class _Pricer:
             raise _UnpricedError("its task definition is not in this stack")
         td = tds[0]
         cpu, mem = _known(td, "cpu"), _known(td, "memory")
-        vcpu_units, mem_mib = parse_cpu(cpu), parse_memory(mem)
+        vcpu_units, mem_mib = aws.parse_cpu(cpu), aws.parse_memory(mem)
         if not vcpu_units or not mem_mib:
             raise _UnpricedError("its task definition has no task-level cpu/memory")
         platform = _known(td, "runtimePlatform", {})
@@ -711,14 +700,14 @@ class _Pricer:
     def launch_of(self, r: Res) -> _Launch:
         """Instance type, volumes and public IP request of an instance, launch template or
         launch configuration (the devices and IP requests as the compute policies read them)."""
-        devices = block_devices(r)
-        requests = public_ip_requests(r)
+        devices = ec2.block_devices(r)
+        requests = ec2.public_ip_requests(r)
         if devices is None or contains_unknown(requests):
             raise _UnknownError("blockDeviceMappings" if devices is None else "associatePublicIpAddress")
         public = truthy(requests[0]) if requests and requests[0] is not None else None
         itype = _known(r, "instanceType")
         says_nothing = all(d.ebs is None for d in devices)
-        if r.type == INSTANCE and r.get("launchTemplate") and (itype is None or says_nothing):
+        if r.type == ec2.INSTANCE and r.get("launchTemplate") and (itype is None or says_nothing):
             # What the instance does not say, its launch template does.
             inherited = self.launch_of(self._template_of(r))
             return _Launch(
@@ -732,7 +721,7 @@ class _Pricer:
 
     def _template_of(self, r: Res) -> Res:
         # An id still unknown resolves through the engine's property dependencies.
-        found = self.stack.resolve(r, "launchTemplate", template_ref(r), (LAUNCH_TEMPLATE,))
+        found = self.stack.resolve(r, "launchTemplate", ec2.template_ref(r), (ec2.LAUNCH_TEMPLATE,))
         if not found:
             raise _UnpricedError("its launch template is not in this stack")
         return found[0]
@@ -772,7 +761,7 @@ class _Pricer:
         peak = max(desired, as_int(_known(r, "maxSize", desired)) or 0)
         if r.get("launchConfiguration"):
             found = self.stack.resolve(
-                r, "launchConfiguration", r.get("launchConfiguration"), (LAUNCH_CONFIGURATION,)
+                r, "launchConfiguration", r.get("launchConfiguration"), (ec2.LAUNCH_CONFIGURATION,)
             )
             if not found:
                 raise _UnpricedError("its launch configuration is not in this stack")
@@ -927,7 +916,7 @@ class _Backups:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.coverage = BackupCoverage(stack)
+        self.coverage = ec2.BackupCoverage(stack)
         self._vaults_of_plan: dict[str, list[Res]] = {}
         vaults = stack.of_type(aws.BACKUP_VAULT)
         for plan in stack.of_type(BACKUP_PLAN):
@@ -966,7 +955,7 @@ class _Backups:
         selections = [sel for sel in self.coverage.selections if vault in self.vaults_of(sel)]
         if not selections:
             return [], None
-        volumes = self.stack.of_type(EBS_VOLUME)
+        volumes = self.stack.of_type(ec2.EBS_VOLUME)
         held = [v for v in volumes if vault in self.vaults_holding(v)]
         return held, any(_picks_more_than(sel, held) for sel in selections)
 
@@ -1138,9 +1127,9 @@ def _price(stack: Stack, price_data: Mapping[str, Any], region: str, usage: dict
         RDS_CLUSTER_INSTANCE: p.aurora_instance,
         CACHE_CLUSTER: p.cache_cluster,
         CACHE_REPLICATION_GROUP: p.cache_replication_group,
-        INSTANCE: p.instance,
-        AUTOSCALING_GROUP: p.autoscaling_group,
-        EBS_VOLUME: p.ebs_volume,
+        ec2.INSTANCE: p.instance,
+        ec2.AUTOSCALING_GROUP: p.autoscaling_group,
+        ec2.EBS_VOLUME: p.ebs_volume,
         VPC_ENDPOINT: p.vpc_endpoint,
         aws.LOG_GROUP: lambda r: p.log_group(r, flow_targets),
         **{t: p.load_balancer for t in aws.LOAD_BALANCERS},
