@@ -7,6 +7,13 @@ import re
 from functools import cache
 from typing import Any
 
+# Loaded with the pack, not on first use: importing policy_sentry loads its IAM database (~0.2 s of
+# CPU), which in the first Analyze of an IAM document held up the pack's other worker threads.
+from policy_sentry.querying.actions import (
+    get_actions_for_service,
+    get_actions_that_support_wildcard_arns_only,
+    get_actions_with_access_level,
+)
 from pulumi_policy import Severity
 
 from . import _aws as aws
@@ -163,22 +170,16 @@ def iam_no_admin_policies(stack: Stack, cfg: Config, out: Findings) -> None:
 
 @cache
 def _wildcard_only(service: str) -> frozenset[str]:
-    from policy_sentry.querying.actions import get_actions_that_support_wildcard_arns_only
-
     return frozenset(a.lower() for a in get_actions_that_support_wildcard_arns_only(service))
 
 
 @cache
 def _permissions_management_actions(service: str) -> frozenset[str]:
-    from policy_sentry.querying.actions import get_actions_with_access_level
-
     return frozenset(a.lower() for a in get_actions_with_access_level(service, "Permissions management"))
 
 
 @cache
 def _service_actions(service: str) -> tuple[str, ...]:
-    from policy_sentry.querying.actions import get_actions_for_service
-
     return tuple(a.lower() for a in get_actions_for_service(service))
 
 
