@@ -51,8 +51,9 @@ class StrictModel(BaseModel):
     Strict: a value must already have its field's type, as YAML (through the JSON Pulumi hands
     the program) gives it. Lax pydantic would turn ``flowLogs: "yes"`` into true and
     ``memory: "4096"`` into 4096; strict refuses both, and an integer where a number is meant
-    (``latencyP95Seconds: 2``) stays acceptable. The docstring under each field is its
-    description."""
+    (``latencyP95Seconds: 2``) stays acceptable. The docstring under each field documents it:
+    the README's configuration table is generated from them (tools/readme.py reads them from the
+    source; pydantic's ``use_attribute_docstrings`` would parse them at every import)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -60,7 +61,6 @@ class StrictModel(BaseModel):
         strict=True,
         alias_generator=alias_generators.to_camel,
         populate_by_name=True,
-        use_attribute_docstrings=True,
     )
 
 

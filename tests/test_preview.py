@@ -21,7 +21,7 @@ from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from tools.mocks import SECRET_PLACEHOLDER, load_stack_config, to_wire
-from tools.preview import cli
+from tools.preview import cli, cost, program
 from tools.preview.analyzer import (
     AnalyzedResource,
     Diagnostic,
@@ -352,6 +352,27 @@ def test_the_cost_model_gets_the_resources_the_pack_gets_unknowns_as_sentinels()
     assert deserialize_properties(view["properties"]) == deserialize_properties(
         json_format.MessageToDict(request.resources[0].properties)
     )
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_cost_model_reads_each_property_as_pulumi_policy_hands_it_to_a_policy(stack):
+    """The model's process does not import pulumi_policy: the preview reads the properties for it,
+    and must read them as the SDK does (secrets unwrapped, unknowns kept), on every resource of a
+    real stack, new or existing, plus a secret at every depth."""
+    from pulumi_policy import deserialize as sdk
+
+    assert (cost.SIG_KEY, cost.SECRET_SIG) == (sdk.SPECIAL_SIG_KEY, sdk.SPECIAL_SECRET_SIG)
+    secret = {sdk.SPECIAL_SIG_KEY: sdk.SPECIAL_SECRET_SIG, "value": {"password": "p", "n": 1.0}}
+    nested = {"a": secret, "b": [secret, {"c": secret}], "d": None}
+    assert cost.policy_view(nested) == sdk.deserialize_properties(nested)
+    assert cost.policy_view(nested)["b"][1] == {"c": {"password": "p", "n": 1.0}}
+    for new_stack in (False, True):
+        files = program.load_files(ROOT, stack)
+        resources = program.run(ROOT, stack, files, new_stack=new_stack).resources
+        for view in stack_view(stack_request(resources)):
+            assert cost.policy_view(view["properties"]) == sdk.deserialize_properties(view["properties"]), (
+                view["urn"]
+            )
 
 
 def test_a_service_of_unknown_size_is_unpriced_not_free():

@@ -22,10 +22,14 @@ sentence of the field's docstring.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
+import functools
+import inspect
 import json
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +84,29 @@ def config_rows() -> list[Row]:
     return rows
 
 
+@functools.cache
+def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """The docstring under each field of ``model`` and its bases, by field name. Read from the
+    source here rather than by pydantic at every import of the program (``use_attribute_docstrings``
+    costs each preview about 50 ms), since only this table needs them."""
+    found: dict[str, str] = {}
+    for cls in reversed(model.__mro__):  # a subclass's docstring wins over its base's
+        if not issubclass(cls, BaseModel) or cls.__module__.startswith("pydantic."):
+            continue
+        (body,) = ast.parse(textwrap.dedent(inspect.getsource(cls))).body
+        assert isinstance(body, ast.ClassDef)
+        for field, after in zip(body.body, body.body[1:], strict=False):
+            if (
+                isinstance(field, ast.AnnAssign)
+                and isinstance(field.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                found[field.target.id] = inspect.cleandoc(after.value.value)
+    return found
+
+
 def _rows(model: type[BaseModel], prefix: str, given: Mapping[str, Any]) -> Iterator[Row]:
     """The rows of ``model``'s fields under ``prefix``; ``given`` holds, per environment, the
     mapping of defaults at this level (or a value that is not one, where none applies)."""
@@ -89,7 +116,8 @@ def _rows(model: type[BaseModel], prefix: str, given: Mapping[str, Any]) -> Iter
             path = "aws:region" if name == "region" else f"{NAMESPACE}:{key}"
         else:
             path = f"{prefix}.{key}"
-        if not field.description:
+        description = field_docstrings(model).get(name)
+        if not description:
             raise ValueError(f"{model.__name__}.{name} ({path}) has no docstring to document it with")
         inner = {
             env: g.get(key, PydanticUndefined) if isinstance(g, Mapping) else PydanticUndefined
@@ -99,7 +127,7 @@ def _rows(model: type[BaseModel], prefix: str, given: Mapping[str, Any]) -> Iter
             path,
             _words(field.annotation, field.metadata),
             tuple(_default(inner[env], field) for env in ENVIRONMENTS),
-            _first_sentence(field.description),
+            _first_sentence(description),
             (model, name),
         )
         sub = nested_model(field.annotation)

@@ -9,9 +9,10 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent import futures
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from . import program
 from .analyzer import (
@@ -41,6 +42,7 @@ from .cost import (
 from .render import REPORT_WIDTH, Style, failed, render
 
 ROOT = Path(__file__).resolve().parents[2]
+_T = TypeVar("_T")
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 
@@ -134,6 +136,16 @@ def _cost_settings(
     return None, region, {}
 
 
+def _in_background(fn: Callable[..., _T], *args: Any) -> futures.Future[_T]:
+    """``fn(*args)`` in a thread of its own. Nothing joins it: when the analysis fails first, the
+    cost model's process is stopped, which ends the wait of the thread."""
+    pool = futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], list[str]]:
     """Run everything; returns the JSON document and the packs' log lines. Raises
     program.ProgramError / PolicyPackError / CostModelError for exit 2."""
@@ -202,17 +214,23 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
         t = time.perf_counter()  # what analysis remains after the program: AnalyzeStack, mostly
         providers = {r.urn: r for r in result.resources if r.type.startswith("pulumi:providers:")}
         stack = stack_request(result.resources, providers)
+        estimating: futures.Future[dict[str, Any]] | None = None
+        if cost_model is not None:
+            usage, region, ceilings = _cost_settings(packs, files.config)
+            # The resources exactly as the pack's AnalyzeStack gets them: the estimate and the
+            # cost-ceiling verdict are one computation over one input. The model prices them in
+            # its process while the packs analyze the stack in theirs.
+            advice = ADVICE_ALWAYS if args.cost_advice else ADVICE_OVER_CEILING
+            estimating = _in_background(
+                cost_model.estimate, stack_view(stack), usage, region, ceilings, advice, before
+            )
         diagnostics = analysis.finish(result.resources, stack)
         timings["policies"] = time.perf_counter() - t
 
         cost: dict[str, Any] | None = None
-        if cost_model is not None:
-            t = time.perf_counter()
-            usage, region, ceilings = _cost_settings(packs, files.config)
-            # The resources exactly as the pack's AnalyzeStack got them: the estimate and the
-            # cost-ceiling verdict are one computation over one input.
-            advice = ADVICE_ALWAYS if args.cost_advice else ADVICE_OVER_CEILING
-            cost = cost_model.estimate(stack_view(stack), usage, region, ceilings, advice, before)
+        if estimating is not None:
+            t = time.perf_counter()  # the wait for the estimate once the packs are done
+            cost = estimating.result()
             if ceilings:
                 cost["ceiling"] = ceilings
             if "advice" in cost:

@@ -3,11 +3,12 @@
 Hook: a pack that ships a package ``<pack>/<pkg>/cost_model/`` (or ``<pack>/cost_model/``)
 exporting ``estimate(resources, usage=..., region=...)`` gets it used. The model runs in a
 subprocess of the pack's interpreter with the pack directory as working directory (the preview
-never imports pack code), is started early so its imports overlap the program run, and receives
-the resources on stdin as mappings ``{type, name, urn, outputs, parent, dependencies,
+never imports pack code), is started early at low priority so its imports overlap the program
+run without slowing it, prices the stack while the packs run AnalyzeStack, and receives the
+resources on stdin as mappings ``{type, name, urn, outputs, parent, dependencies,
 propertyDependencies, protect}``: the very resources of the AnalyzeStack request the pack gets,
-their properties read by pulumi_policy as the pack reads them (values unknown before deployment
-stay pulumi_policy's unknown sentinels). Its answer (an object with ``to_dict()`` or a mapping)
+their properties as pulumi_policy hands them to a policy (secrets unwrapped, values unknown before
+deployment kept as pulumi_policy's unknown sentinels), so the model need not import pulumi_policy. Its answer (an object with ``to_dict()`` or a mapping)
 must hold ``currency, baselineMonthly, peakMonthly, items, unpriced``. Usage assumptions and the
 price region come from the config of the pack's ``cost-ceiling`` policy (``usage``, ``region``),
 so the summary and the ceiling policy's verdict are one computation over one input; the region
@@ -37,14 +38,15 @@ from .analyzer import PolicyConfig
 COST_POLICY = "cost-ceiling"
 
 _SCRIPT = """
-import gc, importlib, json, sys
+import gc, importlib, json, os, sys
 gc.disable()  # a one-shot process, as the preview's own (see tools/preview/__main__.py)
-from pulumi_policy.deserialize import deserialize_properties
+# Imported while the program runs, but only on CPU the program and the packs leave idle; once
+# the estimate is asked for, the program is done and there is a core to spare.
+if hasattr(os, "nice"):
+    os.nice(10)
 sys.path.insert(0, ".")
 model = importlib.import_module(sys.argv[1])
 request = json.loads(sys.stdin.read())
-for r in request["resources"]:
-    r["outputs"] = deserialize_properties(r.pop("properties"))
 usage, region = request.get("usage") or None, request["region"]
 est = model.estimate(request["resources"], usage=usage, region=region)
 def plain(x):
@@ -70,6 +72,24 @@ sys.stdout.write(json.dumps(out))
 ADVICE_ALWAYS, ADVICE_OVER_CEILING = "always", "over-ceiling"
 
 REQUIRED_KEYS = ("currency", "baselineMonthly", "peakMonthly", "items", "unpriced")
+
+# How the property wire format marks a secret: pulumi_policy.deserialize's SPECIAL_SIG_KEY and
+# SPECIAL_SECRET_SIG (a test holds them equal).
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def policy_view(value: Any) -> Any:
+    """A property of an AnalyzeStack request as pulumi_policy's ``deserialize_properties`` gives it
+    to a policy: secrets unwrapped, unknown sentinels kept. Assets and archives stay their wire
+    mappings (the SDK would make ``pulumi.Asset`` objects of them; no cost model prices them)."""
+    if isinstance(value, list):
+        return [policy_view(v) for v in value]
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return policy_view(value["value"])
+        return {k: policy_view(v) for k, v in value.items()}
+    return value
 
 
 class CostModelError(Exception):
@@ -114,7 +134,11 @@ class CostModel:
         "advice", and with ``before`` (an earlier preview's document) the change under "change"."""
         request = json.dumps(
             {
-                "resources": list(resources),
+                "resources": [
+                    {k: v for k, v in r.items() if k != "properties"}
+                    | {"outputs": policy_view(r["properties"])}
+                    for r in resources
+                ],
                 "usage": usage,
                 "region": region,
                 "ceilings": dict(ceilings or {}),
