@@ -22,7 +22,7 @@ import pulumi_aws as aws
 
 import session_manager
 from components.backup import BackupPolicy, daily_backups
-from components.outputs import register_typed_outputs
+from components.component import WwhdComponent
 from components.roles import instance_role
 from iam_document import policy_document
 
@@ -198,7 +198,7 @@ class FreeSpaceMetric:
     the dimensions stay the same across instance replacements."""
 
 
-class WwhdContainerHost(pulumi.ComponentResource):
+class WwhdContainerHost(WwhdComponent[WwhdContainerHostArgs], token=TOKEN):
     """One ECS container instance (Graviton by default) in a private subnet, from the
     ECS-optimized Amazon Linux 2023 AMI: IMDSv2 only, no public address, no SSH key (Session
     Manager instead), in an Auto Scaling group of exactly one. At boot it attaches the stack's
@@ -243,10 +243,7 @@ class WwhdContainerHost(pulumi.ComponentResource):
     backup_role_arn: pulumi.Output[str]
     """The role AWS Backup assumes (also for the restore jobs an operator starts)."""
 
-    def __init__(self, name: str, args: WwhdContainerHostArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
+    def _build(self, name: str, args: WwhdContainerHostArgs) -> None:
         host_id = f"{pulumi.get_stack()}/{name}"
         metric = FreeSpaceMetric(
             namespace=metric_namespace(pulumi.get_stack(), name),
@@ -287,12 +284,12 @@ class WwhdContainerHost(pulumi.ComponentResource):
             description=f"W.W.H.D. {name}: ECS agent, Session Manager, its data volume",
             policy=lambda account: instance_policy(account, boot, key_alias=args.key_alias, host_id=host_id),
             boundary=args.permissions_boundary,
-            opts=child,
+            opts=self._child,
         )
 
         image_id: pulumi.Input[str] = (
             args.image_id
-            or aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=invoke).value
+            or aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=self._invoke).value
         )
         script = volume.id.apply(lambda volume_id: user_data(boot, volume_id))
         instance_tags = {**args.tags, "Name": name, HOST_TAG: host_id}
@@ -339,7 +336,7 @@ class WwhdContainerHost(pulumi.ComponentResource):
                 for kind in ("instance", "volume")
             ],
             update_default_version=True,
-            opts=child,
+            opts=self._child,
         )
 
         group = aws.autoscaling.Group(
@@ -396,7 +393,6 @@ class WwhdContainerHost(pulumi.ComponentResource):
         self.backup_vault_name = backups.vault.name
         self.backup_vault_arn = backups.vault.arn
         self.backup_role_arn = backups.role.arn
-        register_typed_outputs(self)
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.backup import BackupPolicy, daily_backups
-from components.outputs import register_typed_outputs
+from components.component import WwhdComponent
 from iam_document import policy_document
 from stack_config import StorageConfig
 
@@ -90,7 +90,7 @@ class WwhdDataVolumeArgs:
             raise ValueError("invalid WwhdDataVolumeArgs: " + "; ".join(problems))
 
 
-class WwhdDataVolume(pulumi.ComponentResource):
+class WwhdDataVolume(WwhdComponent[WwhdDataVolumeArgs], token=TOKEN):
     """One encrypted EFS file system with a directory per writer, reachable only over TLS,
     only through each writer's access point, only by the task role that owns it; backed up
     daily by AWS Backup into a vault sealed with the stack key (and optionally copied to a
@@ -128,10 +128,8 @@ class WwhdDataVolume(pulumi.ComponentResource):
     backup_role_arn: pulumi.Output[str]
     """The role AWS Backup assumes: its backup jobs, and the restore jobs an operator starts."""
 
-    def __init__(self, name: str, args: WwhdDataVolumeArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdDataVolumeArgs) -> None:
         storage = args.storage
-        child = pulumi.ResourceOptions(parent=self)
         protected = pulumi.ResourceOptions(parent=self, protect=storage.protect)
 
         fs = aws.efs.FileSystem(
@@ -159,7 +157,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
             f"{name}-efs-auto-backup",
             file_system_id=fs.id,
             backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="DISABLED"),
-            opts=child,
+            opts=self._child,
         )
 
         subnet_ids = pulumi.Output.from_input(args.private_subnet_ids)
@@ -169,7 +167,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
                 file_system_id=fs.id,
                 subnet_id=subnet_ids.apply(lambda ids, i=i: _nth_subnet(ids, i, args.subnet_count)),
                 security_groups=[args.efs_security_group_id],
-                opts=child,
+                opts=self._child,
             )
             for i in range(args.subnet_count)
         ]
@@ -204,7 +202,6 @@ class WwhdDataVolume(pulumi.ComponentResource):
         self.backup_plan_id = backups.plan.id
         self.copy_vault_arn = backups.copy_vault.arn if backups.copy_vault is not None else None
         self.backup_role_arn = backups.role.arn
-        register_typed_outputs(self)
 
     def admit(self, writers: Sequence[Writer]) -> aws.efs.FileSystemPolicy:
         """The file system policy, once the writers' task roles exist (EFS rejects a policy that
@@ -230,7 +227,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
             # deploying principal out of PutFileSystemPolicy; a policy that would is a bug to
             # surface, not to bypass. (The provider retries while a new role's ARN propagates.)
             bypass_policy_lockout_safety_check=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
     def _access_point(self, name: str, writer: str, fs: aws.efs.FileSystem, root: str) -> aws.efs.AccessPoint:
@@ -247,7 +244,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
                 ),
             ),
             tags={"Name": f"{name}-{writer}"},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
 

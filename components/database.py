@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.outputs import register_typed_outputs
+from components.component import WwhdComponent
 from components.roles import service_role
 from stack_config import LOG_RETENTION_DAYS, DatabaseConfig
 
@@ -87,7 +87,7 @@ class WwhdDatabaseArgs:
             raise ValueError("invalid WwhdDatabaseArgs: " + "; ".join(problems))
 
 
-class WwhdDatabase(pulumi.ComponentResource):
+class WwhdDatabase(WwhdComponent[WwhdDatabaseArgs], token=TOKEN):
     """The API's relational store in stacks that scale the API past one task (prod): SQLite on
     EFS cannot have two writers, PostgreSQL can.
 
@@ -113,17 +113,15 @@ class WwhdDatabase(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     """ARN of the instance."""
 
-    def __init__(self, name: str, args: WwhdDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdDatabaseArgs) -> None:
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
         identifier = db_identifier(name, pulumi.get_stack())
 
         subnets = aws.rds.SubnetGroup(
             f"{name}-db-subnets",
             description="W.W.H.D. PostgreSQL: private subnets only",
             subnet_ids=args.private_subnet_ids,
-            opts=child,
+            opts=self._child,
         )
         parameters = aws.rds.ParameterGroup(
             f"{name}-db-params",
@@ -137,7 +135,7 @@ class WwhdDatabase(pulumi.ComponentResource):
                     name="rds.force_ssl", value="1", apply_method="pending-reboot"
                 ),
             ],
-            opts=child,
+            opts=self._child,
         )
 
         # RDS would create these itself, unencrypted and kept forever: create them first.
@@ -147,7 +145,7 @@ class WwhdDatabase(pulumi.ComponentResource):
                 name=f"/aws/rds/instance/{identifier}/{export}",
                 kms_key_id=args.key_arn,
                 retention_in_days=args.log_retention_days,
-                opts=child,
+                opts=self._child,
             )
             for export in LOG_EXPORTS
         ]
@@ -159,13 +157,13 @@ class WwhdDatabase(pulumi.ComponentResource):
                 principal=MONITORING_PRINCIPAL,
                 description="W.W.H.D. PostgreSQL: Enhanced Monitoring publishes OS metrics",
                 boundary=args.permissions_boundary,
-                opts=child,
+                opts=self._child,
             )
             aws.iam.RolePolicyAttachment(
                 f"{name}-db-monitoring-policy",
                 role=monitoring_role.name,
                 policy_arn=ENHANCED_MONITORING_POLICY,
-                opts=child,
+                opts=self._child,
             )
 
         protect = cfg.deletion_protection
@@ -232,7 +230,7 @@ class WwhdDatabase(pulumi.ComponentResource):
             type="String",
             value=instance.address,
             description="Host name of the W.W.H.D. PostgreSQL instance (DB_HOST of the API)",
-            opts=child,
+            opts=self._child,
         )
 
         self.address = instance.address
@@ -241,7 +239,6 @@ class WwhdDatabase(pulumi.ComponentResource):
         self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
         self.identifier = instance.identifier
         self.arn = instance.arn
-        register_typed_outputs(self)
 
 
 def _secret_arn(secrets: Sequence[Any] | None) -> str:

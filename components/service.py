@@ -12,9 +12,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import service_iam as iam
+from components.component import WwhdComponent
 from components.legacy import NONE, Legacy
 from components.load_balancer import ip_target_group
-from components.outputs import register_typed_outputs
 from iam_document import policy_document
 
 TOKEN = "wwhd:index:WwhdService"
@@ -287,7 +287,7 @@ class WwhdServiceArgs:
 # --- the component ------------------------------------------------------------------------------
 
 
-class WwhdService(pulumi.ComponentResource):
+class WwhdService(WwhdComponent[WwhdServiceArgs], token=TOKEN):
     """One ECS service with its own task and execution roles, log groups, task definition,
     optional target group and listener rule, Cloud Map record and target-tracking autoscaling.
 
@@ -314,13 +314,11 @@ class WwhdService(pulumi.ComponentResource):
     target_group_arn_suffix: pulumi.Output[str] | None
     """The TargetGroup dimension of its target group (routed services), else None."""
 
-    def __init__(self, name: str, args: WwhdServiceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdServiceArgs) -> None:
         self._name, self._args = name, args
         legacy = args.legacy
         region = args.cluster.region
-        invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws.get_caller_identity_output(opts=self._invoke).account_id
         scope = account.apply(lambda a: iam.Scope(region, a, args.encryption.key_alias))
         permissions = args.permissions
 
@@ -415,7 +413,6 @@ class WwhdService(pulumi.ComponentResource):
         self.target_group_arn_suffix = (
             pulumi.Output.from_input(target_group.arn_suffix) if target_group is not None else None
         )
-        register_typed_outputs(self)
 
     # --- children -------------------------------------------------------------------------------
 
