@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.backup import BackupPolicy, daily_backups
+from components.backup import BackupPolicy, DailyBackups
 from components.component import WwhdComponent
 from iam_document import policy_document
 from stack_config import StorageConfig
@@ -117,16 +117,9 @@ class WwhdDataVolume(WwhdComponent[WwhdDataVolumeArgs], token=TOKEN):
     """Its ARN; None unless ``qdrant_on_efs``."""
     service_access_points: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]
     """Extra services' access points by service name: (id, ARN)."""
-    backup_vault_name: pulumi.Output[str]
-    """The backup vault in the stack's region."""
-    backup_vault_arn: pulumi.Output[str]
-    """Its ARN."""
-    backup_plan_id: pulumi.Output[str]
-    """The daily backup plan."""
-    copy_vault_arn: pulumi.Output[str] | None
-    """The vault in ``storage.backup_copy_region``; None when no copy region is configured."""
-    backup_role_arn: pulumi.Output[str]
-    """The role AWS Backup assumes: its backup jobs, and the restore jobs an operator starts."""
+    backups: DailyBackups
+    """Its daily backups: the vaults (a copy in ``storage.backup_copy_region``, if any), the plan
+    and the role AWS Backup assumes."""
 
     def _build(self, name: str, args: WwhdDataVolumeArgs) -> None:
         storage = args.storage
@@ -180,15 +173,6 @@ class WwhdDataVolume(WwhdComponent[WwhdDataVolumeArgs], token=TOKEN):
         }
         self._name, self._fs = name, fs
 
-        backups = daily_backups(
-            self,
-            name,
-            args.backups,
-            resources=[fs.arn],
-            selection="efs",
-            what="the data volume",
-        )
-
         self.file_system_id = fs.id
         self.file_system_arn = fs.arn
         self.mount_target_ids = pulumi.Output.all(*[mt.id for mt in mount_targets])
@@ -197,11 +181,7 @@ class WwhdDataVolume(WwhdComponent[WwhdDataVolumeArgs], token=TOKEN):
         self.qdrant_access_point_id = qdrant_ap.id if qdrant_ap is not None else None
         self.qdrant_access_point_arn = qdrant_ap.arn if qdrant_ap is not None else None
         self.service_access_points = {svc: (ap.id, ap.arn) for svc, ap in service_aps.items()}
-        self.backup_vault_name = backups.vault.name
-        self.backup_vault_arn = backups.vault.arn
-        self.backup_plan_id = backups.plan.id
-        self.copy_vault_arn = backups.copy_vault.arn if backups.copy_vault is not None else None
-        self.backup_role_arn = backups.role.arn
+        self.backups = args.backups.back_up(self, name, [fs.arn], selection="efs", what="the data volume")
 
     def admit(self, writers: Sequence[Writer]) -> aws.efs.FileSystemPolicy:
         """The file system policy, once the writers' task roles exist (EFS rejects a policy that

@@ -55,6 +55,15 @@ class WwhdLoadBalancerArgs:
     """Port of the API tasks (targets are task IPs)."""
 
 
+@dataclass(frozen=True)
+class TargetGroupRef:
+    """A target group as a service attaches to it and the alarms watch it."""
+
+    arn: pulumi.Input[str]
+    arn_suffix: pulumi.Input[str]
+    """``targetgroup/<name>/<id>``: the request-count scaling label and the alarms' dimension."""
+
+
 def ip_target_group(
     name: str,
     *,
@@ -64,11 +73,11 @@ def ip_target_group(
     deregistration_delay: int,
     stickiness: bool,
     opts: pulumi.ResourceOptions,
-) -> aws.lb.TargetGroup:
+) -> TargetGroupRef:
     """An HTTP target group of task IPs (awsvpc tasks register by address), healthy after 2
     checks answered 200 at ``health_check_path``, unhealthy after 3 failed. With
     ``stickiness`` a load-balancer cookie keeps a client on one task for a day."""
-    return aws.lb.TargetGroup(
+    group = aws.lb.TargetGroup(
         name,
         port=port,
         protocol="HTTP",
@@ -91,6 +100,7 @@ def ip_target_group(
         ),
         opts=opts,
     )
+    return TargetGroupRef(arn=group.arn, arn_suffix=group.arn_suffix)
 
 
 class WwhdLoadBalancer(WwhdComponent[WwhdLoadBalancerArgs], token=TOKEN, internal=("listeners",)):
@@ -107,10 +117,9 @@ class WwhdLoadBalancer(WwhdComponent[WwhdLoadBalancerArgs], token=TOKEN, interna
     """``app/<name>/<id>``: the LoadBalancer dimension of its CloudWatch metrics."""
     dns_name: pulumi.Output[str]
     """The ALB's DNS name."""
-    target_group_arn: pulumi.Output[str]
-    """ARN of the API target group."""
-    target_group_arn_suffix: pulumi.Output[str]
-    """``targetgroup/<name>/<id>``: the TargetGroup dimension of its metrics."""
+    target_group: TargetGroupRef
+    """The API's target group, the default backend: its ARN, and its ``targetgroup/<name>/<id>``
+    suffix (the TargetGroup dimension of its metrics)."""
     url: pulumi.Output[str]
     """Where clients reach the API: ``https://<domain>``, ``https://<alb dns>`` or, plain
     HTTP in dev, ``http://<alb dns>``."""
@@ -207,8 +216,7 @@ class WwhdLoadBalancer(WwhdComponent[WwhdLoadBalancerArgs], token=TOKEN, interna
         self.arn = alb.arn
         self.arn_suffix = alb.arn_suffix
         self.dns_name = alb.dns_name
-        self.target_group_arn = target_group.arn
-        self.target_group_arn_suffix = target_group.arn_suffix
+        self.target_group = target_group
 
     def _certificate(
         self, name: str, domain: str, zone_id: str, alb: aws.lb.LoadBalancer

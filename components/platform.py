@@ -15,7 +15,7 @@ from components.bucket import private_bucket, whole_bucket_rule
 from components.component import WwhdComponent
 from components.legacy import NONE, Legacy
 from components.load_balancer import WwhdLoadBalancer, WwhdLoadBalancerArgs
-from components.service import ClusterRef, TargetGroupRef, capacity_provider_strategy
+from components.service import ClusterRef, capacity_provider_strategy
 from stack_config import LoadBalancerConfig
 
 TOKEN = "wwhd:index:WwhdPlatform"
@@ -116,7 +116,7 @@ class WwhdPlatformArgs:
 class WwhdPlatform(
     WwhdComponent[WwhdPlatformArgs],
     token=TOKEN,
-    internal=("cluster", "load_balancer", "default_target_group"),
+    internal=("cluster", "load_balancer"),
 ):
     """The cluster (Container Insights, Fargate and Fargate Spot), the internet-facing load
     balancer (HTTPS, HTTP redirected; its default backend), the API image registry, the
@@ -136,8 +136,6 @@ class WwhdPlatform(
     """The repository's name."""
     load_balancer: WwhdLoadBalancer
     """The load balancer component (URL, DNS name, listeners, default target group)."""
-    default_target_group: TargetGroupRef
-    """The default backend's target group."""
     rules_listener_arn: pulumi.Output[str]
     """The listener services add their rules to (HTTPS when there is a certificate)."""
     secret_references: dict[str, str]
@@ -232,9 +230,6 @@ class WwhdPlatform(
         self.repository_url = repository.repository_url
         self.repository_name = repository.name
         self.load_balancer = lb
-        self.default_target_group = TargetGroupRef(
-            arn=lb.target_group_arn, arn_suffix=lb.target_group_arn_suffix
-        )
         self.rules_listener_arn = lb.rules_listener_arn
         self.documents_bucket_name = bucket.bucket
         self.documents_bucket_arn = bucket.arn

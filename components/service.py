@@ -14,7 +14,8 @@ import pulumi_aws as aws
 from components import service_iam as iam
 from components.component import WwhdComponent
 from components.legacy import NONE, Legacy
-from components.load_balancer import ip_target_group
+from components.load_balancer import TargetGroupRef, ip_target_group
+from components.roles import RoleRef
 from iam_document import policy_document
 
 TOKEN = "wwhd:index:WwhdService"
@@ -98,15 +99,6 @@ class ServiceNetwork:
 
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_ids: Sequence[pulumi.Input[str]]
-
-
-@dataclass(frozen=True)
-class TargetGroupRef:
-    """An existing target group (the platform's default backend)."""
-
-    arn: pulumi.Input[str]
-    arn_suffix: pulumi.Input[str]
-    """``targetgroup/<name>/<id>``: the request-count scaling label and the alarms' dimension."""
 
 
 @dataclass(frozen=True)
@@ -301,10 +293,8 @@ class WwhdService(WwhdComponent[WwhdServiceArgs], token=TOKEN):
     """The ECS service's name (the alarms' ServiceName)."""
     task_definition_arn: pulumi.Output[str]
     """The task definition revision the service runs."""
-    task_role_arn: pulumi.Output[str]
+    task_role: RoleRef
     """The task role (what the application may call)."""
-    task_role_name: pulumi.Output[str]
-    """Its name."""
     execution_role_arn: pulumi.Output[str]
     """The execution role (what ECS does to start a task: pull, log, inject secrets)."""
     log_group_name: pulumi.Output[str]
@@ -405,8 +395,7 @@ class WwhdService(WwhdComponent[WwhdServiceArgs], token=TOKEN):
 
         self.service_name = service.name
         self.task_definition_arn = task_definition.arn
-        self.task_role_arn = role_arn(scope, task_role)
-        self.task_role_name = task_role.name
+        self.task_role = RoleRef(arn=role_arn(scope, task_role), name=task_role.name)
         self.execution_role_arn = role_arn(scope, execution_role)
         self.log_group_name = main_logs.name
         self.extra_log_group_names = {key: group.name for key, group in extra_logs.items()}
@@ -459,7 +448,7 @@ class WwhdService(WwhdComponent[WwhdServiceArgs], token=TOKEN):
             actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=group.arn)],
             opts=legacy.options(self, name),
         )
-        return TargetGroupRef(arn=group.arn, arn_suffix=group.arn_suffix)
+        return group
 
     def _service(
         self,
