@@ -482,7 +482,7 @@ def qdrant(
         placement = {
             "efs_volumes": [],
             "ec2": Ec2Placement(
-                storage.instances.placement_constraint,
+                storage.placement_constraint,
                 {c.QDRANT_VOLUME: volume.storage_path, c.QDRANT_SNAPSHOTS_VOLUME: volume.snapshots_path},
             ),
         }

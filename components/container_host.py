@@ -215,14 +215,20 @@ class HostVolume:
     arn: pulumi.Output[str]
     """Its ARN."""
     mount_path: str
-    """Where it is mounted on the host."""
-    storage_path: str
-    """The directory the task bind-mounts as Qdrant's storage (``<mount>/storage``)."""
-    snapshots_path: str
-    """The directory for Qdrant's snapshots (``<mount>/snapshots``), on the volume rather than
-    the root disk."""
+    """Where it is mounted on the host: the boot script makes Qdrant's directories below it."""
     free_space: FreeSpaceMetric
     """The CloudWatch agent's metric of the volume, for the free-space alarm."""
+
+    @property
+    def storage_path(self) -> str:
+        """The directory the task bind-mounts as Qdrant's storage (``<mount>/storage``)."""
+        return f"{self.mount_path}/storage"
+
+    @property
+    def snapshots_path(self) -> str:
+        """The directory for Qdrant's snapshots (``<mount>/snapshots``), on the volume rather
+        than the root disk."""
+        return f"{self.mount_path}/snapshots"
 
 
 @dataclass(frozen=True)
@@ -233,8 +239,6 @@ class HostInstances:
     """The Auto Scaling group (the alarms' AutoScalingGroupName)."""
     group_arn: pulumi.Output[str]
     """Its ARN (an ECS capacity provider takes it)."""
-    placement_constraint: str
-    """``attribute:wwhd.role == qdrant``: the task's ``memberOf`` placement constraint."""
     launch_template_id: pulumi.Output[str]
     """The launch template."""
     role_arn: pulumi.Output[str]
@@ -259,7 +263,10 @@ class WwhdContainerHost(WwhdComponent[WwhdContainerHostArgs], token=TOKEN):
     volume: HostVolume
     """The data volume: its id, mount point, Qdrant's directories, its free-space metric."""
     instances: HostInstances
-    """The Auto Scaling group, its launch template, the instance role and placement attribute."""
+    """The Auto Scaling group, its launch template, the instance role and profile."""
+    placement_constraint: str
+    """``attribute:wwhd.role == qdrant``: the task's ``memberOf`` placement constraint, which
+    only this host's instances meet (they carry the attribute once the volume is mounted)."""
     backups: DailyBackups
     """The volume's daily backups (the role is also the one for the restore jobs an operator
     starts)."""
@@ -387,22 +394,15 @@ class WwhdContainerHost(WwhdComponent[WwhdContainerHostArgs], token=TOKEN):
         self.backups = args.backups.back_up(
             self, name, [volume.arn], selection="ebs", what=f"the {name} data volume"
         )
-        self.volume = HostVolume(
-            id=volume.id,
-            arn=volume.arn,
-            mount_path=args.mount_path,
-            storage_path=f"{args.mount_path}/storage",
-            snapshots_path=f"{args.mount_path}/snapshots",
-            free_space=metric,
-        )
+        self.volume = HostVolume(id=volume.id, arn=volume.arn, mount_path=args.mount_path, free_space=metric)
         self.instances = HostInstances(
             group_name=group.name,
             group_arn=group.arn,
-            placement_constraint=args.placement_constraint,
             launch_template_id=template.id,
             role_arn=host_role.role.arn,
             profile_name=host_role.profile.name,
         )
+        self.placement_constraint = args.placement_constraint
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------

@@ -371,7 +371,7 @@ def test_outputs(mocks: RecordingMonitor) -> None:
     assert resolve(volume.id) == mocks.one(EBS_VOLUME).outputs["id"]
     assert resolve(instances.group_name) == "wwhd-qdrant-host-test"
     assert resolve(instances.profile_name) == mocks.one(INSTANCE_PROFILE).outputs["name"]
-    assert instances.placement_constraint == "attribute:wwhd.role == qdrant"
+    assert host.placement_constraint == "attribute:wwhd.role == qdrant"
     assert (volume.mount_path, volume.storage_path, volume.snapshots_path) == (
         "/var/lib/qdrant",
         "/var/lib/qdrant/storage",
@@ -388,8 +388,8 @@ def test_outputs(mocks: RecordingMonitor) -> None:
     assert host.backups.copy_vault_arn is None
     component = next(r for r in mocks.registrations if r.type == "wwhd:index:WwhdContainerHost")
     outputs = mocks.outputs[component.urn]
-    assert set(outputs) == {"volume", "instances", "backups"}
-    assert outputs["instances"]["placement_constraint"] == instances.placement_constraint
+    assert set(outputs) == {"volume", "instances", "placement_constraint", "backups"}
+    assert outputs["placement_constraint"] == host.placement_constraint
     assert outputs["volume"]["free_space"]["dimensions"] == {"path": "/var/lib/qdrant"}
     assert outputs["backups"]["role_arn"] == backup_role.outputs["arn"]
 
