@@ -69,14 +69,15 @@ def ip_target_group(
     *,
     port: int,
     vpc_id: pulumi.Input[str],
-    health_check_path: str,
     deregistration_delay: int,
     stickiness: bool,
     opts: pulumi.ResourceOptions,
+    health_check_path: str = HEALTH_CHECK_PATH,
 ) -> TargetGroupRef:
     """An HTTP target group of task IPs (awsvpc tasks register by address), healthy after 2
-    checks answered 200 at ``health_check_path``, unhealthy after 3 failed. With
-    ``stickiness`` a load-balancer cookie keeps a client on one task for a day."""
+    checks answered 200 at ``health_check_path`` (default ``/health``, the API's), unhealthy
+    after 3 failed. With ``stickiness`` a load-balancer cookie keeps a client on one task for
+    a day."""
     group = aws.lb.TargetGroup(
         name,
         port=port,
@@ -161,7 +162,6 @@ class WwhdLoadBalancer(WwhdComponent[WwhdLoadBalancerArgs], token=TOKEN, interna
             f"{name}-api",
             port=args.container_port,
             vpc_id=args.vpc_id,
-            health_check_path=HEALTH_CHECK_PATH,
             deregistration_delay=cfg.deregistration_delay,
             stickiness=cfg.stickiness,
             opts=self._child,

@@ -14,7 +14,7 @@ import pulumi_aws as aws
 from components import service_iam as iam
 from components.component import WwhdComponent
 from components.legacy import NONE, Legacy
-from components.load_balancer import TargetGroupRef, ip_target_group
+from components.load_balancer import HEALTH_CHECK_PATH, TargetGroupRef, ip_target_group
 from components.roles import RoleRef
 from iam_document import policy_document
 
@@ -127,8 +127,8 @@ class Route:
     """Host header of the rule."""
     priority: int | None = None
     """Rule priority (lower wins)."""
-    health_check_path: str = "/health"
-    """What the new target group probes."""
+    health_check_path: str = HEALTH_CHECK_PATH
+    """What the new target group probes. Default /health."""
     deregistration_delay: int = 30
     """Seconds the load balancer drains a task before deregistering it."""
     stickiness: bool = True
