@@ -40,18 +40,6 @@ def ia_transition(days: int) -> str:
 
 
 @dataclass(frozen=True)
-class Writer:
-    """A service that writes through one access point."""
-
-    sid: str
-    """Statement id in the file system policy."""
-    role_arn: pulumi.Input[str]
-    """Its task role."""
-    access_point_arn: pulumi.Input[str]
-    """The only access point it may mount through."""
-
-
-@dataclass(frozen=True)
 class WwhdDataVolumeArgs:
     """What the data volume is built from."""
 
@@ -226,6 +214,18 @@ class WwhdDataVolume(WwhdComponent[WwhdDataVolumeArgs], token=TOKEN):
             tags={"Name": f"{name}-{writer}"},
             opts=self._child,
         )
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A service that writes through one access point: what ``WwhdDataVolume.admit`` takes."""
+
+    sid: str
+    """Statement id in the file system policy."""
+    role_arn: pulumi.Input[str]
+    """Its task role."""
+    access_point_arn: pulumi.Input[str]
+    """The only access point it may mount through."""
 
 
 def _nth_subnet(ids: Sequence[str], i: int, count: int) -> str:
