@@ -244,7 +244,6 @@ def qdrant_host_args(base: Foundation) -> WwhdContainerHostArgs:
     assert network.qdrant_host_security_group_id is not None, "the network makes it for placement instance"
     return WwhdContainerHostArgs(
         cluster_name=base.names.cluster,
-        region=cfg.region,
         subnet_id=network.private_subnet_ids.apply(lambda ids: ids[q.subnet_index]),
         availability_zone=network.private_subnet_azs.apply(lambda azs: azs[q.subnet_index]),
         security_group_ids=[network.qdrant_host_security_group_id],
@@ -256,7 +255,6 @@ def qdrant_host_args(base: Foundation) -> WwhdContainerHostArgs:
         architecture=q.host_architecture,
         image_id=q.ami_id,
         volume_gb=q.volume_gb,
-        protect=cfg.storage.protect,
         tags=cfg.stack_tags,
     )
 
@@ -451,7 +449,7 @@ def api(
             port=svc.container_port,
             load_balancer_arn_suffix=lb.arn_suffix,
             listeners=lb.listeners,
-            target_group=platform.default_target_group,
+            target_group=lb.target_group,
         ),
         deployment=Deployment(minimum_healthy, maximum, svc.health_check_grace_seconds),
         legacy=API_LEGACY,
@@ -480,11 +478,12 @@ def qdrant(
         snapshots=on_host,
     )
     if isinstance(storage, WwhdContainerHost):
+        volume = storage.volume
         placement = {
             "efs_volumes": [],
             "ec2": Ec2Placement(
                 storage.placement_constraint,
-                {c.QDRANT_VOLUME: storage.storage_path, c.QDRANT_SNAPSHOTS_VOLUME: storage.snapshots_path},
+                {c.QDRANT_VOLUME: volume.storage_path, c.QDRANT_SNAPSHOTS_VOLUME: volume.snapshots_path},
             ),
         }
     else:
@@ -628,15 +627,15 @@ def writers(
     qdrant_role = api if placement == "sidecar" else qdrant if placement == "service" else None
     found: list[Writer] = []
     if data.api_access_point_arn is not None:
-        found.append(Writer("ApiMountsData", api.task_role_arn, data.api_access_point_arn))
+        found.append(Writer("ApiMountsData", api.task_role.arn, data.api_access_point_arn))
     if data.qdrant_access_point_arn is not None and qdrant_role is not None:
-        found.append(Writer("QdrantMountsQdrant", qdrant_role.task_role_arn, data.qdrant_access_point_arn))
+        found.append(Writer("QdrantMountsQdrant", qdrant_role.task_role.arn, data.qdrant_access_point_arn))
     for name in cfg.efs_services:
         _, ap_arn = data.service_access_points[name]
         found.append(
             Writer(
                 f"Service{name.title().replace('-', '')}MountsItsDirectory",
-                extras[name].task_role_arn,
+                extras[name].task_role.arn,
                 ap_arn,
             )
         )
@@ -663,7 +662,7 @@ def monitoring_args(
             "api",
             "API",
             api.service_name,
-            target_group_arn_suffix=platform.default_target_group.arn_suffix,
+            target_group_arn_suffix=platform.load_balancer.target_group.arn_suffix,
             default_route=True,
             parked=cfg.service.desired_count == 0 and cfg.service.min_count == 0,
         )
@@ -685,7 +684,9 @@ def monitoring_args(
         alb_arn_suffix=platform.load_balancer.arn_suffix,
         services=watched,
         host=WatchedHost(
-            host.asg_name, host.free_space_metric.namespace, dict(host.free_space_metric.dimensions)
+            host.instances.group_name,
+            host.volume.free_space.namespace,
+            dict(host.volume.free_space.dimensions),
         )
         if host is not None
         else None,

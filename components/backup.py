@@ -2,9 +2,9 @@
 optional copy in a second region, the daily plan, the role AWS Backup assumes and the selection.
 
 ``WwhdDataVolume`` (the EFS file system) and ``WwhdContainerHost`` (Qdrant's EBS volume) each
-call ``daily_backups`` once, so both keep the same schedule, windows and retention rules. The
-children are registered under the calling component with names derived from its name, so the
-URNs are what they were before this module existed.
+call ``BackupPolicy.back_up`` once, so both keep the same schedule, windows and retention rules.
+The children are registered under the calling component with names derived from its name, so
+the URNs are what they were before this module existed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,22 @@ BACKUP_MANAGED_POLICIES = {
     "backups": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
     "restores": "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
 }
+
+
+@dataclass(frozen=True)
+class DailyBackups:
+    """What ``BackupPolicy.back_up`` created, as a component's outputs."""
+
+    vault_name: pulumi.Output[str]
+    """The vault of the daily recovery points, in the stack's region."""
+    vault_arn: pulumi.Output[str]
+    """Its ARN."""
+    copy_vault_arn: pulumi.Output[str] | None
+    """The vault in the copy region; None without one."""
+    plan_id: pulumi.Output[str]
+    """The daily backup plan."""
+    role_arn: pulumi.Output[str]
+    """The role AWS Backup assumes: its backup jobs, and the restore jobs an operator starts."""
 
 
 @dataclass(frozen=True)
@@ -55,97 +71,94 @@ class BackupPolicy:
         if self.copy_region == self.region:
             raise ValueError(f"invalid BackupPolicy: copy_region: is the stack's own region {self.region}")
 
+    def back_up(
+        self,
+        parent: pulumi.ComponentResource,
+        name: str,
+        resources: Sequence[pulumi.Input[str]],
+        *,
+        selection: str,
+        what: str,
+    ) -> DailyBackups:
+        """The vault, copy vault, daily plan, role and selection that back ``resources`` up under
+        this policy, children of ``parent`` named after ``name``. ``selection`` is the suffix of
+        the selection's logical name (``<name>-backup-<selection>``); ``what`` is how the role's
+        description names the data (``the data volume``)."""
+        child = pulumi.ResourceOptions(parent=parent)
 
-@dataclass(frozen=True)
-class DailyBackups:
-    """What ``daily_backups`` created."""
+        vault = aws.backup.Vault(
+            f"{name}-vault",
+            kms_key_arn=self.key_arn,
+            force_destroy=False,
+            opts=pulumi.ResourceOptions(parent=parent, protect=self.protect),
+        )
 
-    vault: aws.backup.Vault
-    plan: aws.backup.Plan
-    copy_vault: aws.backup.Vault | None
-    role: aws.iam.Role
+        copy_vault = None
+        copy_actions = None
+        if self.copy_region is not None:
+            # The stack's provider is pinned to its region: the copy vault needs its own.
+            copy_provider = aws.Provider(
+                f"{name}-copy-region",
+                region=self.copy_region,
+                default_tags=aws.ProviderDefaultTagsArgs(tags=dict(self.tags)) if self.tags else None,
+                opts=child,
+            )
+            # No kms_key_arn: the stack key is single-region and a vault can only use a key of
+            # its own region, so the copy is sealed with that region's AWS-managed aws/backup key.
+            copy_vault = aws.backup.Vault(
+                f"{name}-vault-copy",
+                force_destroy=False,
+                opts=pulumi.ResourceOptions(parent=parent, provider=copy_provider, protect=self.protect),
+            )
+            copy_actions = [
+                aws.backup.PlanRuleCopyActionArgs(
+                    destination_vault_arn=copy_vault.arn,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=self.retention_days),
+                )
+            ]
 
-
-def daily_backups(
-    parent: pulumi.ComponentResource,
-    name: str,
-    policy: BackupPolicy,
-    *,
-    resources: Sequence[pulumi.Input[str]],
-    selection: str,
-    what: str,
-) -> DailyBackups:
-    """The vault, copy vault, daily plan, role and selection that back ``resources`` up under
-    ``policy``, children of ``parent``. ``selection`` is the suffix of the selection's logical
-    name (``<name>-backup-<selection>``); ``what`` is how the role's description names the data
-    (``the data volume``)."""
-    child = pulumi.ResourceOptions(parent=parent)
-
-    vault = aws.backup.Vault(
-        f"{name}-vault",
-        kms_key_arn=policy.key_arn,
-        force_destroy=False,
-        opts=pulumi.ResourceOptions(parent=parent, protect=policy.protect),
-    )
-
-    copy_vault = None
-    copy_actions = None
-    if policy.copy_region is not None:
-        # The stack's provider is pinned to its region: the copy vault needs its own.
-        copy_provider = aws.Provider(
-            f"{name}-copy-region",
-            region=policy.copy_region,
-            default_tags=aws.ProviderDefaultTagsArgs(tags=dict(policy.tags)) if policy.tags else None,
+        plan = aws.backup.Plan(
+            f"{name}-backup-plan",
+            rules=[
+                aws.backup.PlanRuleArgs(
+                    rule_name="daily",
+                    target_vault_name=vault.name,
+                    schedule=BACKUP_SCHEDULE,
+                    schedule_expression_timezone="Etc/UTC",
+                    start_window=BACKUP_START_WINDOW_MINUTES,
+                    completion_window=BACKUP_COMPLETION_WINDOW_MINUTES,
+                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=self.retention_days),
+                    copy_actions=copy_actions,
+                )
+            ],
             opts=child,
         )
-        # No kms_key_arn: the stack key is single-region and a vault can only use a key of
-        # its own region, so the copy is sealed with that region's AWS-managed aws/backup key.
-        copy_vault = aws.backup.Vault(
-            f"{name}-vault-copy",
-            force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=parent, provider=copy_provider, protect=policy.protect),
+
+        role = service_role(
+            f"{name}-backup-role",
+            principal=BACKUP_SERVICE_PRINCIPAL,
+            description=f"W.W.H.D. AWS Backup: back up and restore {what}",
+            boundary=self.permissions_boundary,
+            opts=child,
         )
-        copy_actions = [
-            aws.backup.PlanRuleCopyActionArgs(
-                destination_vault_arn=copy_vault.arn,
-                lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=policy.retention_days),
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-backup-role-{job}", role=role.name, policy_arn=arn, opts=child
             )
+            for job, arn in BACKUP_MANAGED_POLICIES.items()
         ]
-
-    plan = aws.backup.Plan(
-        f"{name}-backup-plan",
-        rules=[
-            aws.backup.PlanRuleArgs(
-                rule_name="daily",
-                target_vault_name=vault.name,
-                schedule=BACKUP_SCHEDULE,
-                schedule_expression_timezone="Etc/UTC",
-                start_window=BACKUP_START_WINDOW_MINUTES,
-                completion_window=BACKUP_COMPLETION_WINDOW_MINUTES,
-                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=policy.retention_days),
-                copy_actions=copy_actions,
-            )
-        ],
-        opts=child,
-    )
-
-    role = service_role(
-        f"{name}-backup-role",
-        principal=BACKUP_SERVICE_PRINCIPAL,
-        description=f"W.W.H.D. AWS Backup: back up and restore {what}",
-        boundary=policy.permissions_boundary,
-        opts=child,
-    )
-    attachments = [
-        aws.iam.RolePolicyAttachment(f"{name}-backup-role-{job}", role=role.name, policy_arn=arn, opts=child)
-        for job, arn in BACKUP_MANAGED_POLICIES.items()
-    ]
-    aws.backup.Selection(
-        f"{name}-backup-{selection}",
-        plan_id=plan.id,
-        iam_role_arn=role.arn,
-        resources=list(resources),
-        # Backup assumes the role at the first job: its permissions must be attached first.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=attachments),
-    )
-    return DailyBackups(vault, plan, copy_vault, role)
+        aws.backup.Selection(
+            f"{name}-backup-{selection}",
+            plan_id=plan.id,
+            iam_role_arn=role.arn,
+            resources=list(resources),
+            # Backup assumes the role at the first job: its permissions must be attached first.
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=attachments),
+        )
+        return DailyBackups(
+            vault_name=vault.name,
+            vault_arn=vault.arn,
+            copy_vault_arn=copy_vault.arn if copy_vault is not None else None,
+            plan_id=plan.id,
+            role_arn=role.arn,
+        )

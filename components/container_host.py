@@ -21,8 +21,8 @@ import pulumi
 import pulumi_aws as aws
 
 import session_manager
-from components.backup import BackupPolicy, daily_backups
-from components.outputs import register_typed_outputs
+from components.backup import BackupPolicy, DailyBackups
+from components.component import WwhdComponent
 from components.roles import instance_role
 from iam_document import policy_document
 
@@ -103,8 +103,6 @@ class WwhdContainerHostArgs:
     cluster_name: str
     """The ECS cluster the agent joins (``ECS_CLUSTER``); a physical name known before the
     cluster exists, so the instance role's ECS statements are known at preview."""
-    region: str
-    """AWS region of the stack: ARNs of the role's policy, the agents' endpoints."""
     subnet_id: pulumi.Input[str]
     """The one private subnet of the instance."""
     availability_zone: pulumi.Input[str]
@@ -121,7 +119,8 @@ class WwhdContainerHostArgs:
     """Permissions boundary of every role created here (the bootstrap's
     ``arn:<partition>:iam::<account>:policy/wwhd-workload-boundary``)."""
     backups: BackupPolicy
-    """How the volume is backed up (the stack's one policy, from ``wwhd:storage``)."""
+    """How the volume is backed up (the stack's one policy, from ``wwhd:storage``). It also
+    gives the host its region and the volume its protection: see ``region`` and ``protect``."""
     instance_type: str = "t4g.small"
     """EC2 instance type (a Nitro type of ``architecture``). Default t4g.small (2 vCPU, 2 GiB,
     about 12 USD a month on demand in us-west-2)."""
@@ -139,9 +138,6 @@ class WwhdContainerHostArgs:
     instance_attribute: tuple[str, str] = ("wwhd.role", "qdrant")
     """Custom ECS container instance attribute (``ECS_INSTANCE_ATTRIBUTES``) that the task's
     placement constraint requires. Default ``wwhd.role = qdrant``."""
-    protect: bool = False
-    """Protect the volume from deletion (``backups`` says whether its vaults are). Default False
-    (True in prod)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of the instance and its root volume (the launch template tags what the provider's
     default tags do not reach). Default: none."""
@@ -179,6 +175,18 @@ class WwhdContainerHostArgs:
             raise ValueError(f"invalid {where}: " + "; ".join(problems))
 
     @property
+    def region(self) -> str:
+        """AWS region of the stack (ARNs of the role's policy, the agents' endpoints): the
+        backup policy's, as AWS Backup keeps a resource's recovery points in its own region."""
+        return self.backups.region
+
+    @property
+    def protect(self) -> bool:
+        """Protect the volume from deletion: exactly when its backup vaults are protected, so
+        the data and its way back are kept alike."""
+        return self.backups.protect
+
+    @property
     def placement_constraint(self) -> str:
         """The ECS placement constraint expression that keeps the task on this host."""
         name, value = self.instance_attribute
@@ -198,7 +206,48 @@ class FreeSpaceMetric:
     the dimensions stay the same across instance replacements."""
 
 
-class WwhdContainerHost(pulumi.ComponentResource):
+@dataclass(frozen=True)
+class HostVolume:
+    """The data volume, where it is mounted and how full it is."""
+
+    id: pulumi.Output[str]
+    """The volume (``vol-...``)."""
+    arn: pulumi.Output[str]
+    """Its ARN."""
+    mount_path: str
+    """Where it is mounted on the host: the boot script makes Qdrant's directories below it."""
+    free_space: FreeSpaceMetric
+    """The CloudWatch agent's metric of the volume, for the free-space alarm."""
+
+    @property
+    def storage_path(self) -> str:
+        """The directory the task bind-mounts as Qdrant's storage (``<mount>/storage``)."""
+        return f"{self.mount_path}/storage"
+
+    @property
+    def snapshots_path(self) -> str:
+        """The directory for Qdrant's snapshots (``<mount>/snapshots``), on the volume rather
+        than the root disk."""
+        return f"{self.mount_path}/snapshots"
+
+
+@dataclass(frozen=True)
+class HostInstances:
+    """The Auto Scaling group of one instance, and what each instance is launched with."""
+
+    group_name: pulumi.Output[str]
+    """The Auto Scaling group (the alarms' AutoScalingGroupName)."""
+    group_arn: pulumi.Output[str]
+    """Its ARN (an ECS capacity provider takes it)."""
+    launch_template_id: pulumi.Output[str]
+    """The launch template."""
+    role_arn: pulumi.Output[str]
+    """The instance role."""
+    profile_name: pulumi.Output[str]
+    """The instance profile (``wwhd-...``)."""
+
+
+class WwhdContainerHost(WwhdComponent[WwhdContainerHostArgs], token=TOKEN):
     """One ECS container instance (Graviton by default) in a private subnet, from the
     ECS-optimized Amazon Linux 2023 AMI: IMDSv2 only, no public address, no SSH key (Session
     Manager instead), in an Auto Scaling group of exactly one. At boot it attaches the stack's
@@ -211,42 +260,18 @@ class WwhdContainerHost(pulumi.ComponentResource):
     own namespace; nothing else. AWS Backup keeps a daily recovery point of the volume.
     """
 
-    volume_id: pulumi.Output[str]
-    """The data volume (``vol-...``)."""
-    volume_arn: pulumi.Output[str]
-    """Its ARN."""
-    asg_name: pulumi.Output[str]
-    """The Auto Scaling group (the alarms' AutoScalingGroupName)."""
-    asg_arn: pulumi.Output[str]
-    """Its ARN (an ECS capacity provider takes it)."""
-    launch_template_id: pulumi.Output[str]
-    """The launch template."""
-    instance_role_arn: pulumi.Output[str]
-    """The instance role."""
-    instance_profile_name: pulumi.Output[str]
-    """The instance profile (``wwhd-...``)."""
+    volume: HostVolume
+    """The data volume: its id, mount point, Qdrant's directories, its free-space metric."""
+    instances: HostInstances
+    """The Auto Scaling group, its launch template, the instance role and profile."""
     placement_constraint: str
-    """``attribute:wwhd.role == qdrant``: the task's ``memberOf`` placement constraint."""
-    mount_path: str
-    """Where the volume is mounted on the host."""
-    storage_path: str
-    """The directory the task bind-mounts as Qdrant's storage (``<mount>/storage``)."""
-    snapshots_path: str
-    """The directory for Qdrant's snapshots (``<mount>/snapshots``), on the volume rather than
-    the root disk."""
-    free_space_metric: FreeSpaceMetric
-    """The CloudWatch agent's metric of the volume, for the free-space alarm."""
-    backup_vault_name: pulumi.Output[str]
-    """The vault of the volume's daily recovery points."""
-    backup_vault_arn: pulumi.Output[str]
-    """Its ARN."""
-    backup_role_arn: pulumi.Output[str]
-    """The role AWS Backup assumes (also for the restore jobs an operator starts)."""
+    """``attribute:wwhd.role == qdrant``: the task's ``memberOf`` placement constraint, which
+    only this host's instances meet (they carry the attribute once the volume is mounted)."""
+    backups: DailyBackups
+    """The volume's daily backups (the role is also the one for the restore jobs an operator
+    starts)."""
 
-    def __init__(self, name: str, args: WwhdContainerHostArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
+    def _build(self, name: str, args: WwhdContainerHostArgs) -> None:
         host_id = f"{pulumi.get_stack()}/{name}"
         metric = FreeSpaceMetric(
             namespace=metric_namespace(pulumi.get_stack(), name),
@@ -274,25 +299,19 @@ class WwhdContainerHost(pulumi.ComponentResource):
             ),
         )
 
-        boot = HostBoot(
-            region=args.region,
-            mount_path=args.mount_path,
-            cluster_name=args.cluster_name,
-            instance_attribute=args.instance_attribute,
-            metric_namespace=metric.namespace,
-        )
+        boot = HostBoot.of_host(args, metric.namespace)
         host_role = instance_role(
             f"{name}-instance",
             profile=f"{name}-profile",
             description=f"W.W.H.D. {name}: ECS agent, Session Manager, its data volume",
             policy=lambda account: instance_policy(account, boot, key_alias=args.key_alias, host_id=host_id),
             boundary=args.permissions_boundary,
-            opts=child,
+            opts=self._child,
         )
 
         image_id: pulumi.Input[str] = (
             args.image_id
-            or aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=invoke).value
+            or aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=self._invoke).value
         )
         script = volume.id.apply(lambda volume_id: user_data(boot, volume_id))
         instance_tags = {**args.tags, "Name": name, HOST_TAG: host_id}
@@ -339,7 +358,7 @@ class WwhdContainerHost(pulumi.ComponentResource):
                 for kind in ("instance", "volume")
             ],
             update_default_version=True,
-            opts=child,
+            opts=self._child,
         )
 
         group = aws.autoscaling.Group(
@@ -372,31 +391,18 @@ class WwhdContainerHost(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[host_role.policy]),
         )
 
-        backups = daily_backups(
-            self,
-            name,
-            args.backups,
-            resources=[volume.arn],
-            selection="ebs",
-            what=f"the {name} data volume",
+        self.backups = args.backups.back_up(
+            self, name, [volume.arn], selection="ebs", what=f"the {name} data volume"
         )
-
-        self.volume_id = volume.id
-        self.volume_arn = volume.arn
-        self.asg_name = group.name
-        self.asg_arn = group.arn
-        self.launch_template_id = template.id
-        self.instance_role_arn = host_role.role.arn
-        self.instance_profile_name = host_role.profile.name
+        self.volume = HostVolume(id=volume.id, arn=volume.arn, mount_path=args.mount_path, free_space=metric)
+        self.instances = HostInstances(
+            group_name=group.name,
+            group_arn=group.arn,
+            launch_template_id=template.id,
+            role_arn=host_role.role.arn,
+            profile_name=host_role.profile.name,
+        )
         self.placement_constraint = args.placement_constraint
-        self.mount_path = args.mount_path
-        self.storage_path = f"{args.mount_path}/storage"
-        self.snapshots_path = f"{args.mount_path}/snapshots"
-        self.free_space_metric = metric
-        self.backup_vault_name = backups.vault.name
-        self.backup_vault_arn = backups.vault.arn
-        self.backup_role_arn = backups.role.arn
-        register_typed_outputs(self)
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------
@@ -543,6 +549,11 @@ class HostBoot:
     attach_timeout: int = ATTACH_TIMEOUT_SECONDS
     """Seconds to wait for the replaced instance to release the volume."""
     paths: HostPaths = HostPaths()
+
+    @classmethod
+    def of_host(cls, args: WwhdContainerHostArgs, metric_namespace: str) -> HostBoot:
+        """What the host's args tell its boot script, with the agent's ``metric_namespace``."""
+        return cls(args.region, args.mount_path, args.cluster_name, args.instance_attribute, metric_namespace)
 
 
 def agent_config(boot: HostBoot) -> dict[str, Any]:

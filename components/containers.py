@@ -92,12 +92,14 @@ QDRANT_HEALTH_COMMAND = [
 ]
 
 
-@dataclass(frozen=True)
-class LogTarget:
-    """Where a container's stdout/stderr go (the awslogs driver)."""
+def app_env(environment: str) -> str:
+    """APP_ENV as the application names environments (seed 001)."""
+    return {"prod": "production", "staging": "staging", "dev": "development"}[environment]
 
-    group: Text
-    region: str
+
+def api_image(repository_url: str, tag: str) -> str:
+    """The pinned API image: ``repo:tag``, or ``repo@sha256:...`` for a digest."""
+    return f"{repository_url}@{tag}" if tag.startswith("sha256:") else f"{repository_url}:{tag}"
 
 
 @dataclass(frozen=True)
@@ -108,16 +110,6 @@ class Share:
     cpu: int
     memory: int
     reservation: int | None = None
-
-
-def app_env(environment: str) -> str:
-    """APP_ENV as the application names environments (seed 001)."""
-    return {"prod": "production", "staging": "staging", "dev": "development"}[environment]
-
-
-def api_image(repository_url: str, tag: str) -> str:
-    """The pinned API image: ``repo:tag``, or ``repo@sha256:...`` for a digest."""
-    return f"{repository_url}@{tag}" if tag.startswith("sha256:") else f"{repository_url}:{tag}"
 
 
 def split_task(cpu: int, memory: int, *, qdrant_sidecar: bool, tracing: bool) -> dict[str, Share]:
@@ -146,6 +138,14 @@ def split_task(cpu: int, memory: int, *, qdrant_sidecar: bool, tracing: bool) ->
         cpu - sum(s.cpu for s in shares.values()), api_memory, int(api_memory * API_RESERVATION_SHARE)
     )
     return shares
+
+
+@dataclass(frozen=True)
+class LogTarget:
+    """Where a container's stdout/stderr go (the awslogs driver)."""
+
+    group: Text
+    region: str
 
 
 def log_configuration(target: LogTarget, prefix: str) -> dict[str, Any]:

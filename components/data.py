@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.backup import BackupPolicy, daily_backups
-from components.outputs import register_typed_outputs
+from components.backup import BackupPolicy, DailyBackups
+from components.component import WwhdComponent
 from iam_document import policy_document
 from stack_config import StorageConfig
 
@@ -37,18 +37,6 @@ def ia_transition(days: int) -> str:
     """The EFS TransitionToIA value for ``days``: ``AFTER_1_DAY`` is singular, the rest plural
     (the EFS API's TransitionToIARules enum)."""
     return "AFTER_1_DAY" if days == 1 else f"AFTER_{days}_DAYS"
-
-
-@dataclass(frozen=True)
-class Writer:
-    """A service that writes through one access point."""
-
-    sid: str
-    """Statement id in the file system policy."""
-    role_arn: pulumi.Input[str]
-    """Its task role."""
-    access_point_arn: pulumi.Input[str]
-    """The only access point it may mount through."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +78,7 @@ class WwhdDataVolumeArgs:
             raise ValueError("invalid WwhdDataVolumeArgs: " + "; ".join(problems))
 
 
-class WwhdDataVolume(pulumi.ComponentResource):
+class WwhdDataVolume(WwhdComponent[WwhdDataVolumeArgs], token=TOKEN):
     """One encrypted EFS file system with a directory per writer, reachable only over TLS,
     only through each writer's access point, only by the task role that owns it; backed up
     daily by AWS Backup into a vault sealed with the stack key (and optionally copied to a
@@ -117,21 +105,12 @@ class WwhdDataVolume(pulumi.ComponentResource):
     """Its ARN; None unless ``qdrant_on_efs``."""
     service_access_points: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]
     """Extra services' access points by service name: (id, ARN)."""
-    backup_vault_name: pulumi.Output[str]
-    """The backup vault in the stack's region."""
-    backup_vault_arn: pulumi.Output[str]
-    """Its ARN."""
-    backup_plan_id: pulumi.Output[str]
-    """The daily backup plan."""
-    copy_vault_arn: pulumi.Output[str] | None
-    """The vault in ``storage.backup_copy_region``; None when no copy region is configured."""
-    backup_role_arn: pulumi.Output[str]
-    """The role AWS Backup assumes: its backup jobs, and the restore jobs an operator starts."""
+    backups: DailyBackups
+    """Its daily backups: the vaults (a copy in ``storage.backup_copy_region``, if any), the plan
+    and the role AWS Backup assumes."""
 
-    def __init__(self, name: str, args: WwhdDataVolumeArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdDataVolumeArgs) -> None:
         storage = args.storage
-        child = pulumi.ResourceOptions(parent=self)
         protected = pulumi.ResourceOptions(parent=self, protect=storage.protect)
 
         fs = aws.efs.FileSystem(
@@ -159,7 +138,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
             f"{name}-efs-auto-backup",
             file_system_id=fs.id,
             backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="DISABLED"),
-            opts=child,
+            opts=self._child,
         )
 
         subnet_ids = pulumi.Output.from_input(args.private_subnet_ids)
@@ -169,7 +148,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
                 file_system_id=fs.id,
                 subnet_id=subnet_ids.apply(lambda ids, i=i: _nth_subnet(ids, i, args.subnet_count)),
                 security_groups=[args.efs_security_group_id],
-                opts=child,
+                opts=self._child,
             )
             for i in range(args.subnet_count)
         ]
@@ -182,15 +161,6 @@ class WwhdDataVolume(pulumi.ComponentResource):
         }
         self._name, self._fs = name, fs
 
-        backups = daily_backups(
-            self,
-            name,
-            args.backups,
-            resources=[fs.arn],
-            selection="efs",
-            what="the data volume",
-        )
-
         self.file_system_id = fs.id
         self.file_system_arn = fs.arn
         self.mount_target_ids = pulumi.Output.all(*[mt.id for mt in mount_targets])
@@ -199,12 +169,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
         self.qdrant_access_point_id = qdrant_ap.id if qdrant_ap is not None else None
         self.qdrant_access_point_arn = qdrant_ap.arn if qdrant_ap is not None else None
         self.service_access_points = {svc: (ap.id, ap.arn) for svc, ap in service_aps.items()}
-        self.backup_vault_name = backups.vault.name
-        self.backup_vault_arn = backups.vault.arn
-        self.backup_plan_id = backups.plan.id
-        self.copy_vault_arn = backups.copy_vault.arn if backups.copy_vault is not None else None
-        self.backup_role_arn = backups.role.arn
-        register_typed_outputs(self)
+        self.backups = args.backups.back_up(self, name, [fs.arn], selection="efs", what="the data volume")
 
     def admit(self, writers: Sequence[Writer]) -> aws.efs.FileSystemPolicy:
         """The file system policy, once the writers' task roles exist (EFS rejects a policy that
@@ -230,7 +195,7 @@ class WwhdDataVolume(pulumi.ComponentResource):
             # deploying principal out of PutFileSystemPolicy; a policy that would is a bug to
             # surface, not to bypass. (The provider retries while a new role's ARN propagates.)
             bypass_policy_lockout_safety_check=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
     def _access_point(self, name: str, writer: str, fs: aws.efs.FileSystem, root: str) -> aws.efs.AccessPoint:
@@ -247,8 +212,20 @@ class WwhdDataVolume(pulumi.ComponentResource):
                 ),
             ),
             tags={"Name": f"{name}-{writer}"},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A service that writes through one access point: what ``WwhdDataVolume.admit`` takes."""
+
+    sid: str
+    """Statement id in the file system policy."""
+    role_arn: pulumi.Input[str]
+    """Its task role."""
+    access_point_arn: pulumi.Input[str]
+    """The only access point it may mount through."""
 
 
 def _nth_subnet(ids: Sequence[str], i: int, count: int) -> str:

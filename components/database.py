@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.outputs import register_typed_outputs
+from components.component import WwhdComponent
 from components.roles import service_role
 from stack_config import LOG_RETENTION_DAYS, DatabaseConfig
 
@@ -87,7 +87,7 @@ class WwhdDatabaseArgs:
             raise ValueError("invalid WwhdDatabaseArgs: " + "; ".join(problems))
 
 
-class WwhdDatabase(pulumi.ComponentResource):
+class WwhdDatabase(WwhdComponent[WwhdDatabaseArgs], token=TOKEN):
     """The API's relational store in stacks that scale the API past one task (prod): SQLite on
     EFS cannot have two writers, PostgreSQL can.
 
@@ -113,17 +113,15 @@ class WwhdDatabase(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     """ARN of the instance."""
 
-    def __init__(self, name: str, args: WwhdDatabaseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdDatabaseArgs) -> None:
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
         identifier = db_identifier(name, pulumi.get_stack())
 
         subnets = aws.rds.SubnetGroup(
             f"{name}-db-subnets",
             description="W.W.H.D. PostgreSQL: private subnets only",
             subnet_ids=args.private_subnet_ids,
-            opts=child,
+            opts=self._child,
         )
         parameters = aws.rds.ParameterGroup(
             f"{name}-db-params",
@@ -137,7 +135,7 @@ class WwhdDatabase(pulumi.ComponentResource):
                     name="rds.force_ssl", value="1", apply_method="pending-reboot"
                 ),
             ],
-            opts=child,
+            opts=self._child,
         )
 
         # RDS would create these itself, unencrypted and kept forever: create them first.
@@ -147,7 +145,7 @@ class WwhdDatabase(pulumi.ComponentResource):
                 name=f"/aws/rds/instance/{identifier}/{export}",
                 kms_key_id=args.key_arn,
                 retention_in_days=args.log_retention_days,
-                opts=child,
+                opts=self._child,
             )
             for export in LOG_EXPORTS
         ]
@@ -159,13 +157,13 @@ class WwhdDatabase(pulumi.ComponentResource):
                 principal=MONITORING_PRINCIPAL,
                 description="W.W.H.D. PostgreSQL: Enhanced Monitoring publishes OS metrics",
                 boundary=args.permissions_boundary,
-                opts=child,
+                opts=self._child,
             )
             aws.iam.RolePolicyAttachment(
                 f"{name}-db-monitoring-policy",
                 role=monitoring_role.name,
                 policy_arn=ENHANCED_MONITORING_POLICY,
-                opts=child,
+                opts=self._child,
             )
 
         protect = cfg.deletion_protection
@@ -175,43 +173,49 @@ class WwhdDatabase(pulumi.ComponentResource):
             # that replaces the instance then fails on the name instead of silently building a
             # new, empty database beside the old one.
             identifier=identifier,
+            # The engine: a major version only; RDS picks the latest minor and auto minor
+            # upgrades move it. The parameter group requires TLS.
             engine="postgres",
-            # A major version only: RDS picks the latest minor and auto minor upgrades move it.
             engine_version=cfg.engine_version,
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False,
+            parameter_group_name=parameters.name,
+            # Size and storage, encrypted with the stack key. Storage autoscaling is on only
+            # when the ceiling is above the allocation.
             instance_class=cfg.instance_class,
-            db_name=cfg.name,
-            port=POSTGRES_PORT,
-            username=MASTER_USERNAME,
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=args.key_arn,
-            iam_database_authentication_enabled=True,
+            multi_az=cfg.multi_az,
             storage_type="gp3",
             allocated_storage=cfg.allocated_storage_gb,
-            # Storage autoscaling is on only when the ceiling is above the allocation.
             max_allocated_storage=cfg.max_allocated_storage_gb
             if cfg.max_allocated_storage_gb > cfg.allocated_storage_gb
             else None,
             storage_encrypted=True,
             kms_key_id=args.key_arn,
-            multi_az=cfg.multi_az,
+            # Reachable only from the private subnets, through the database's security group.
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[args.db_security_group_id],
             publicly_accessible=False,
-            parameter_group_name=parameters.name,
+            port=POSTGRES_PORT,
+            # Who signs in: the master user, whose password RDS generates and keeps in Secrets
+            # Manager under the stack key, and the app's own user through IAM tokens.
+            db_name=cfg.name,
+            username=MASTER_USERNAME,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.key_arn,
+            iam_database_authentication_enabled=True,
+            # Backups and deletion. A protected database keeps a final snapshot and its
+            # automated backups after deletion (until their retention ends): deleting the
+            # instance must not delete the way back.
             backup_retention_period=cfg.backup_retention_days,
             backup_window=BACKUP_WINDOW,
-            maintenance_window=MAINTENANCE_WINDOW,
             copy_tags_to_snapshot=True,
-            deletion_protection=cfg.deletion_protection,
-            skip_final_snapshot=not cfg.deletion_protection,
-            final_snapshot_identifier=f"{identifier}-final" if cfg.deletion_protection else None,
-            # A protected database keeps its automated backups after deletion (until their
-            # retention ends): deleting the instance must not delete the way back.
-            delete_automated_backups=not cfg.deletion_protection,
-            # RDS for PostgreSQL supports Performance Insights on every instance class (the
-            # micro/small exclusions are MySQL and MariaDB only).
+            deletion_protection=protect,
+            skip_final_snapshot=not protect,
+            final_snapshot_identifier=f"{identifier}-final" if protect else None,
+            delete_automated_backups=not protect,
+            # What it reports: Performance Insights (RDS for PostgreSQL supports it on every
+            # instance class; the micro/small exclusions are MySQL and MariaDB only), Enhanced
+            # Monitoring when asked, and its logs into the groups made above.
             performance_insights_enabled=True,
             performance_insights_kms_key_id=args.key_arn,
             performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION_DAYS,
@@ -219,6 +223,7 @@ class WwhdDatabase(pulumi.ComponentResource):
             monitoring_role_arn=monitoring_role.arn if monitoring_role is not None else None,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             # Changes wait for the maintenance window instead of restarting production now.
+            maintenance_window=MAINTENANCE_WINDOW,
             apply_immediately=False,
             opts=pulumi.ResourceOptions(parent=self, protect=protect, depends_on=log_groups),
         )
@@ -232,7 +237,7 @@ class WwhdDatabase(pulumi.ComponentResource):
             type="String",
             value=instance.address,
             description="Host name of the W.W.H.D. PostgreSQL instance (DB_HOST of the API)",
-            opts=child,
+            opts=self._child,
         )
 
         self.address = instance.address
@@ -241,7 +246,6 @@ class WwhdDatabase(pulumi.ComponentResource):
         self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
         self.identifier = instance.identifier
         self.arn = instance.arn
-        register_typed_outputs(self)
 
 
 def _secret_arn(secrets: Sequence[Any] | None) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.outputs import register_typed_outputs
+from components.component import WwhdComponent
 from iam_document import policy_document
 
 TOKEN = "wwhd:index:WwhdStackKey"
@@ -26,7 +26,7 @@ class WwhdStackKeyArgs:
     """Days a scheduled deletion can still be cancelled (AWS allows 7-30)."""
 
 
-class WwhdStackKey(pulumi.ComponentResource):
+class WwhdStackKey(WwhdComponent[WwhdStackKeyArgs], token=TOKEN):
     """A customer-managed key with rotation and an alias, shared by every component of the
     stack (EFS, Backup, RDS, Secrets Manager, ECR, S3, CloudWatch Logs, SNS).
 
@@ -44,9 +44,8 @@ class WwhdStackKey(pulumi.ComponentResource):
     alias_name: pulumi.Output[str]
     """The alias, ``alias/wwhd-<stack>``."""
 
-    def __init__(self, name: str, args: WwhdStackKeyArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+    def _build(self, name: str, args: WwhdStackKeyArgs) -> None:
+        identity = aws.get_caller_identity_output(opts=self._invoke)
         policy = identity.account_id.apply(lambda account: json.dumps(_key_policy(account, args.region)))
 
         key = aws.kms.Key(
@@ -61,13 +60,12 @@ class WwhdStackKey(pulumi.ComponentResource):
             f"{name}-key-alias",
             name=f"alias/wwhd-{pulumi.get_stack()}",
             target_key_id=key.key_id,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
         self.key_arn = key.arn
         self.key_id = key.key_id
         self.alias_name = alias.name
-        register_typed_outputs(self)
 
 
 def _key_policy(account: str, region: str) -> dict:

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.bucket import private_bucket, whole_bucket_rule
-from components.outputs import register_typed_outputs
+from components.component import WwhdComponent
 from components.service_iam import alb_logs_bucket_policy
 from stack_config import LoadBalancerConfig
 
@@ -55,20 +55,30 @@ class WwhdLoadBalancerArgs:
     """Port of the API tasks (targets are task IPs)."""
 
 
+@dataclass(frozen=True)
+class TargetGroupRef:
+    """A target group as a service attaches to it and the alarms watch it."""
+
+    arn: pulumi.Input[str]
+    arn_suffix: pulumi.Input[str]
+    """``targetgroup/<name>/<id>``: the request-count scaling label and the alarms' dimension."""
+
+
 def ip_target_group(
     name: str,
     *,
     port: int,
     vpc_id: pulumi.Input[str],
-    health_check_path: str,
     deregistration_delay: int,
     stickiness: bool,
     opts: pulumi.ResourceOptions,
-) -> aws.lb.TargetGroup:
+    health_check_path: str = HEALTH_CHECK_PATH,
+) -> TargetGroupRef:
     """An HTTP target group of task IPs (awsvpc tasks register by address), healthy after 2
-    checks answered 200 at ``health_check_path``, unhealthy after 3 failed. With
-    ``stickiness`` a load-balancer cookie keeps a client on one task for a day."""
-    return aws.lb.TargetGroup(
+    checks answered 200 at ``health_check_path`` (default ``/health``, the API's), unhealthy
+    after 3 failed. With ``stickiness`` a load-balancer cookie keeps a client on one task for
+    a day."""
+    group = aws.lb.TargetGroup(
         name,
         port=port,
         protocol="HTTP",
@@ -91,9 +101,10 @@ def ip_target_group(
         ),
         opts=opts,
     )
+    return TargetGroupRef(arn=group.arn, arn_suffix=group.arn_suffix)
 
 
-class WwhdLoadBalancer(pulumi.ComponentResource):
+class WwhdLoadBalancer(WwhdComponent[WwhdLoadBalancerArgs], token=TOKEN, internal=("listeners",)):
     """The only public entry: HTTPS with a TLS 1.2+ policy, HTTP redirected to HTTPS (plain
     HTTP only in dev, by explicit opt-in), targets registered by ECS.
 
@@ -107,10 +118,9 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
     """``app/<name>/<id>``: the LoadBalancer dimension of its CloudWatch metrics."""
     dns_name: pulumi.Output[str]
     """The ALB's DNS name."""
-    target_group_arn: pulumi.Output[str]
-    """ARN of the API target group."""
-    target_group_arn_suffix: pulumi.Output[str]
-    """``targetgroup/<name>/<id>``: the TargetGroup dimension of its metrics."""
+    target_group: TargetGroupRef
+    """The API's target group, the default backend: its ARN, and its ``targetgroup/<name>/<id>``
+    suffix (the TargetGroup dimension of its metrics)."""
     url: pulumi.Output[str]
     """Where clients reach the API: ``https://<domain>``, ``https://<alb dns>`` or, plain
     HTTP in dev, ``http://<alb dns>``."""
@@ -122,10 +132,8 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
     """The listener that serves requests (HTTPS, or plain HTTP in dev without a certificate):
     services add their listener rules to it."""
 
-    def __init__(self, name: str, args: WwhdLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdLoadBalancerArgs) -> None:
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
 
         alb_depends: list[pulumi.Resource] = []
         access_logs = None
@@ -154,10 +162,9 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
             f"{name}-api",
             port=args.container_port,
             vpc_id=args.vpc_id,
-            health_check_path=HEALTH_CHECK_PATH,
             deregistration_delay=cfg.deregistration_delay,
             stickiness=cfg.stickiness,
-            opts=child,
+            opts=self._child,
         )
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)]
 
@@ -178,7 +185,7 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
                 ssl_policy=SSL_POLICY if tls else None,
                 certificate_arn=certificate,
                 default_actions=actions,
-                opts=child,
+                opts=self._child,
             )
 
         https = listener(forward, certificate_arn) if certificate_arn is not None else None
@@ -209,9 +216,7 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
         self.arn = alb.arn
         self.arn_suffix = alb.arn_suffix
         self.dns_name = alb.dns_name
-        self.target_group_arn = target_group.arn
-        self.target_group_arn_suffix = target_group.arn_suffix
-        register_typed_outputs(self, internal=("listeners",))
+        self.target_group = target_group
 
     def _certificate(
         self, name: str, domain: str, zone_id: str, alb: aws.lb.LoadBalancer
@@ -219,12 +224,11 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
         """An ACM certificate for ``domain`` validated by DNS in its hosted zone, and the alias
         record that points the domain at the ALB. Returns the validated certificate's ARN, so
         the HTTPS listener waits until ACM has issued it."""
-        child = pulumi.ResourceOptions(parent=self)
         certificate = aws.acm.Certificate(
             f"{name}-cert",
             domain_name=domain,
             validation_method="DNS",
-            opts=child,
+            opts=self._child,
         )
         option = certificate.domain_validation_options.apply(lambda options: options[0])
         record = aws.route53.Record(
@@ -237,13 +241,13 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
             # ACM reuses the same CNAME for every certificate of the name: a replacement
             # certificate must be able to take over the existing record.
             allow_overwrite=True,
-            opts=child,
+            opts=self._child,
         )
         validation = aws.acm.CertificateValidation(
             f"{name}-cert",
             certificate_arn=certificate.arn,
             validation_record_fqdns=[record.fqdn],
-            opts=child,
+            opts=self._child,
         )
         aws.route53.Record(
             f"{name}-alias",
@@ -255,20 +259,19 @@ class WwhdLoadBalancer(pulumi.ComponentResource):
                     name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True
                 )
             ],
-            opts=child,
+            opts=self._child,
         )
         return validation.certificate_arn
 
     def _access_log_bucket(self, name: str, region: str) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
         """A private bucket the regional ELB log delivery may write to, expiring logs."""
-        invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws.get_caller_identity_output(opts=self._invoke).account_id
         if region in LOG_DELIVERY_SERVICE_REGIONS:
             principal: pulumi.Output[dict[str, str]] = pulumi.Output.from_input(
                 {"Service": LOG_DELIVERY_SERVICE}
             )
         else:
-            elb = aws.elb.get_service_account_output(region=region, opts=invoke)
+            elb = aws.elb.get_service_account_output(region=region, opts=self._invoke)
             principal = elb.arn.apply(lambda arn: {"AWS": arn})
         # ALB access logs support only SSE-S3 (AES256): ELB cannot use a KMS key.
         return private_bucket(

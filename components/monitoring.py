@@ -11,9 +11,9 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.component import WwhdComponent
 from components.containers import TRACE_SERVICE_NAME
 from components.dashboard import DashboardRefs, HostRef, ServiceRef, dashboard_body
-from components.outputs import register_typed_outputs
 from iam_document import policy_document
 from stack_config import AlarmThresholds, Environment, MonitoringConfig
 
@@ -589,7 +589,7 @@ def host_alarm_specs(args: WwhdMonitoringArgs, host: WatchedHost) -> list[AlarmS
     return [status, replace(free, inputs={"used": used})]
 
 
-class WwhdMonitoring(pulumi.ComponentResource):
+class WwhdMonitoring(WwhdComponent[WwhdMonitoringArgs], token=TOKEN):
     """Who hears about trouble, and where to look.
 
     One SNS topic, encrypted with the stack key, carries every alarm, critical and warning
@@ -619,10 +619,8 @@ class WwhdMonitoring(pulumi.ComponentResource):
     sampling_rule_name: pulumi.Output[str] | None
     """The X-Ray sampling rule (``wwhd-<stack>``), when tracing is on."""
 
-    def __init__(self, name: str, args: WwhdMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdMonitoringArgs) -> None:
         slug = stack_slug(pulumi.get_stack())
-        child = pulumi.ResourceOptions(parent=self)
 
         topic = self._topic(name, args, slug)
         self.topic_arn = topic.arn
@@ -641,11 +639,13 @@ class WwhdMonitoring(pulumi.ComponentResource):
                 default_value="0",
                 unit="Count",
             ),
-            opts=child,
+            opts=self._child,
         )
 
         alarms = [
-            _metric_alarm(f"{name}-{spec.what}", f"wwhd-{slug}-{spec.what}", spec, args, topic.arn, child)
+            _metric_alarm(
+                f"{name}-{spec.what}", f"wwhd-{slug}-{spec.what}", spec, args, topic.arn, self._child
+            )
             for spec in alarm_specs(args, self.error_metric_namespace)
         ]
         self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
@@ -670,7 +670,7 @@ class WwhdMonitoring(pulumi.ComponentResource):
                 resource_arn="*",
                 version=1,
                 tags=dict(args.tags),
-                opts=child,
+                opts=self._child,
             )
             self.sampling_rule_name = rule.rule_name.apply(lambda n: n or "")
 
@@ -678,7 +678,7 @@ class WwhdMonitoring(pulumi.ComponentResource):
             f"{name}-dashboard",
             dashboard_name=f"wwhd-{slug}",
             dashboard_body=self._dashboard_body(args, self.alarm_arns),
-            opts=child,
+            opts=self._child,
         )
         region = args.region
         self.dashboard_name = dashboard.dashboard_name
@@ -691,19 +691,16 @@ class WwhdMonitoring(pulumi.ComponentResource):
         if not args.config.alarm_emails:
             pulumi.log.warn("wwhd:monitoring.alarmEmails is empty: alarms reach nobody", resource=self)
 
-        register_typed_outputs(self)
-
     def _topic(self, name: str, args: WwhdMonitoringArgs, slug: str) -> aws.sns.Topic:
-        child = pulumi.ResourceOptions(parent=self)
         topic = aws.sns.Topic(
             f"{name}-alarms",
             name=f"wwhd-{slug}-alarms",
             display_name=f"WWHD {slug} alarms",
             kms_master_key_id=args.key_arn,
             tags=dict(args.tags),
-            opts=child,
+            opts=self._child,
         )
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        identity = aws.get_caller_identity_output(opts=self._invoke)
         aws.sns.TopicPolicy(
             f"{name}-alarms",
             arn=topic.arn,
@@ -718,7 +715,7 @@ class WwhdMonitoring(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=child,
+            opts=self._child,
         )
         for address in unique_addresses(args.config.alarm_emails):
             # Named after the address, so removing one leaves the others alone. Each recipient
@@ -728,7 +725,7 @@ class WwhdMonitoring(pulumi.ComponentResource):
                 topic=topic.arn,
                 protocol="email",
                 endpoint=address,
-                opts=child,
+                opts=self._child,
             )
         return topic
 

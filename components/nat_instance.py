@@ -18,13 +18,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
+from components.component import WwhdComponent
 from components.container_host import (
     Architecture,
     family_architecture,
     instance_family,
     session_manager_statements,
 )
-from components.outputs import register_typed_outputs
 from components.roles import instance_role
 from iam_document import policy_document
 
@@ -102,7 +102,7 @@ class WwhdNatInstanceArgs:
         return family_architecture(instance_family(self.instance_type) or "")
 
 
-class WwhdNatInstance(pulumi.ComponentResource):
+class WwhdNatInstance(WwhdComponent[WwhdNatInstanceArgs], token=TOKEN):
     """An Amazon Linux 2023 instance in the first public subnet, with a public IPv4 address and
     the source/destination check off, that forwards the VPC's IPv4 traffic and masquerades it
     behind its own address (nftables, set up at every boot by a systemd unit). IMDSv2 only, no
@@ -121,10 +121,7 @@ class WwhdNatInstance(pulumi.ComponentResource):
     instance_role_arn: pulumi.Output[str]
     """The instance role (Session Manager only)."""
 
-    def __init__(self, name: str, args: WwhdNatInstanceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
+    def _build(self, name: str, args: WwhdNatInstanceArgs) -> None:
 
         nat_role = instance_role(
             name,
@@ -134,13 +131,13 @@ class WwhdNatInstance(pulumi.ComponentResource):
                 *session_manager_statements(account=account, region=args.region)
             ),
             boundary=args.permissions_boundary,
-            opts=child,
+            opts=self._child,
         )
 
         burstable = (instance_family(args.instance_type) or "").startswith(_BURSTABLE_PREFIX)
         instance = aws.ec2.Instance(
             name,
-            ami=aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=invoke).value,
+            ami=aws.ssm.get_parameter_output(name=AMI_PARAMETERS[args.architecture], opts=self._invoke).value,
             instance_type=args.instance_type,
             subnet_id=args.vpc.public_subnet_ids.apply(lambda ids: ids[0]),
             vpc_security_group_ids=[args.security_group_id],
@@ -209,7 +206,6 @@ class WwhdNatInstance(pulumi.ComponentResource):
         self.network_interface_id = instance.primary_network_interface_id
         self.public_ip = instance.public_ip
         self.instance_role_arn = nat_role.role.arn
-        register_typed_outputs(self)
 
 
 # --- pure helpers (tested without mocks) -------------------------------------------------------

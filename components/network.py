@@ -11,8 +11,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 
+from components.component import WwhdComponent
 from components.nat_instance import WwhdNatInstance, WwhdNatInstanceArgs
-from components.outputs import register_typed_outputs
 from components.roles import service_role
 from iam_document import policy_document
 from stack_config import NatStrategy, NetworkConfig
@@ -84,7 +84,7 @@ class WwhdNetworkArgs:
     Default: none."""
 
 
-class WwhdNetwork(pulumi.ComponentResource):
+class WwhdNetwork(WwhdComponent[WwhdNetworkArgs], token=TOKEN):
     """Where everything runs: public subnets for the load balancer only, private subnets
     (out through NAT) for tasks, file system mount targets and the database.
 
@@ -120,21 +120,18 @@ class WwhdNetwork(pulumi.ComponentResource):
     nat_instance_id: pulumi.Output[str] | None
     """The NAT instance (``natGateways: instance`` only), for Session Manager."""
 
-    def __init__(self, name: str, args: WwhdNetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdNetworkArgs) -> None:
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
 
         self.private_subnet_count = (
             len(cfg.existing_vpc.private_subnet_ids)
             if cfg.existing_vpc is not None
             else cfg.availability_zones
         )
-        invoke = pulumi.InvokeOptions(parent=self)
         if cfg.existing_vpc is not None:
             self.private_subnet_azs = pulumi.Output.all(
                 *[
-                    aws.ec2.get_subnet_output(id=s, opts=invoke).availability_zone
+                    aws.ec2.get_subnet_output(id=s, opts=self._invoke).availability_zone
                     for s in cfg.existing_vpc.private_subnet_ids
                 ]
             )
@@ -142,7 +139,7 @@ class WwhdNetwork(pulumi.ComponentResource):
             # awsx spreads its subnets over the region's first available AZs, in this order.
             count = cfg.availability_zones
             self.private_subnet_azs = aws.get_availability_zones_output(
-                state="available", opts=invoke
+                state="available", opts=self._invoke
             ).names.apply(lambda names: list(names[:count]))
         vpc: awsx.ec2.Vpc | None = None
         if cfg.existing_vpc is not None:
@@ -166,7 +163,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                 ),
                 enable_dns_hostnames=True,
                 enable_dns_support=True,
-                opts=child,
+                opts=self._child,
             )
             self.vpc_id = vpc.vpc_id
             self.public_subnet_ids = vpc.public_subnet_ids
@@ -184,7 +181,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                 service_name=f"com.amazonaws.{args.region}.s3",
                 vpc_endpoint_type="Gateway",
                 route_table_ids=route_table_ids,
-                opts=child,
+                opts=self._child,
             )
 
         if cfg.flow_logs:
@@ -220,7 +217,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                     instance_type=cfg.nat_instance_type,
                     permissions_boundary=args.permissions_boundary,
                 ),
-                opts=child,
+                opts=self._child,
             )
             self.nat_instance_id = nat.instance_id
 
@@ -338,7 +335,6 @@ class WwhdNetwork(pulumi.ComponentResource):
         self.qdrant_security_group_id = qdrant.id if qdrant is not None else None
         self.qdrant_host_security_group_id = host.id if host is not None else None
         self.db_security_group_id = db.id if db is not None else None
-        register_typed_outputs(self)
 
     def _group(self, name: str, role: str, description: str) -> aws.ec2.SecurityGroup:
         return aws.ec2.SecurityGroup(
@@ -346,7 +342,7 @@ class WwhdNetwork(pulumi.ComponentResource):
             vpc_id=self.vpc_id,
             description=description,
             tags={"Name": f"{name}-{role}"},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
     def _rule(
@@ -374,21 +370,20 @@ class WwhdNetwork(pulumi.ComponentResource):
             cidr_ipv4=cidr if cidr and ":" not in cidr else None,
             cidr_ipv6=cidr if cidr and ":" in cidr else None,
             referenced_security_group_id=group.id if group is not None else None,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
     def _flow_logs(self, name: str, args: WwhdNetworkArgs) -> None:
         """Every accepted and rejected flow into a KMS-encrypted group that expires."""
-        child = pulumi.ResourceOptions(parent=self)
         group_name = f"/wwhd/{pulumi.get_stack()}/vpc-flow-logs"
         group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
             name=group_name,
             retention_in_days=args.flow_log_retention_days,
             kms_key_id=args.key_arn,
-            opts=child,
+            opts=self._child,
         )
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
+        identity = aws.get_caller_identity_output(opts=self._invoke)
         group_arn = identity.account_id.apply(
             lambda account: f"arn:aws:logs:{args.region}:{account}:log-group:{group_name}"
         )
@@ -397,7 +392,7 @@ class WwhdNetwork(pulumi.ComponentResource):
             principal="vpc-flow-logs.amazonaws.com",
             description="Lets VPC Flow Logs deliver to this stack's flow-log group",
             boundary=args.permissions_boundary,
-            opts=child,
+            opts=self._child,
             # Confused-deputy guard: only flow logs of this account.
             source_account=identity.account_id,
         )
@@ -426,7 +421,7 @@ class WwhdNetwork(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=child,
+            opts=self._child,
         )
         aws.ec2.FlowLog(
             f"{name}-flow-log",
@@ -436,5 +431,5 @@ class WwhdNetwork(pulumi.ComponentResource):
             log_destination=group.arn,
             iam_role_arn=role.arn,
             max_aggregation_interval=60,
-            opts=child,
+            opts=self._child,
         )

@@ -12,10 +12,10 @@ import pulumi_random as random
 
 from components import service_iam as iam
 from components.bucket import private_bucket, whole_bucket_rule
+from components.component import WwhdComponent
 from components.legacy import NONE, Legacy
 from components.load_balancer import WwhdLoadBalancer, WwhdLoadBalancerArgs
-from components.outputs import register_typed_outputs
-from components.service import ClusterRef, TargetGroupRef, capacity_provider_strategy
+from components.service import ClusterRef, capacity_provider_strategy
 from stack_config import LoadBalancerConfig
 
 TOKEN = "wwhd:index:WwhdPlatform"
@@ -113,7 +113,11 @@ class WwhdPlatformArgs:
     """Where its resources lived before the component split (aliases). Default: nowhere."""
 
 
-class WwhdPlatform(pulumi.ComponentResource):
+class WwhdPlatform(
+    WwhdComponent[WwhdPlatformArgs],
+    token=TOKEN,
+    internal=("cluster", "load_balancer"),
+):
     """The cluster (Container Insights, Fargate and Fargate Spot), the internet-facing load
     balancer (HTTPS, HTTP redirected; its default backend), the API image registry, the
     application secrets, the documents bucket and the service discovery namespace.
@@ -132,8 +136,6 @@ class WwhdPlatform(pulumi.ComponentResource):
     """The repository's name."""
     load_balancer: WwhdLoadBalancer
     """The load balancer component (URL, DNS name, listeners, default target group)."""
-    default_target_group: TargetGroupRef
-    """The default backend's target group."""
     rules_listener_arn: pulumi.Output[str]
     """The listener services add their rules to (HTTPS when there is a certificate)."""
     secret_references: dict[str, str]
@@ -151,8 +153,7 @@ class WwhdPlatform(pulumi.ComponentResource):
     namespace_id: pulumi.Output[str] | None
     """The Cloud Map namespace, when asked for."""
 
-    def __init__(self, name: str, args: WwhdPlatformArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdPlatformArgs) -> None:
         self._args = args
         legacy = args.legacy
         stack = pulumi.get_stack()
@@ -194,9 +195,9 @@ class WwhdPlatform(pulumi.ComponentResource):
         )
 
         self.secret_references = self._secrets(name, stack)
-        self.registry = aws.get_caller_identity_output(
-            opts=pulumi.InvokeOptions(parent=self)
-        ).account_id.apply(lambda account: f"{account}.dkr.ecr.{args.region}.amazonaws.com")
+        self.registry = aws.get_caller_identity_output(opts=self._invoke).account_id.apply(
+            lambda account: f"{account}.dkr.ecr.{args.region}.amazonaws.com"
+        )
         self.cache_prefixes = self._pull_through_cache(name, stack)
         bucket = self._documents_bucket(name)
 
@@ -229,13 +230,9 @@ class WwhdPlatform(pulumi.ComponentResource):
         self.repository_url = repository.repository_url
         self.repository_name = repository.name
         self.load_balancer = lb
-        self.default_target_group = TargetGroupRef(
-            arn=lb.target_group_arn, arn_suffix=lb.target_group_arn_suffix
-        )
         self.rules_listener_arn = lb.rules_listener_arn
         self.documents_bucket_name = bucket.bucket
         self.documents_bucket_arn = bucket.arn
-        register_typed_outputs(self, internal=("cluster", "load_balancer", "default_target_group"))
 
     def _secrets(self, name: str, stack: str) -> dict[str, str]:
         """Environment variable -> parameter name (or given secret ARN), for every application
@@ -295,7 +292,7 @@ class WwhdPlatform(pulumi.ComponentResource):
                 ecr_repository_prefix=prefix,
                 upstream_registry_url=upstream_url[upstream],
                 credential_arn=credentials[upstream],
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child,
             )
             aws.ecr.RepositoryCreationTemplate(
                 f"{name}-{slug}",
@@ -307,7 +304,7 @@ class WwhdPlatform(pulumi.ComponentResource):
                     aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
                 ],
                 lifecycle_policy=json.dumps(ecr_lifecycle_policy()),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child,
             )
         return prefixes
 

@@ -64,6 +64,14 @@ def service_role(
 
 
 @dataclass(frozen=True)
+class RoleRef:
+    """A role as other resources and the stack's outputs name it."""
+
+    arn: pulumi.Output[str]
+    name: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
 class InstanceRole:
     """What ``instance_role`` created."""
 

@@ -12,9 +12,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components import service_iam as iam
+from components.component import WwhdComponent
 from components.legacy import NONE, Legacy
-from components.load_balancer import ip_target_group
-from components.outputs import register_typed_outputs
+from components.load_balancer import HEALTH_CHECK_PATH, TargetGroupRef, ip_target_group
+from components.roles import RoleRef
 from iam_document import policy_document
 
 TOKEN = "wwhd:index:WwhdService"
@@ -101,15 +102,6 @@ class ServiceNetwork:
 
 
 @dataclass(frozen=True)
-class TargetGroupRef:
-    """An existing target group (the platform's default backend)."""
-
-    arn: pulumi.Input[str]
-    arn_suffix: pulumi.Input[str]
-    """``targetgroup/<name>/<id>``: the request-count scaling label and the alarms' dimension."""
-
-
-@dataclass(frozen=True)
 class Route:
     """How the load balancer reaches the service: attach to an existing target group
     (``target_group``), or a target group of its own behind a listener rule."""
@@ -135,8 +127,8 @@ class Route:
     """Host header of the rule."""
     priority: int | None = None
     """Rule priority (lower wins)."""
-    health_check_path: str = "/health"
-    """What the new target group probes."""
+    health_check_path: str = HEALTH_CHECK_PATH
+    """What the new target group probes. Default /health."""
     deregistration_delay: int = 30
     """Seconds the load balancer drains a task before deregistering it."""
     stickiness: bool = True
@@ -287,7 +279,7 @@ class WwhdServiceArgs:
 # --- the component ------------------------------------------------------------------------------
 
 
-class WwhdService(pulumi.ComponentResource):
+class WwhdService(WwhdComponent[WwhdServiceArgs], token=TOKEN):
     """One ECS service with its own task and execution roles, log groups, task definition,
     optional target group and listener rule, Cloud Map record and target-tracking autoscaling.
 
@@ -301,10 +293,8 @@ class WwhdService(pulumi.ComponentResource):
     """The ECS service's name (the alarms' ServiceName)."""
     task_definition_arn: pulumi.Output[str]
     """The task definition revision the service runs."""
-    task_role_arn: pulumi.Output[str]
+    task_role: RoleRef
     """The task role (what the application may call)."""
-    task_role_name: pulumi.Output[str]
-    """Its name."""
     execution_role_arn: pulumi.Output[str]
     """The execution role (what ECS does to start a task: pull, log, inject secrets)."""
     log_group_name: pulumi.Output[str]
@@ -314,13 +304,11 @@ class WwhdService(pulumi.ComponentResource):
     target_group_arn_suffix: pulumi.Output[str] | None
     """The TargetGroup dimension of its target group (routed services), else None."""
 
-    def __init__(self, name: str, args: WwhdServiceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TOKEN, name, None, opts)
+    def _build(self, name: str, args: WwhdServiceArgs) -> None:
         self._name, self._args = name, args
         legacy = args.legacy
         region = args.cluster.region
-        invoke = pulumi.InvokeOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws.get_caller_identity_output(opts=self._invoke).account_id
         scope = account.apply(lambda a: iam.Scope(region, a, args.encryption.key_alias))
         permissions = args.permissions
 
@@ -407,15 +395,13 @@ class WwhdService(pulumi.ComponentResource):
 
         self.service_name = service.name
         self.task_definition_arn = task_definition.arn
-        self.task_role_arn = role_arn(scope, task_role)
-        self.task_role_name = task_role.name
+        self.task_role = RoleRef(arn=role_arn(scope, task_role), name=task_role.name)
         self.execution_role_arn = role_arn(scope, execution_role)
         self.log_group_name = main_logs.name
         self.extra_log_group_names = {key: group.name for key, group in extra_logs.items()}
         self.target_group_arn_suffix = (
             pulumi.Output.from_input(target_group.arn_suffix) if target_group is not None else None
         )
-        register_typed_outputs(self)
 
     # --- children -------------------------------------------------------------------------------
 
@@ -462,7 +448,7 @@ class WwhdService(pulumi.ComponentResource):
             actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=group.arn)],
             opts=legacy.options(self, name),
         )
-        return TargetGroupRef(arn=group.arn, arn_suffix=group.arn_suffix)
+        return group
 
     def _service(
         self,

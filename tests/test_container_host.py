@@ -71,7 +71,6 @@ def backups(**overrides: Any) -> BackupPolicy:
 def args(**overrides: Any) -> WwhdContainerHostArgs:
     values: dict[str, Any] = {
         "cluster_name": CLUSTER,
-        "region": REGION,
         "subnet_id": SUBNET,
         "availability_zone": f"{REGION}a",
         "security_group_ids": [HOST_SG],
@@ -187,8 +186,10 @@ def test_volume_is_encrypted_gp3_in_the_instance_az(mocks: RecordingMonitor) -> 
 
 
 @pytest.mark.parametrize("protect", [True, False])
-def test_volume_is_always_retained_and_protected_when_asked(mocks: RecordingMonitor, protect: bool) -> None:
-    build(mocks, protect=protect, backups=backups(protect=protect))
+def test_volume_is_always_retained_and_protected_with_its_vaults(
+    mocks: RecordingMonitor, protect: bool
+) -> None:
+    build(mocks, backups=backups(protect=protect))
     v = mocks.one(EBS_VOLUME)
     assert v.retain_on_delete is True
     assert v.protect is protect
@@ -348,7 +349,7 @@ def test_key_is_used_only_through_ec2_and_metrics_only_in_the_hosts_namespace(
         f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/*"
     }
     assert s["PublishHostMetrics"]["Condition"] == {
-        "StringEquals": {"cloudwatch:namespace": host.free_space_metric.namespace}
+        "StringEquals": {"cloudwatch:namespace": host.volume.free_space.namespace}
     }
 
 
@@ -366,24 +367,36 @@ def test_policy_is_known_at_preview_without_any_created_resource(new_stack: Reco
 
 def test_outputs(mocks: RecordingMonitor) -> None:
     host = build(mocks)
-    assert resolve(host.volume_id) == mocks.one(EBS_VOLUME).outputs["id"]
-    assert resolve(host.asg_name) == "wwhd-qdrant-host-test"
+    volume, instances = host.volume, host.instances
+    assert resolve(volume.id) == mocks.one(EBS_VOLUME).outputs["id"]
+    assert resolve(instances.group_name) == "wwhd-qdrant-host-test"
+    assert resolve(instances.profile_name) == mocks.one(INSTANCE_PROFILE).outputs["name"]
     assert host.placement_constraint == "attribute:wwhd.role == qdrant"
-    assert (host.mount_path, host.storage_path, host.snapshots_path) == (
+    assert (volume.mount_path, volume.storage_path, volume.snapshots_path) == (
         "/var/lib/qdrant",
         "/var/lib/qdrant/storage",
         "/var/lib/qdrant/snapshots",
     )
-    metric = host.free_space_metric
+    metric = volume.free_space
     assert (metric.namespace, metric.name, dict(metric.dimensions)) == (
         "WWHD/test/wwhd-qdrant-host",
         "disk_used_percent",
         {"path": "/var/lib/qdrant"},
     )
+    backup_role = mocks.one(ROLE, "wwhd-qdrant-host-backup-role")
+    assert resolve(host.backups.role_arn) == backup_role.outputs["arn"]
+    assert host.backups.copy_vault_arn is None
     component = next(r for r in mocks.registrations if r.type == "wwhd:index:WwhdContainerHost")
     outputs = mocks.outputs[component.urn]
+    assert set(outputs) == {"volume", "instances", "placement_constraint", "backups"}
     assert outputs["placement_constraint"] == host.placement_constraint
-    assert outputs["free_space_metric"]["dimensions"] == {"path": "/var/lib/qdrant"}
+    assert outputs["volume"]["free_space"]["dimensions"] == {"path": "/var/lib/qdrant"}
+    assert outputs["backups"]["role_arn"] == backup_role.outputs["arn"]
+
+
+def test_region_and_protection_come_from_the_backup_policy() -> None:
+    host = args(backups=backups(region="eu-central-1", protect=True))
+    assert (host.region, host.protect) == ("eu-central-1", True)
 
 
 def test_every_child_is_parented_to_the_component(mocks: RecordingMonitor) -> None:

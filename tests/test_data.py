@@ -320,8 +320,8 @@ def test_daily_backup_of_this_file_system_at_two_utc(mocks: RecordingMonitor) ->
     selection = mocks.one(BACKUP_SELECTION)
     assert selection.inputs["resources"] == [fs.outputs["arn"]]
     assert selection.inputs["planId"] == plan.id
-    assert resolve(volume.backup_plan_id) == plan.id
-    assert resolve(volume.backup_vault_name) == vault.outputs["name"]
+    assert resolve(volume.backups.plan_id) == plan.id
+    assert resolve(volume.backups.vault_name) == vault.outputs["name"]
 
 
 def test_backup_role_is_assumed_by_backup_with_the_managed_policies(mocks: RecordingMonitor) -> None:
@@ -360,7 +360,7 @@ def test_no_copy_without_a_copy_region(mocks: RecordingMonitor) -> None:
     assert not rule.get("copyActions")
     assert len(mocks.of_type(BACKUP_VAULT)) == 1
     assert not mocks.of_type("pulumi:providers:aws")
-    assert volume.copy_vault_arn is None
+    assert volume.backups.copy_vault_arn is None
 
 
 def test_copy_to_a_vault_in_the_copy_region(mocks: RecordingMonitor) -> None:
@@ -376,7 +376,7 @@ def test_copy_to_a_vault_in_the_copy_region(mocks: RecordingMonitor) -> None:
     assert rule["copyActions"] == [
         {"destinationVaultArn": copy.outputs["arn"], "lifecycle": {"deleteAfter": 30}}
     ]
-    assert resolve(volume.copy_vault_arn) == copy.outputs["arn"]
+    assert resolve(volume.backups.copy_vault_arn) == copy.outputs["arn"]
 
 
 def test_copy_region_equal_to_the_stack_region_is_refused() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from components import service as ecs
 from components.legacy import Legacy
+from components.load_balancer import TargetGroupRef
 from components.service_iam import Scope, execution_policy, secret_source
 from tests.support import BOUNDARY
 from tools.mocks import ACCOUNT_ID, RecordingMonitor, resolve, settle
@@ -98,7 +99,7 @@ def test_attaching_to_an_existing_target_group_creates_none(mocks: RecordingMoni
         port=8080,
         load_balancer_arn_suffix="app/wwhd/0123",
         listeners=[listener],
-        target_group=ecs.TargetGroupRef(arn="arn:tg/default", arn_suffix="targetgroup/default/0"),
+        target_group=TargetGroupRef(arn="arn:tg/default", arn_suffix="targetgroup/default/0"),
     )
     service = build(mocks, routing=route)
     assert mocks.of_type("aws:lb/targetGroup:TargetGroup") == []
@@ -357,10 +358,12 @@ def test_outputs_are_registered_once(mocks: RecordingMonitor) -> None:
     component = mocks.one("wwhd:index:WwhdService")
     registered = mocks.outputs[component.urn]
     assert set(registered) == {
-        "service_name", "task_definition_arn", "task_role_arn", "task_role_name", "execution_role_arn",
+        "service_name", "task_definition_arn", "task_role", "execution_role_arn",
         "log_group_name", "extra_log_group_names", "target_group_arn_suffix",
     }  # fmt: skip
     assert resolve(service.service_name) == mocks.one("aws:ecs/service:Service").outputs["name"]
+    task_role = mocks.one("aws:iam/role:Role", "wwhd-svc-web-task")
+    assert registered["task_role"] == {"arn": task_role.outputs["arn"], "name": task_role.outputs["name"]}
     for r in mocks.registrations:
         if r.type not in ("pulumi:pulumi:Stack", "wwhd:index:WwhdService") and not r.type.startswith("test:"):
             assert r.parent == component.urn, r.name

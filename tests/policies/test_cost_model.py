@@ -664,7 +664,6 @@ def test_the_qdrant_container_host_is_priced_whole(mocks) -> None:
         "qdrant-host",
         WwhdContainerHostArgs(
             cluster_name="wwhd-test",
-            region="us-west-2",
             subnet_id="subnet-0a1b2c3d4e5f60001",
             availability_zone="us-west-2a",
             security_group_ids=["sg-0host000000000001"],
