@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -430,3 +431,27 @@ def test_the_pull_request_comment_tables_each_changed_resource_with_cells_escape
     assert "<details><summary>prod: 1 resource(s) change cost</summary>" in lines
     assert "| db | Instance | added | +$15.00 | +$15.00 | db.t4g.small \\| Multi-AZ |" in lines
     assert "- now unpriced: queue" in lines
+
+
+def test_the_ceiling_is_read_once_the_pack_is_configured_even_when_the_program_finishes_first(
+    tmp_path, monkeypatch
+):
+    """The estimate is asked for before AnalyzeStack, with the ceilings of the cost-ceiling
+    policy as the pack got them. On a loaded machine the pack may still be starting when the
+    program is done (here its connection is held back 2 s): the preview must wait for the pack's
+    configuration, not read none."""
+    from tools.preview.analyzer import PolicyPack
+
+    connect = PolicyPack.connect
+
+    def slow_connect(self: PolicyPack, *args: Any, **kwargs: Any) -> None:
+        time.sleep(2)
+        connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyPack, "connect", slow_connect)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"cost-ceiling": {"maxMonthlyUsd": 1234, "maxPeakMonthlyUsd": 2345}}))
+    code, out, err = in_process("--stack", "test", "--cwd", str(TINY_PROGRAM), "--json",
+                                "--policy-pack", str(PACK), "--policy-pack-config", str(config))  # fmt: skip
+    assert code in (0, 1), err
+    assert json.loads(out)["cost"]["ceiling"] == {"baselineMonthly": 1234, "peakMonthly": 2345}

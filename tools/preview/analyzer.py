@@ -600,6 +600,13 @@ class IncrementalAnalysis:
         for lane in self._lanes:
             lane.submit(r, self._providers)
 
+    def connected(self) -> Sequence[PolicyPack]:
+        """The packs, once each has connected and been configured (what :attr:`PolicyPack.policies`
+        holds is only then known). Raises the first pack's PolicyPackError."""
+        for lane in self._lanes:
+            lane.connected.result()
+        return [lane.pack for lane in self._lanes]
+
     def finish(
         self, resources: Sequence[AnalyzedResource], stack: analyzer_pb2.AnalyzeStackRequest
     ) -> list[Diagnostic]:
@@ -618,7 +625,7 @@ class _Lane:
     def __init__(self, pack: PolicyPack, config: Mapping[str, PolicyConfig]):
         self.pack = pack
         self._connector = futures.ThreadPoolExecutor(max_workers=1)
-        self._connected = self._connector.submit(pack.connect, config)
+        self.connected = self._connector.submit(pack.connect, config)
         self._pool = futures.ThreadPoolExecutor(max_workers=_ANALYZE_CONCURRENCY)
         self._pending: dict[str, list[futures.Future[list[Diagnostic]]]] = {}
 
@@ -626,13 +633,13 @@ class _Lane:
         self._pending.setdefault(r.urn, []).append(self._pool.submit(self._analyze, r, providers))
 
     def _analyze(self, r: AnalyzedResource, providers: Mapping[str, AnalyzedResource]) -> list[Diagnostic]:
-        self._connected.result()
+        self.connected.result()
         return self.pack._analyze_one(r, providers)
 
     def collect(
         self, resources: Sequence[AnalyzedResource], providers: Mapping[str, AnalyzedResource]
     ) -> list[Diagnostic]:
-        self._connected.result()
+        self.connected.result()
         found: list[Diagnostic] = []
         for r in resources:
             queued = self._pending.get(r.urn)

@@ -216,7 +216,7 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
         stack = stack_request(result.resources, providers)
         estimating: futures.Future[dict[str, Any]] | None = None
         if cost_model is not None:
-            usage, region, ceilings = _cost_settings(packs, files.config)
+            usage, region, ceilings = _cost_settings(analysis.connected(), files.config)
             # The resources exactly as the pack's AnalyzeStack gets them: the estimate and the
             # cost-ceiling verdict are one computation over one input. The model prices them in
             # its process while the packs analyze the stack in theirs.
