@@ -4,6 +4,7 @@ the diagnostics of an analysis after it. (Timings are ``make bench``'s business,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -150,18 +151,37 @@ def test_each_resource_reaches_the_analysis_when_registered_with_its_checked_inp
     assert bucket.inputs["bucket"].startswith("web-bucket-0-")
 
 
-def test_incremental_analysis_gives_the_batch_analysis_diagnostics_in_order() -> None:
+@pytest.mark.parametrize("helper", ["none", "working", "broken"])
+def test_incremental_analysis_gives_the_batch_analysis_diagnostics_in_order(
+    helper: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With or without a helper process (one that shares the Analyze calls, or one that cannot
+    start and is left out), the diagnostics are the batch analysis's, in its order."""
     files, _ = _tiny_run()
     context = StackContext(project=files.project, stack="ssh", config=files.config)
     config = load_policy_config(FIXTURES / "preview_pack" / "config-all-advisory.json")
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    (tmp_path / "__main__.py").write_text("import no_such_policy_module\n")
+    served: list[PolicyPack] = []
+    analyze_one = PolicyPack._analyze_one
+    monkeypatch.setattr(
+        PolicyPack, "_analyze_one", lambda self, *a: served.append(self) or analyze_one(self, *a)
+    )
     engine = EngineServer()
     with (
         PolicyPack(FIXTURES / "preview_pack", context, engine.address) as batch_pack,
         PolicyPack(FIXTURES / "preview_pack", context, engine.address) as pack,
+        PolicyPack(
+            FIXTURES / "preview_pack" if helper == "working" else tmp_path, context, engine.address
+        ) as second,
     ):
         batch_pack.spawn()
         pack.spawn()
-        analysis = IncrementalAnalysis([(pack, config)])
+        second.spawn(niceness=10)
+        analysis = IncrementalAnalysis([(pack, config, None if helper == "none" else second)])
+        if helper != "none":  # the tiny program is quicker than a pack's start: let the helper come up
+            with contextlib.suppress(PolicyPackError):
+                analysis._lanes[0]._helper_connected.result()  # type: ignore[union-attr]
         _, result = _tiny_run(analysis.add)
         stack = stack_request(result.resources)
         incremental = analysis.finish(result.resources, stack)
@@ -170,6 +190,11 @@ def test_incremental_analysis_gives_the_batch_analysis_diagnostics_in_order() ->
     engine.stop()
     assert incremental, "the fixture pack finds something in the tiny program"
     assert [d.to_json() for d in incremental] == [d.to_json() for d in batch]
+    in_analysis = [p for p in served if p is not batch_pack]
+    assert len(in_analysis) == len(result.resources)
+    assert (second in in_analysis) == (helper == "working")
+    if helper == "working":  # the calls alternate once the helper is up
+        assert abs(in_analysis.count(second) - in_analysis.count(pack)) <= 1
 
 
 def test_a_pack_that_cannot_start_fails_the_incremental_analysis_at_the_end(tmp_path: Path) -> None:
@@ -178,7 +203,7 @@ def test_a_pack_that_cannot_start_fails_the_incremental_analysis_at_the_end(tmp_
     files, _ = _tiny_run()
     with PolicyPack(tmp_path, StackContext(files.project, "ssh", files.config), "127.0.0.1:1") as pack:
         pack.spawn()
-        analysis = IncrementalAnalysis([(pack, {})])
+        analysis = IncrementalAnalysis([(pack, {}, None)])
         _, result = _tiny_run(analysis.add)  # the program itself is not disturbed
         with pytest.raises(PolicyPackError, match="no_such_policy_module"):
             analysis.finish(result.resources, stack_request(result.resources))

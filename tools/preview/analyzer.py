@@ -22,6 +22,7 @@ service on 127.0.0.1 so a pack that logs through the engine is heard, not broken
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -324,8 +325,9 @@ class PolicyPack:
 
     # lifecycle -------------------------------------------------------------------------------
 
-    def spawn(self) -> None:
-        """Start the pack process (returns at once; :meth:`connect` waits for its port)."""
+    def spawn(self, niceness: int = 0) -> None:
+        """Start the pack process (returns at once; :meth:`connect` waits for its port).
+        ``niceness`` > 0 lowers its CPU priority where the OS allows it. Default: 0, as started."""
         if not (self.path / "PulumiPolicy.yaml").is_file():
             raise PolicyPackError(f"policy pack {self.path}: no PulumiPolicy.yaml")
         env = dict(os.environ)
@@ -344,6 +346,8 @@ class PolicyPack:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        if niceness and hasattr(os, "setpriority"):
+            os.setpriority(os.PRIO_PROCESS, self._proc.pid, niceness)
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 
     def _drain_stderr(self) -> None:
@@ -587,11 +591,19 @@ class IncrementalAnalysis:
     resource is registered. :meth:`finish` waits for them and runs ``AnalyzeStack``: the same
     calls, and the same diagnostics in the same order, as :meth:`PolicyPack.analyze` then
     :meth:`PolicyPack.analyze_stack_request` for each pack after the program. When the program
-    fails, what is still queued fails fast once the packs are stopped; nothing waits for it."""
+    fails, what is still queued fails fast once the packs are stopped; nothing waits for it.
 
-    def __init__(self, packs: Sequence[tuple[PolicyPack, Mapping[str, PolicyConfig]]]):
+    A pack may come with a helper: a second process of the same pack, configured alike. Once it
+    is connected, the ``Analyze`` calls alternate between the two; a resource policy sees one
+    resource at a time whichever process runs it, so the diagnostics are the same. The pack's
+    info, ``AnalyzeStack`` and the cost settings stay the first process's. Most resources
+    register in the program's last half second, faster than one process analyzes them; on two
+    cores the helper halves what is still queued when the program ends. A helper that fails to
+    start is left out."""
+
+    def __init__(self, packs: Sequence[tuple[PolicyPack, Mapping[str, PolicyConfig], PolicyPack | None]]):
         self._providers: dict[str, AnalyzedResource] = {}
-        self._lanes = [_Lane(pack, config) for pack, config in packs]
+        self._lanes = [_Lane(pack, config, helper) for pack, config, helper in packs]
 
     def add(self, r: AnalyzedResource) -> None:
         """One resource, just registered (called from the program's event loop: returns at once)."""
@@ -620,12 +632,16 @@ class IncrementalAnalysis:
 
 
 class _Lane:
-    """One pack of an :class:`IncrementalAnalysis`: its connection, then its ``Analyze`` calls."""
+    """One pack of an :class:`IncrementalAnalysis`: its connection (and its helper's), then its
+    ``Analyze`` calls."""
 
-    def __init__(self, pack: PolicyPack, config: Mapping[str, PolicyConfig]):
+    def __init__(self, pack: PolicyPack, config: Mapping[str, PolicyConfig], helper: PolicyPack | None):
         self.pack = pack
-        self._connector = futures.ThreadPoolExecutor(max_workers=1)
+        self._connector = futures.ThreadPoolExecutor(max_workers=2)
         self.connected = self._connector.submit(pack.connect, config)
+        self._helper = helper
+        self._helper_connected = None if helper is None else self._connector.submit(helper.connect, config)
+        self._turn = itertools.count()
         self._pool = futures.ThreadPoolExecutor(max_workers=_ANALYZE_CONCURRENCY)
         self._pending: dict[str, list[futures.Future[list[Diagnostic]]]] = {}
 
@@ -634,6 +650,10 @@ class _Lane:
 
     def _analyze(self, r: AnalyzedResource, providers: Mapping[str, AnalyzedResource]) -> list[Diagnostic]:
         self.connected.result()
+        helping = self._helper_connected
+        if helping is not None and helping.done() and helping.exception() is None and next(self._turn) % 2:
+            assert self._helper is not None
+            return self._helper._analyze_one(r, providers)
         return self.pack._analyze_one(r, providers)
 
     def collect(

@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[2]
 _T = TypeVar("_T")
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
+# A helper process per pack only where a second core can run it (see IncrementalAnalysis).
+HELPERS = (os.cpu_count() or 1) > 1
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -136,6 +138,13 @@ def _cost_settings(
     return None, region, {}
 
 
+def _log_lines(pack: PolicyPack, helper: PolicyPack | None) -> list[str]:
+    """What a pack wrote to stderr, then what its helper wrote that the pack did not (the helper
+    runs the same code: its start-up output would repeat)."""
+    lines = [line for line in pack.stderr if line.strip()]
+    return lines + [line for line in (helper.stderr if helper else []) if line.strip() and line not in lines]
+
+
 def _in_background(fn: Callable[..., _T], *args: Any) -> futures.Future[_T]:
     """``fn(*args)`` in a thread of its own. Nothing joins it: when the analysis fails first, the
     cost model's process is stopped, which ends the wait of the thread."""
@@ -172,15 +181,23 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
     )
     engine = EngineServer() if pairs else None
     packs: list[PolicyPack] = []
+    helpers: list[PolicyPack | None] = []
     cost_model: CostModel | None = None
     timings: dict[str, float] = {}
     try:
-        # Packs and the cost model start first: their imports overlap the program run.
+        # Packs and the cost model start first: their imports overlap the program run. With a
+        # second core, each pack gets a helper process (see IncrementalAnalysis), at low priority
+        # so that its imports take only the CPU the program and the pack leave idle.
         for path, _ in pairs:
             assert engine is not None
             pack = PolicyPack(path, context, engine.address)
             packs.append(pack)
             pack.spawn()
+        for pack in packs:
+            helper = PolicyPack(pack.path, context, pack.engine_address) if HELPERS else None
+            helpers.append(helper)
+            if helper is not None:
+                helper.spawn(niceness=10)
         for pack in packs:
             module = find_cost_model(pack.path)
             if module is not None:
@@ -198,7 +215,7 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
             )
 
         # The packs analyze each resource as soon as it is registered, while the program runs.
-        analysis = IncrementalAnalysis(list(zip(packs, file_configs, strict=True)))
+        analysis = IncrementalAnalysis(list(zip(packs, file_configs, helpers, strict=True)))
         t = time.perf_counter()
         with contextlib.redirect_stdout(stderr):  # a program's print() must not corrupt --json
             result = program.run(
@@ -236,11 +253,11 @@ def preview(args: argparse.Namespace, stderr: TextIO) -> tuple[dict[str, Any], l
             if "advice" in cost:
                 cost["advice"] = sorted_advice(cost["advice"])
             timings["cost"] = time.perf_counter() - t
-        logs = [f"{p.name}: {line}" for p in packs for line in p.stderr if line.strip()]
+        logs = [f"{p.name}: {line}" for p, h in zip(packs, helpers, strict=True) for line in _log_lines(p, h)]
         if engine is not None:
             logs += [f"{level}: {message}" for level, message in engine.logs]
     finally:
-        for pack in packs:
+        for pack in [*packs, *filter(None, helpers)]:
             pack.stop()
         if cost_model is not None:
             cost_model.stop()
