@@ -14,7 +14,9 @@ repository root adds the pack and the stack's policy config).
 2. Starts each policy pack exactly as the engine does (``python -u -m pulumi.policy <engine> .``
    in the pack directory) and drives it over the Analyzer gRPC interface: ``Analyze`` per resource
    with its checked inputs, ``AnalyzeStack`` with every resource's outputs, parents and
-   dependencies (``analyzer.py``). No policy code runs in this process. Checks that could not
+   dependencies (``analyzer.py``), each resource's ``Analyze`` as soon as it is registered. With a
+   second core, a helper process of each pack shares the ``Analyze`` calls. No policy code runs
+   in this process. Checks that could not
    decide (``undecided [<property>]: ...``, or the SDK's "can't run policy ... during preview")
    are counted apart from violations.
 3. Prices the stack with the pack's own cost model when it ships one, over the resources of the
