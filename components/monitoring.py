@@ -438,7 +438,7 @@ TARGET_ALARMS = (
     AlarmRow(
         "{svc}-unhealthy-targets",
         "At least {t.unhealthy_targets} {title} target(s) failing load balancer health checks.",
-        Fires("critical", ">=", lambda t, _: t.unhealthy_targets),
+        Fires("critical", ">=", threshold_field("unhealthy_targets")),
         metric=(ALB_, "UnHealthyHostCount", "Maximum", 60),
         default_name="unhealthy-targets",
     ),
@@ -459,7 +459,7 @@ TARGET_LATENCY_ALARMS = (
         "{svc}-4xx-rate",
         "More than {t.error_4xx_rate_percent:g}% of {title} requests answered 4xx for 10 minutes "
         f"(counted from {MIN_REQUESTS_FOR_4XX_RATE} requests per 5 minutes).",
-        Fires("warning", ">", lambda t, _: t.error_4xx_rate_percent, periods=2),
+        Fires("warning", ">", threshold_field("error_4xx_rate_percent"), periods=2),
         inputs={
             "requests": (ALB_, "RequestCount", "Sum", 300),
             "client_errors": (ALB_, "HTTPCode_Target_4XX_Count", "Sum", 300),
@@ -512,7 +512,7 @@ ERROR_LINES = AlarmRow(
     "api-error-lines",
     "More than {t.error_log_lines_per_5_minutes:g} ERROR/CRITICAL lines in the API log in 5 minutes; see the "
     "dashboard's latest errors.",
-    Fires("warning", ">", lambda t, _: t.error_log_lines_per_5_minutes),
+    Fires("warning", ">", threshold_field("error_log_lines_per_5_minutes")),
 )
 
 
@@ -572,7 +572,7 @@ HOST_VOLUME_FREE = AlarmRow(
     "{svc}-volume-free-space-low",
     "Less than {t.qdrant_volume_free_percent:g}% of the {title} volume is free: raise qdrant.volumeGb, "
     "then grow the file system (docs/operations.md).",
-    Fires("critical", "<", lambda t, _: t.qdrant_volume_free_percent, missing="missing"),
+    Fires("critical", "<", threshold_field("qdrant_volume_free_percent"), missing="missing"),
     expression="100 - used",
     label="{title} volume free (%)",
 )
